@@ -1,0 +1,1 @@
+"""plugmem: structured long-term memory for LLM agents."""

@@ -1,0 +1,42 @@
+"""Typed errors: every failure a caller can act on has its own class."""
+
+from __future__ import annotations
+
+
+class PlugMemError(Exception):
+    """Base class for every error plugmem raises on purpose."""
+
+
+class InvalidInputError(PlugMemError, ValueError):
+    """The caller passed something plugmem cannot store or use; nothing was written."""
+
+
+class InvalidNamespaceError(InvalidInputError):
+    """A namespace is not a non-empty tuple of non-empty strings without '/' or NUL."""
+
+
+class ContentTooLargeError(InvalidInputError):
+    """A message is larger than the policy's `max_message_chars`."""
+
+
+class NotFoundError(PlugMemError, KeyError):
+    """An id, session or namespace that does not exist was named."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else "not found"
+
+
+class MemoryClosedError(PlugMemError, RuntimeError):
+    """The memory was used after `close()`."""
+
+
+class PolicyError(InvalidInputError):
+    """A memory policy failed validation."""
+
+
+class EmbeddingUnavailableError(PlugMemError, RuntimeError):
+    """No embedding model could be loaded; recall falls back to lexical search."""
+
+
+class LLMOutputError(PlugMemError, RuntimeError):
+    """An LLM answered with output that could not be parsed after all retries."""

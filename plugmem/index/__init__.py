@@ -1,0 +1,1 @@
+"""Search indexes derived from the store: vectors, BM25, fusion."""

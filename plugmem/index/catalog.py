@@ -1,0 +1,172 @@
+"""The searchable documents of one namespace, and the hybrid search over them.
+
+A document is anything recall can return: a raw turn, an event summary, a piece of
+knowledge or a temporal summary. The catalog is rebuilt from SQLite on first use
+(so it can never disagree with the source of truth for long) and kept current by
+the ingest pipeline.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from plugmem.index.embeddings import CachedEmbeddings
+from plugmem.index.lexical import LexicalIndex, rrf
+from plugmem.index.vectors import VectorIndex
+from plugmem.model import Event, Knowledge, Step, Summary
+
+DocKind = str  # "turn" | "event" | "knowledge" | "summary"
+
+
+@dataclass(slots=True)
+class Doc:
+    id: str  # "t:<step id>", "e:<event id>", "k:<knowledge id>", "s:<summary id>"
+    kind: DocKind
+    text: str  # what is indexed and rendered
+    timestamp: datetime | None
+    session_id: str | None
+    source_ids: list[str]  # step ids, exactly as given
+    seq: int = 0  # for turns: order in the namespace
+    speaker: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def turn_text(s: Step) -> str:
+    who = s.name or s.role
+    return f"{who}: {s.content}"
+
+
+def step_doc(s: Step) -> Doc:
+    return Doc(
+        id="t:" + s.id,
+        kind="turn",
+        text=turn_text(s),
+        timestamp=s.timestamp,
+        session_id=s.session_id,
+        source_ids=[s.id],
+        seq=s.seq,
+        speaker=s.name or s.role,
+    )
+
+
+def event_doc(e: Event, quoted: Sequence[str] | None = None) -> Doc:
+    return Doc(
+        id="e:" + e.id,
+        kind="event",
+        text=e.summary,
+        timestamp=e.start,
+        session_id=e.session_id,
+        # an extractive summary quotes some steps; only those are its sources
+        source_ids=list(quoted) if quoted is not None else list(e.step_ids),
+        extra={"step_ids": list(e.step_ids), "entities": list(e.entities)},
+    )
+
+
+def knowledge_doc(k: Knowledge) -> Doc:
+    text = k.statement
+    if k.kind == "prescription" and k.steps:
+        text = f"{k.goal or k.statement}: " + " → ".join(k.steps)
+    return Doc(
+        id="k:" + k.id,
+        kind="knowledge",
+        text=text,
+        timestamp=k.event_time or k.valid_from,
+        session_id=None,
+        source_ids=list(k.source_ids),
+        extra={"kind": k.kind, "entities": list(k.entities), "event_id": k.event_id},
+    )
+
+
+def summary_doc(s: Summary) -> Doc:
+    return Doc(
+        id="s:" + s.id,
+        kind="summary",
+        text=s.text,
+        timestamp=s.start,
+        session_id=s.key if s.level == "session" else None,
+        source_ids=list(s.source_ids),
+        extra={"level": s.level, "key": s.key},
+    )
+
+
+class Catalog:
+    """Documents + BM25 + vectors for one namespace."""
+
+    def __init__(self, namespace: str, vectors: VectorIndex | None, embeddings: CachedEmbeddings | None) -> None:
+        self.namespace = namespace
+        self.docs: dict[str, Doc] = {}
+        self.turns_by_seq: list[Doc] = []  # sorted by seq, rebuilt lazily
+        self._turns_dirty = False
+        self.lexical = LexicalIndex()
+        self._vectors = vectors
+        self._emb = embeddings
+        self.lock = threading.RLock()
+        self.version = 0  # bumps on every change; caches key on it
+
+    def put(self, docs: Sequence[Doc], *, embed: bool = True) -> None:
+        if not docs:
+            return
+        if embed and self._vectors is not None and self._emb is not None:
+            vecs = self._emb.embed_array([d.text for d in docs])
+            self._vectors.upsert(self.namespace, [d.id for d in docs], vecs, [d.kind for d in docs])
+        with self.lock:
+            for d in docs:
+                self.docs[d.id] = d
+            self.lexical.add([(d.id, d.text) for d in docs])
+            self._turns_dirty = self._turns_dirty or any(d.kind == "turn" for d in docs)
+            self.version += 1
+
+    def remove(self, ids: Iterable[str]) -> None:
+        idl = [i for i in ids if i in self.docs]
+        if not idl:
+            return
+        if self._vectors is not None:
+            self._vectors.delete(self.namespace, idl)
+        with self.lock:
+            for i in idl:
+                self.docs.pop(i, None)
+            self.lexical.remove(idl)
+            self._turns_dirty = True
+            self.version += 1
+
+    def turns(self) -> list[Doc]:
+        with self.lock:
+            if self._turns_dirty or (not self.turns_by_seq and self.docs):
+                self.turns_by_seq = sorted((d for d in self.docs.values() if d.kind == "turn"), key=lambda d: d.seq)
+                self._turns_dirty = False
+            return self.turns_by_seq
+
+    def missing_vectors(self) -> list[Doc]:
+        """Docs the vector store lost (e.g. a crash between the log and Chroma)."""
+        if self._vectors is None:
+            return []
+        have = self._vectors.count(self.namespace)
+        if have >= len(self.docs):
+            return []
+        col = self._vectors._collection(self.namespace)
+        ids = list(self.docs)
+        present: set[str] = set()
+        for i in range(0, len(ids), 2000):
+            present.update(col.get(ids=ids[i : i + 2000], include=[])["ids"])
+        return [self.docs[i] for i in ids if i not in present]
+
+    def search(self, query: str, qvec: np.ndarray | None, k: int) -> Hits:
+        """Hybrid search: dense and lexical top-k, fused by reciprocal rank."""
+        lex = self.lexical.search(query, k)
+        dense: list[tuple[str, float]] = []
+        if qvec is not None and self._vectors is not None:
+            dense = [(i, s) for i, s in self._vectors.search(self.namespace, qvec, k) if i in self.docs]
+        fused = rrf([[i for i, _ in dense], [i for i, _ in lex]])
+        return Hits(fused=fused, dense=dense, lexical=lex)
+
+
+@dataclass(slots=True)
+class Hits:
+    fused: dict[str, float]
+    dense: list[tuple[str, float]]
+    lexical: list[tuple[str, float]]

@@ -1,0 +1,150 @@
+"""BM25 over one namespace's documents, with bm25s.
+
+bm25s builds a static index, so new documents go to a small delta scored with the
+same BM25 formula and statistics; the base is rebuilt when the delta grows past a
+share of it. That keeps writes O(1) and the first recall after a write cheap.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter
+from collections.abc import Sequence
+
+import bm25s
+import numpy as np
+
+from plugmem.index.text import tokenize
+
+K1 = 1.5
+B = 0.75
+
+
+class LexicalIndex:
+    def __init__(self, *, rebuild_share: float = 0.1, min_delta: int = 256) -> None:
+        self._lock = threading.Lock()
+        self._rebuild_share = rebuild_share
+        self._min_delta = min_delta
+        self._base_ids: list[str] = []
+        self._base: bm25s.BM25 | None = None
+        self._delta: dict[str, list[str]] = {}
+        self._removed: set[str] = set()
+        self._docs: dict[str, list[str]] = {}  # id -> tokens (all live docs)
+        self._df: Counter[str] = Counter()
+        self._total_len = 0
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+    def add(self, items: Sequence[tuple[str, str]]) -> None:
+        """Add or replace (id, text) documents."""
+        with self._lock:
+            for doc_id, text in items:
+                if doc_id in self._docs:
+                    self._drop(doc_id)
+                toks = tokenize(text)
+                self._docs[doc_id] = toks
+                self._df.update(set(toks))
+                self._total_len += len(toks)
+                self._delta[doc_id] = toks
+                self._removed.discard(doc_id)
+
+    def remove(self, ids: Sequence[str]) -> None:
+        with self._lock:
+            for doc_id in ids:
+                if doc_id in self._docs:
+                    self._drop(doc_id)
+
+    def _drop(self, doc_id: str) -> None:
+        toks = self._docs.pop(doc_id)
+        self._df.subtract(set(toks))
+        self._total_len -= len(toks)
+        if self._delta.pop(doc_id, None) is None:
+            self._removed.add(doc_id)
+
+    def _maybe_rebuild(self) -> None:
+        base_n = len(self._base_ids)
+        threshold = max(self._min_delta, self._rebuild_share * base_n)
+        stale = len(self._delta) >= threshold or len(self._removed) > self._rebuild_share * max(1, base_n)
+        if not stale and not (self._base is None and self._docs):
+            return
+        ids = list(self._docs)
+        corpus = [self._docs[i] or ["\x00empty"] for i in ids]
+        model = bm25s.BM25(k1=K1, b=B)
+        if ids:
+            model.index(corpus, show_progress=False)
+        self._base = model if ids else None
+        self._base_ids = ids
+        self._delta = {}
+        self._removed = set()
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """Top-k (id, score) by BM25; empty when no query term is indexed."""
+        qt = [t for t in dict.fromkeys(tokenize(query)) if self._df.get(t, 0) > 0]
+        if not qt:
+            return []
+        with self._lock:
+            self._maybe_rebuild()
+            out: dict[str, float] = {}
+            if self._base is not None:
+                vocab = self._base.vocab_dict
+                q = [t for t in qt if t in vocab]
+                if q:
+                    n = len(self._base_ids)
+                    want = min(n, k + len(self._removed))
+                    docs, scores = self._base.retrieve([q], k=want, show_progress=False, n_threads=1)
+                    for i, s in zip(docs[0], scores[0], strict=True):
+                        doc_id = self._base_ids[int(i)]
+                        if s > 0 and doc_id not in self._removed:
+                            out[doc_id] = float(s)
+            if self._delta:
+                out.update(self._score_delta(qt))
+        ranked = sorted(out.items(), key=lambda kv: -kv[1])
+        return ranked[:k]
+
+    def _score_delta(self, qt: list[str]) -> dict[str, float]:
+        """Score delta documents with bm25s' lucene formula over the base's statistics."""
+        n = max(1, len(self._base_ids))
+        base_len = max(1.0, self._base_avg_len())
+        idf = {t: math.log(1 + (n - self._base_df(t) + 0.5) / (self._base_df(t) + 0.5)) for t in qt}
+        out: dict[str, float] = {}
+        for doc_id, toks in self._delta.items():
+            tf = Counter(toks)
+            norm = K1 * (1 - B + B * len(toks) / base_len)
+            s = sum(idf[t] * tf[t] / (tf[t] + norm) for t in qt if t in tf)
+            if s > 0:
+                out[doc_id] = s
+        return out
+
+    def _base_df(self, term: str) -> int:
+        if self._base is None:
+            return self._df.get(term, 0)
+        delta_df = sum(1 for toks in self._delta.values() if term in toks)
+        return max(0, self._df.get(term, 0) - delta_df)
+
+    def _base_avg_len(self) -> float:
+        if self._base is None or not self._base_ids:
+            return self._total_len / max(1, len(self._docs))
+        delta_len = sum(len(t) for t in self._delta.values())
+        return (self._total_len - delta_len) / max(1, len(self._docs) - len(self._delta))
+
+
+def rrf(rankings: Sequence[Sequence[str]], *, k: int = 60, weights: Sequence[float] | None = None) -> dict[str, float]:
+    """Reciprocal rank fusion: robust to the incomparable scales of BM25 and cosine."""
+    w = weights or [1.0] * len(rankings)
+    out: dict[str, float] = {}
+    for ranking, wi in zip(rankings, w, strict=True):
+        for rank, doc_id in enumerate(ranking):
+            out[doc_id] = out.get(doc_id, 0.0) + wi / (k + rank + 1)
+    return out
+
+
+def cosine_top(matrix: np.ndarray, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+    if matrix.shape[0] == 0:
+        return []
+    sims = matrix @ query
+    k = min(k, len(sims))
+    idx = np.argpartition(-sims, k - 1)[:k]
+    idx = idx[np.argsort(-sims[idx])]
+    return [(int(i), float(sims[i])) for i in idx]

@@ -1,0 +1,107 @@
+"""Per-agent memory policy: one validated object configures ingest and recall."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from plugmem.errors import PolicyError
+
+RecallMode = Literal["auto", "fast", "deep"]
+Order = Literal["time", "relevance"]
+
+
+class MemoryPolicy(BaseModel):
+    """How one agent remembers and recalls. Every field has a safe default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "default"
+    # namespace template, filled from LangGraph config (e.g. ("memories", "{user_id}", "{agent}"))
+    namespace: tuple[str, ...] = ("memories", "{user_id}")
+    # recall
+    mode: RecallMode = "auto"
+    budget_tokens: int = Field(1000, ge=16, le=1_000_000)
+    latency_budget_ms: float = Field(500.0, gt=0)
+    max_deep_share: float = Field(0.3, ge=0.0, le=1.0)
+    full_history_when_fits: bool = True
+    order: Order = "time"
+    k: int = Field(12, ge=1, le=1000)  # seeds taken from the fast tier before budget fitting
+    deep_max_rounds: int = Field(3, ge=1, le=20)
+    deep_max_llm_tokens: int = Field(8000, ge=100)
+    read_your_writes: bool = True  # recall waits for this namespace's pending ingest work
+    # ingest
+    store_roles: tuple[str, ...] = ("user", "assistant", "tool", "system")
+    max_message_chars: int = Field(100_000, ge=1)
+    extract_knowledge: bool = True
+    segment_gap_minutes: float = Field(30.0, gt=0)
+    retention_days: float | None = Field(None, gt=0)  # None keeps forever
+    # durability: FULL fsyncs every commit; NORMAL survives process crashes, not power loss
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+
+    @field_validator("store_roles")
+    @classmethod
+    def _roles_known(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = set(v) - {"user", "assistant", "tool", "system"}
+        if unknown:
+            raise ValueError(f"unknown roles {sorted(unknown)}; use user, assistant, tool, system")
+        return v
+
+    @field_validator("namespace")
+    @classmethod
+    def _ns_nonempty(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v or any(not p for p in v):
+            raise ValueError("namespace template must be a non-empty tuple of non-empty strings")
+        return v
+
+    def resolve_namespace(self, values: dict[str, Any]) -> tuple[str, ...]:
+        """Fill the namespace template from config values; missing keys are a clear error."""
+        out = []
+        for part in self.namespace:
+            try:
+                out.append(part.format(**values))
+            except KeyError as exc:
+                raise PolicyError(
+                    f"policy {self.name!r}: namespace template {self.namespace!r} needs {exc.args[0]!r} "
+                    f"in the config (configurable), got keys {sorted(values)}"
+                ) from None
+        return tuple(out)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MemoryPolicy:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise PolicyError(f"invalid memory policy: {exc}") from None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> MemoryPolicy:
+        """Load one policy from a YAML or TOML file."""
+        return cls.from_dict(load_policy_file(path))
+
+
+def load_policy_file(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.exists():
+        raise PolicyError(f"policy file {p} does not exist")
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        elif p.suffix == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        else:
+            raise PolicyError(f"policy file {p} must end in .yaml, .yml or .toml")
+    except PolicyError:
+        raise
+    except Exception as exc:
+        raise PolicyError(f"could not parse policy file {p}: {exc}") from None
+    if not isinstance(data, dict):
+        raise PolicyError(f"policy file {p} must hold a mapping, got {type(data).__name__}")
+    return data

@@ -1,0 +1,1 @@
+"""Recall: schedule → retrieve → render."""
