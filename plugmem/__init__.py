@@ -1,1 +1,40 @@
-"""plugmem: structured long-term memory for LLM agents."""
+"""plugmem: structured long-term memory for LLM agents.
+
+    from plugmem import PlugMem
+    with PlugMem.open("./memory") as mem:
+        mem.add([{"role": "user", "content": "I moved to Lisbon"}], namespace=("users", "u1"))
+        print(mem.recall("Where do I live?", namespace=("users", "u1")).context)
+"""
+
+from plugmem.errors import (
+    ContentTooLargeError,
+    EmbeddingUnavailableError,
+    InvalidInputError,
+    InvalidNamespaceError,
+    LLMOutputError,
+    MemoryClosedError,
+    NotFoundError,
+    PlugMemError,
+    PolicyError,
+)
+from plugmem.memory import PlugMem
+from plugmem.policy import MemoryPolicy
+from plugmem.results import Recall, RecallItem, Stats
+
+__all__ = [
+    "ContentTooLargeError",
+    "EmbeddingUnavailableError",
+    "InvalidInputError",
+    "InvalidNamespaceError",
+    "LLMOutputError",
+    "MemoryClosedError",
+    "MemoryPolicy",
+    "NotFoundError",
+    "PlugMem",
+    "PlugMemError",
+    "PolicyError",
+    "Recall",
+    "RecallItem",
+    "Stats",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from plugmem.cli import main
+
+raise SystemExit(main())

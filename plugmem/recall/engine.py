@@ -1,0 +1,172 @@
+"""Recall: schedule → retrieve → render, with accounting on every result."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+import networkx as nx
+import numpy as np
+from langchain_core.language_models import BaseChatModel
+
+from plugmem.errors import LLMOutputError
+from plugmem.graph import build_graph
+from plugmem.index.catalog import Catalog
+from plugmem.index.embeddings import CachedEmbeddings
+from plugmem.policy import MemoryPolicy
+from plugmem.recall.context import Scored, doc_tokens, render, select
+from plugmem.recall.deep import DeepResult, deep_deterministic, deep_llm
+from plugmem.recall.fast import FastResult, fast_search
+from plugmem.recall.scheduler import Decision, decide_escalation
+from plugmem.results import Recall, RecallItem
+from plugmem.storage.sqlite import SQLiteStore
+from plugmem.tokens import TokenCounter
+
+
+class RecallEngine:
+    def __init__(
+        self,
+        *,
+        store: SQLiteStore,
+        catalog: Callable[[str], Catalog],
+        embeddings: CachedEmbeddings | None,
+        tokens: TokenCounter,
+        policy: MemoryPolicy,
+        llm: BaseChatModel | None,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.embeddings = embeddings
+        self.tokens = tokens
+        self.policy = policy
+        self.llm = llm
+        self.clock = clock
+        self._graphs: dict[str, tuple[int, nx.Graph]] = {}
+        self._lock = threading.Lock()
+        counters = store.counters()
+        self._tier_counts = {t: counters.get(f"recall.{t}", 0) for t in ("full", "fast", "deep")}
+
+    def _qvec(self, text: str) -> np.ndarray | None:
+        return self.embeddings.embed_query_array(text) if self.embeddings is not None else None
+
+    def graph(self, cat: Catalog) -> nx.Graph:
+        """The namespace graph, rebuilt only when the catalog changed."""
+        with self._lock:
+            cached = self._graphs.get(cat.namespace)
+            if cached is not None and cached[0] == cat.version:
+                return cached[1]
+        ns = cat.namespace
+        g = build_graph(cat.turns(), self.store.edges(ns), self.store.entities(ns))
+        with self._lock:
+            self._graphs[ns] = (cat.version, g)
+        return g
+
+    def _deep_allowed(self, policy: MemoryPolicy) -> tuple[bool, float]:
+        fast, deep = self._tier_counts["fast"], self._tier_counts["deep"]
+        share = deep / (fast + deep) if fast + deep else 0.0
+        # allow one deep recall of slack so the first queries are not all forced to fast
+        return deep + 1 <= policy.max_deep_share * (fast + deep + 1) + 1, share
+
+    def recall(
+        self,
+        query: str,
+        namespace: str,
+        *,
+        budget_tokens: int | None,
+        k: int | None,
+        mode: str | None,
+        policy: MemoryPolicy,
+    ) -> Recall:
+        t0 = time.perf_counter()
+        budget = budget_tokens or policy.budget_tokens
+        mode = mode or policy.mode
+        cat = self.catalog(namespace)
+        turns = cat.turns()
+        total = sum(doc_tokens(d, self.tokens) for d in turns)
+        usage_calls = usage_tokens = 0
+        if policy.full_history_when_fits and mode == "auto" and turns and total + 40 <= budget:
+            decision = Decision("full", f"full history ({total} tokens) fits the {budget}-token budget")
+            ranked = [Scored(d, 1.0) for d in turns]
+        else:
+            qvec = self._qvec(query)
+            fast = fast_search(cat, query, qvec)
+            if mode == "fast":
+                decision = Decision("fast", "fast tier requested")
+            elif mode == "deep":
+                decision = Decision("deep", "deep tier requested")
+            else:
+                allowed, share = self._deep_allowed(policy)
+                decision = decide_escalation(
+                    query, fast, deep_share=share if allowed else 1.0, max_share=policy.max_deep_share
+                )
+            ranked = fast.ranked
+            if decision.tier == "deep":
+                deep = self._deep(cat, query, qvec, fast, policy)
+                ranked = deep.ranked
+                usage_calls, usage_tokens = deep.usage.calls, deep.usage.input_tokens + deep.usage.output_tokens
+                decision = Decision("deep", f"{decision.reason}; {deep.stop_reason}", decision.score)
+        limit = k if k is not None else None
+        chosen = select(ranked, budget, self.tokens, limit=limit)
+        context, n_tokens = render(chosen, order=policy.order, tokens=self.tokens, budget=budget)
+        items = [
+            RecallItem(
+                id=s.doc.id,
+                text=s.doc.text,
+                kind=s.doc.kind,  # type: ignore[arg-type]
+                score=round(float(s.score), 6),
+                timestamp=s.doc.timestamp,
+                source_ids=list(s.doc.source_ids),
+                session_id=s.doc.session_id,
+                tier=decision.tier,  # type: ignore[arg-type]
+                tokens=doc_tokens(s.doc, self.tokens),
+            )
+            for s in chosen
+        ]
+        with self._lock:
+            self._tier_counts[decision.tier] += 1
+        counters = {f"recall.{decision.tier}": 1}
+        if usage_calls:
+            counters["llm.calls.recall"] = usage_calls
+            counters["llm.tokens.recall"] = usage_tokens
+        self.store.bump(counters)
+        return Recall(
+            query=query,
+            context=context,
+            items=items,
+            tokens=n_tokens,
+            budget_tokens=budget,
+            tier=decision.tier,  # type: ignore[arg-type]
+            reason=decision.reason,
+            latency_ms=round((time.perf_counter() - t0) * 1000, 3),
+            llm_calls=usage_calls,
+            llm_tokens=usage_tokens,
+        )
+
+    def _deep(
+        self, cat: Catalog, query: str, qvec: np.ndarray | None, fast: FastResult, policy: MemoryPolicy
+    ) -> DeepResult:
+        g = self.graph(cat)
+        if self.llm is not None:
+            try:
+                return deep_llm(
+                    cat,
+                    g,
+                    query,
+                    fast,
+                    llm=self.llm,
+                    embed_query=self._qvec if self.embeddings is not None else None,
+                    max_rounds=policy.deep_max_rounds,
+                    max_tokens=policy.deep_max_llm_tokens,
+                )
+            except LLMOutputError as exc:
+                res = deep_deterministic(
+                    cat, g, query, qvec, fast, now=self.clock(), embed_query=self._qvec if self.embeddings else None
+                )
+                res.stop_reason = f"LLM failed ({exc}); deterministic deep used"
+                return res
+        return deep_deterministic(
+            cat, g, query, qvec, fast, now=self.clock(), embed_query=self._qvec if self.embeddings else None
+        )
