@@ -144,7 +144,7 @@ class Pipeline:
 
     def _process(self, namespace: str, steps: list[Step], *, structure: bool) -> None:
         cat = self.catalog(namespace)
-        turn_docs = [step_doc(s) for s in steps]
+        turn_docs = [step_doc(s, prev) for s, prev in zip(steps, self._previous(steps), strict=True)]
         cat.put(turn_docs)
         result = None
         if structure and self.policy.extract_knowledge:
@@ -159,13 +159,30 @@ class Pipeline:
             if result.counters:
                 self.store.bump(result.counters)
 
+    def _previous(self, steps: list[Step]) -> list[Step | None]:
+        """The step before each one in its session (from the batch, else the store)."""
+        last: dict[str, Step] = {}
+        out: list[Step | None] = []
+        for s in steps:
+            prev = last.get(s.session_id)
+            if prev is None:
+                tail = self.store.session_tail(s.namespace, s.session_id, s.seq, 1)
+                prev = tail[-1] if tail else None
+            out.append(prev)
+            last[s.session_id] = s
+        return out
+
     # -- catalog loading and deletion -----------------------------------------------------
     def load_catalog(self, cat: Catalog) -> None:
         """Fill a catalog from SQLite and repair vectors the index lost."""
         ns = cat.namespace
-        docs: list[Doc] = [
-            step_doc(s) for s in self.store.steps(ns) if s.id not in self._pending_ids(ns)
-        ]
+        pending = self._pending_ids(ns)
+        docs: list[Doc] = []
+        last: dict[str, Step] = {}
+        for s in self.store.steps(ns):
+            if s.id not in pending:
+                docs.append(step_doc(s, last.get(s.session_id)))
+            last[s.session_id] = s
         docs += self.structurer.docs_from_store(ns)
         cat.put(docs, embed=False)
         missing = cat.missing_vectors()

@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Sequence
 
 import bm25s
-import numpy as np
 
 from plugmem.index.text import tokenize
 
@@ -128,23 +127,3 @@ class LexicalIndex:
             return self._total_len / max(1, len(self._docs))
         delta_len = sum(len(t) for t in self._delta.values())
         return (self._total_len - delta_len) / max(1, len(self._docs) - len(self._delta))
-
-
-def rrf(rankings: Sequence[Sequence[str]], *, k: int = 60, weights: Sequence[float] | None = None) -> dict[str, float]:
-    """Reciprocal rank fusion: robust to the incomparable scales of BM25 and cosine."""
-    w = weights or [1.0] * len(rankings)
-    out: dict[str, float] = {}
-    for ranking, wi in zip(rankings, w, strict=True):
-        for rank, doc_id in enumerate(ranking):
-            out[doc_id] = out.get(doc_id, 0.0) + wi / (k + rank + 1)
-    return out
-
-
-def cosine_top(matrix: np.ndarray, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-    if matrix.shape[0] == 0:
-        return []
-    sims = matrix @ query
-    k = min(k, len(sims))
-    idx = np.argpartition(-sims, k - 1)[:k]
-    idx = idx[np.argsort(-sims[idx])]
-    return [(int(i), float(sims[i])) for i in idx]

@@ -14,7 +14,7 @@ from plugmem.index.catalog import Catalog
 from plugmem.index.text import tokenize
 from plugmem.recall.context import Scored
 
-SEARCH_K = 60
+SEARCH_K = 100
 # how much of a hit on a derived document flows to the turns it points at
 PROPAGATE = {"knowledge": 0.8, "event": 0.5, "summary": 0.25}
 
