@@ -34,8 +34,8 @@ def build_graph(turns: Iterable[Doc], edges: Iterable[Edge], entities: Iterable[
         if prev is not None and prev.session_id == d.session_id:
             g.add_edge(prev.id, d.id, kind="next", w=EDGE_WEIGHT["next"])
         prev = d
-    for e in entities:
-        g.add_node("n:" + e.id, kind="entity", name=e.name, aliases=list(e.aliases))
+    for ent in entities:
+        g.add_node("n:" + ent.id, kind="entity", name=ent.name, aliases=list(ent.aliases))
     for e in edges:
         w = EDGE_WEIGHT.get(e.kind, 0.5) * e.weight
         if g.has_edge(e.src, e.dst):

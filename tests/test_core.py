@@ -21,7 +21,7 @@ from plugmem import (
 )
 from plugmem.tokens import TokenCounter
 
-from .conftest import T0, conv
+from _support import T0, conv
 
 NS = ("org", "user-42")
 

@@ -110,10 +110,10 @@ class OnnxMiniLM(Embeddings):
         return out
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.embed_array(texts).tolist()  # type: ignore[no-any-return]
+        return self.embed_array(texts).tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        return self.embed_array([text])[0].tolist()  # type: ignore[no-any-return]
+        return self.embed_array([text])[0].tolist()
 
 
 def text_hash(text: str) -> str:
@@ -169,7 +169,7 @@ class CachedEmbeddings(Embeddings):
         return np.stack([found[k] for k in keys]).astype(np.float32)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.embed_array(texts).tolist()  # type: ignore[no-any-return]
+        return self.embed_array(texts).tolist()
 
     def embed_query_array(self, text: str) -> np.ndarray:
         key = text_hash(text)
@@ -190,7 +190,7 @@ class CachedEmbeddings(Embeddings):
         return vec
 
     def embed_query(self, text: str) -> list[float]:
-        return self.embed_query_array(text).tolist()  # type: ignore[no-any-return]
+        return self.embed_query_array(text).tolist()
 
 
 def default_embeddings() -> Embeddings | None:

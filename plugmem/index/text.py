@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_WORD = re.compile(r"[a-z0-9][a-z0-9']+")
+_WORD = re.compile(r"[a-z0-9][a-z0-9']+|[0-9]")  # single digits count: "3 kids", "item 0"
 
 STOPWORDS = frozenset(
     """a about above after again against all am an and any are aren't as at be because been before being below

@@ -80,17 +80,23 @@ def select(
     return chosen
 
 
-def render(items: Sequence[Scored], *, order: str, tokens: TokenCounter, budget: int) -> tuple[str, int]:
-    """The context string and its exact token count (never above `budget`)."""
-    if not items:
-        return "", 0
+def arrange(items: Sequence[Scored], order: str) -> list[Scored]:
+    """Chronological (reads like a story) or by relevance (best first)."""
     if order == "time":
-        items = sorted(items, key=lambda s: (s.doc.timestamp is None, s.doc.timestamp, s.doc.seq))
-    lines = [render_line(s.doc) for s in items]
-    while lines:
-        text = "\n".join([HEADER, *lines, FOOTER])
+        return sorted(items, key=lambda s: (s.doc.timestamp is None, s.doc.timestamp, s.doc.seq))
+    return sorted(items, key=lambda s: -s.score)
+
+
+def render(items: list[Scored], *, tokens: TokenCounter, budget: int) -> tuple[str, int]:
+    """The context string and its exact token count (never above `budget`).
+
+    Items are rendered in the given order; if the joined text overshoots (tokens can
+    merge across lines), trailing items are dropped from `items` in place.
+    """
+    while items:
+        text = "\n".join([HEADER, *(render_line(s.doc) for s in items), FOOTER])
         n = tokens.count(text)
         if n <= budget:
             return text, n
-        lines.pop()  # joins can merge tokens differently; drop the last until it fits
+        items.pop()
     return "", 0

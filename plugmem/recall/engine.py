@@ -16,7 +16,7 @@ from plugmem.graph import build_graph
 from plugmem.index.catalog import Catalog
 from plugmem.index.embeddings import CachedEmbeddings
 from plugmem.policy import MemoryPolicy
-from plugmem.recall.context import Scored, doc_tokens, render, select
+from plugmem.recall.context import Scored, arrange, doc_tokens, render, select
 from plugmem.recall.deep import DeepResult, deep_deterministic, deep_llm
 from plugmem.recall.fast import FastResult, fast_search
 from plugmem.recall.scheduler import Decision, decide_escalation
@@ -109,18 +109,18 @@ class RecallEngine:
                 usage_calls, usage_tokens = deep.usage.calls, deep.usage.input_tokens + deep.usage.output_tokens
                 decision = Decision("deep", f"{decision.reason}; {deep.stop_reason}", decision.score)
         limit = k if k is not None else None
-        chosen = select(ranked, budget, self.tokens, limit=limit)
-        context, n_tokens = render(chosen, order=policy.order, tokens=self.tokens, budget=budget)
+        chosen = arrange(select(ranked, budget, self.tokens, limit=limit), policy.order)
+        context, n_tokens = render(chosen, tokens=self.tokens, budget=budget)
         items = [
             RecallItem(
                 id=s.doc.id,
                 text=s.doc.text,
-                kind=s.doc.kind,  # type: ignore[arg-type]
+                kind=s.doc.kind,
                 score=round(float(s.score), 6),
                 timestamp=s.doc.timestamp,
                 source_ids=list(s.doc.source_ids),
                 session_id=s.doc.session_id,
-                tier=decision.tier,  # type: ignore[arg-type]
+                tier=decision.tier,
                 tokens=doc_tokens(s.doc, self.tokens),
             )
             for s in chosen
@@ -138,7 +138,7 @@ class RecallEngine:
             items=items,
             tokens=n_tokens,
             budget_tokens=budget,
-            tier=decision.tier,  # type: ignore[arg-type]
+            tier=decision.tier,
             reason=decision.reason,
             latency_ms=round((time.perf_counter() - t0) * 1000, 3),
             llm_calls=usage_calls,
@@ -149,6 +149,8 @@ class RecallEngine:
         self, cat: Catalog, query: str, qvec: np.ndarray | None, fast: FastResult, policy: MemoryPolicy
     ) -> DeepResult:
         g = self.graph(cat)
+        emb = self.embeddings
+        embed_query = emb.embed_query_array if emb is not None else None
         if self.llm is not None:
             try:
                 return deep_llm(
@@ -157,16 +159,16 @@ class RecallEngine:
                     query,
                     fast,
                     llm=self.llm,
-                    embed_query=self._qvec if self.embeddings is not None else None,
+                    embed_query=embed_query,
                     max_rounds=policy.deep_max_rounds,
                     max_tokens=policy.deep_max_llm_tokens,
                 )
             except LLMOutputError as exc:
                 res = deep_deterministic(
-                    cat, g, query, qvec, fast, now=self.clock(), embed_query=self._qvec if self.embeddings else None
+                    cat, g, query, qvec, fast, now=self.clock(), embed_query=embed_query
                 )
                 res.stop_reason = f"LLM failed ({exc}); deterministic deep used"
                 return res
         return deep_deterministic(
-            cat, g, query, qvec, fast, now=self.clock(), embed_query=self._qvec if self.embeddings else None
+            cat, g, query, qvec, fast, now=self.clock(), embed_query=embed_query
         )

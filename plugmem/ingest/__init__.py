@@ -1,0 +1,1 @@
+"""Ingest: pure functions that turn logged steps into events, knowledge, entities and summaries."""

@@ -1,0 +1,403 @@
+"""Extractive summaries for events, and the temporal tree (session → day → week) built from them.
+
+Why extractive: it needs no LLM, never invents a fact, and every sentence it keeps can be
+traced to the step it quotes. Why a tree: "what happened last week" needs a node to land on
+(TiMem); each node keeps one line per child so it can be updated in place as events arrive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from plugmem.ingest.dates import format_date
+from plugmem.model import Event, Step, Summary, SummaryLevel
+
+# -- text helpers shared by the ingest modules -------------------------------------------
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below between
+    both but by can could did do does doing down during each few for from further had has have having he her
+    here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not
+    now of off on once only or other our ours ourselves out over own same she should so some such than that the
+    their theirs them themselves then there these they this those through to too under until up very was we
+    were what when where which while who whom why will with would you your yours yourself yourselves im ive id
+    ill youre youve dont didnt doesnt isnt wasnt cant wont thats whats its lets gonna wanna gotta yeah yes yep
+    oh hey hi hello wow really also like get got lot lots thanks thank ok okay sure well much many one
+    something anything everything thing things way kinda sorta pretty""".split()
+)
+CHITCHAT = frozenset(
+    """hey hi hello wow thanks thank cool awesome great nice amazing sweet lol haha yeah yes yep sure ok okay
+    congrats congratulations love glad happy sounds good totally agree definitely absolutely bye later soon
+    talk see take care care you too aw aww omg wonderful fantastic incredible sorry hear hope""".split()
+)
+_WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
+_SENT_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+|\n+")
+_ABBREV = frozenset({"mr", "mrs", "ms", "dr", "st", "jr", "sr", "vs", "etc", "e.g", "i.e", "prof", "mt", "no"})
+
+
+def sentences(text: str) -> list[str]:
+    """Split text into sentences; abbreviations like "Dr." do not end one."""
+    out: list[str] = []
+    start = 0
+    for m in _SENT_END.finditer(text):
+        piece = text[start : m.start()].rstrip()
+        last = piece.rsplit(None, 1)[-1].lower().rstrip(".") if piece.split() else ""
+        if "\n" not in m.group(0) and last in _ABBREV:
+            continue
+        end = m.end() if "\n" in m.group(0) else m.start() + len(m.group(0).rstrip())
+        chunk = text[start:end].strip()
+        if chunk:
+            out.append(chunk)
+        start = m.end()
+    tail = text[start:].strip()
+    if tail:
+        out.append(tail)
+    return out
+
+
+def words(text: str) -> list[str]:
+    """Lowercased word tokens, apostrophes folded ("I'm" → "im")."""
+    return [w.lower().replace("'", "").replace("’", "") for w in _WORD.findall(text)]
+
+
+def stem(word: str) -> str:
+    """A light suffix stripper: enough for plurals and simple verb forms to meet."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 5 and word.endswith("ing"):
+        return word[:-3]
+    if len(word) > 4 and word.endswith("ed") and not word.endswith("eed"):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def content_words(text: str) -> list[str]:
+    """Stemmed words that carry meaning: what lexical similarity is computed on."""
+    return [stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1]
+
+
+def is_chitchat(sentence: str) -> bool:
+    """Greetings, thanks and reactions: no fact to keep."""
+    ws = words(sentence)
+    if not ws:
+        return True
+    content = [w for w in ws if w not in STOPWORDS and w not in CHITCHAT]
+    return len(content) <= 1 or len(content) / len(ws) < 0.2
+
+
+def cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=False))
+    na = math.sqrt(sum(x * x for x in a))
+    nb = math.sqrt(sum(y * y for y in b))
+    return dot / (na * nb) if na > 0 and nb > 0 else 0.0
+
+
+def counter_cosine(a: Counter[str], b: Counter[str]) -> float:
+    if not a or not b:
+        return 0.0
+    small, big = (a, b) if len(a) < len(b) else (b, a)
+    dot = sum(v * big.get(k, 0) for k, v in small.items())
+    na = math.sqrt(sum(v * v for v in a.values()))
+    nb = math.sqrt(sum(v * v for v in b.values()))
+    return dot / (na * nb)
+
+
+def short_hash(*parts: str, size: int = 10) -> str:
+    """Deterministic id suffix: the same origin always yields the same id."""
+    h = hashlib.blake2b(digest_size=size)
+    for p in parts:
+        h.update(p.encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def clip(text: str, max_chars: int) -> str:
+    """Cut on a word boundary and mark the cut."""
+    text = " ".join(text.split())
+    if len(text) <= max_chars:
+        return text
+    cut = text[: max_chars - 1].rsplit(" ", 1)[0]
+    return cut.rstrip(",;:-") + "…"
+
+
+# -- event summaries ------------------------------------------------------------------
+@dataclass(slots=True)
+class EventSummary:
+    """An extractive summary and the step ids it quotes (its real provenance)."""
+
+    text: str
+    step_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Unit:
+    step_id: str
+    speaker: str
+    text: str
+    order: int
+    step_index: int
+
+
+def speaker_of(step: Step) -> str:
+    """The label a step is attributed to: the speaker's name, else its role."""
+    if step.name and step.role in ("user", "assistant"):
+        return step.name
+    return step.role.capitalize() if step.role in ("user", "assistant") else step.role
+
+
+def _tfidf(units: Sequence[str]) -> list[Counter[str]]:
+    bags = [Counter(content_words(u)) for u in units]
+    df: Counter[str] = Counter()
+    for b in bags:
+        df.update(set(b))
+    n = len(bags)
+    return [Counter({w: c * math.log(1 + n / df[w]) for w, c in b.items()}) for b in bags]
+
+
+def centrality(texts: Sequence[str], vectors: Sequence[Sequence[float]] | None = None) -> list[float]:
+    """How representative each text is of the whole set: mean similarity to the others."""
+    n = len(texts)
+    if n <= 1:
+        return [1.0] * n
+    if vectors is not None and len(vectors) == n:
+        dims = len(vectors[0])
+        mean = [sum(v[i] for v in vectors) / n for i in range(dims)]
+        return [cosine(v, mean) for v in vectors]
+    bags = _tfidf(texts)
+    return [sum(counter_cosine(bags[i], bags[j]) for j in range(n) if j != i) / (n - 1) for i in range(n)]
+
+
+def _informativeness(sentence: str) -> float:
+    if is_chitchat(sentence):
+        return 0.15
+    n = len(set(content_words(sentence)))
+    score = min(1.0, 0.35 + n / 10)
+    if sentence.rstrip().endswith("?"):
+        score *= 0.5
+    if re.search(r"\b[A-Z][a-z]+|\d", sentence[1:]):
+        score *= 1.15
+    return score
+
+
+def _tool_summary(steps: Sequence[Step], max_chars: int) -> EventSummary:
+    """Agent episodes read best as goal → tools → answer."""
+    goal = next((s for s in steps if s.role == "user" and s.content.strip()), None)
+    tools: list[str] = []
+    for s in steps:
+        for c in s.tool_calls:
+            if c.name not in tools:
+                tools.append(c.name)
+    answer = next(
+        (s for s in reversed(steps) if s.role == "assistant" and not s.tool_calls and s.content.strip()), None
+    )
+    parts: list[str] = []
+    quoted: list[str] = []
+    if goal is not None:
+        parts.append(f"{speaker_of(goal)}: {clip(goal.content, max_chars // 3)}")
+        quoted.append(goal.id)
+    if tools:
+        parts.append("tools: " + ", ".join(tools))
+        quoted.extend(s.id for s in steps if s.tool_calls)
+    if answer is not None:
+        parts.append(f"{speaker_of(answer)}: {clip(answer.content, max_chars // 3)}")
+        quoted.append(answer.id)
+    return EventSummary(clip(" → ".join(parts), max_chars), quoted)
+
+
+def summarize_steps(
+    steps: Sequence[Step],
+    vectors: Sequence[Sequence[float]] | None = None,
+    *,
+    max_chars: int = 320,
+    max_sentences: int = 3,
+) -> EventSummary:
+    """Pick the few most central, informative sentences, keep their speakers, in the order said.
+
+    With step vectors, centrality is semantic (per step); without, TF-IDF over sentences.
+    """
+    if not steps:
+        return EventSummary("")
+    if any(s.tool_calls for s in steps):
+        return _tool_summary(steps, max_chars)
+    units: list[_Unit] = []
+    for i, s in enumerate(steps):
+        if s.role not in ("user", "assistant") or not s.content.strip():
+            continue
+        for sent in sentences(s.content):
+            units.append(_Unit(s.id, speaker_of(s), sent, len(units), i))
+    if not units:
+        return EventSummary("")
+    lexical = centrality([u.text for u in units])
+    if vectors is not None and len(vectors) == len(steps):
+        step_c = centrality([s.content for s in steps], vectors)
+        central = [0.5 * lexical[k] + 0.5 * step_c[u.step_index] for k, u in enumerate(units)]
+    else:
+        central = lexical
+    scores = [(0.2 + c) * _informativeness(u.text) for c, u in zip(central, units, strict=True)]
+    ranked = sorted(range(len(units)), key=lambda k: (-scores[k], k))
+    picked: list[int] = []
+    used = 0
+    for k in ranked:
+        if len(picked) >= max_sentences:
+            break
+        cost = len(units[k].text) + len(units[k].speaker) + 3
+        if picked and used + cost > max_chars:
+            continue
+        picked.append(k)
+        used += cost
+    picked.sort()
+    parts: list[str] = []
+    last_speaker = ""
+    for k in picked:
+        u = units[k]
+        parts.append(u.text if u.speaker == last_speaker else f"{u.speaker}: {u.text}")
+        last_speaker = u.speaker
+    quoted: list[str] = []
+    for k in picked:
+        if units[k].step_id not in quoted:
+            quoted.append(units[k].step_id)
+    return EventSummary(clip(" ".join(parts), max_chars), quoted)
+
+
+def condense(text: str, max_chars: int) -> str:
+    """Shorten a summary to its most central sentences (lexical), keeping their order."""
+    text = " ".join(text.split())
+    if len(text) <= max_chars:
+        return text
+    sents = sentences(text)
+    if len(sents) <= 1:
+        return clip(text, max_chars)
+    cent = centrality(sents)
+    order = sorted(range(len(sents)), key=lambda i: (-(cent[i] + 0.3) * _informativeness(sents[i]), i))
+    keep: list[int] = []
+    used = 0
+    for i in order:
+        if used + len(sents[i]) + 1 > max_chars:
+            continue
+        keep.append(i)
+        used += len(sents[i]) + 1
+    if not keep:
+        return clip(sents[order[0]], max_chars)
+    return " ".join(sents[i] for i in sorted(keep))
+
+
+# -- temporal tree ----------------------------------------------------------------------
+LINE_CHARS: dict[SummaryLevel, int] = {"session": 200, "day": 240, "week": 260}
+
+
+def summary_id(namespace: str, level: SummaryLevel, key: str) -> str:
+    return f"sum-{level}-" + short_hash(namespace, level, key)
+
+
+def week_key(ts: datetime) -> str:
+    """ISO week, e.g. "2023-W19"."""
+    y, w, _ = ts.isocalendar()
+    return f"{y}-W{w:02d}"
+
+
+def _header(level: SummaryLevel, key: str, start: datetime, end: datetime) -> str:
+    d1, d2 = format_date(start), format_date(end)
+    when = d1 if d1 == d2 else f"{d1} – {d2}"
+    return {"session": f"Session {key} ({when})", "day": f"Day {key}", "week": f"Week {key} ({when})"}[level]
+
+
+def _union(a: Iterable[str], b: Iterable[str]) -> list[str]:
+    out = list(dict.fromkeys(a))
+    seen = set(out)
+    for x in b:
+        if x not in seen:
+            out.append(x)
+            seen.add(x)
+    return out
+
+
+@dataclass(slots=True)
+class _Node:
+    """A summary being (re)built: one body line per child, in child order."""
+
+    namespace: str
+    level: SummaryLevel
+    key: str
+    start: datetime
+    end: datetime
+    children: list[str]
+    lines: list[str]
+    sources: list[str]
+
+    @classmethod
+    def from_summary(cls, s: Summary) -> _Node:
+        body = s.text.split("\n")[1:]
+        lines = [ln.removeprefix("- ") for ln in body] if len(body) == len(s.child_ids) else [""] * len(s.child_ids)
+        return cls(s.namespace, s.level, s.key, s.start, s.end, list(s.child_ids), lines, list(s.source_ids))
+
+    def put(self, child: str, line: str, start: datetime, end: datetime, sources: Iterable[str]) -> None:
+        line = condense(line, LINE_CHARS[self.level])
+        if child in self.children:
+            self.lines[self.children.index(child)] = line
+        else:
+            self.children.append(child)
+            self.lines.append(line)
+        self.start = min(self.start, start)
+        self.end = max(self.end, end)
+        self.sources = _union(self.sources, sources)
+
+    def body(self) -> str:
+        return " ".join(ln for ln in self.lines if ln)
+
+    def to_summary(self) -> Summary:
+        text = "\n".join([_header(self.level, self.key, self.start, self.end), *(f"- {ln}" for ln in self.lines)])
+        return Summary(
+            id=summary_id(self.namespace, self.level, self.key),
+            namespace=self.namespace,
+            level=self.level,
+            key=self.key,
+            start=self.start,
+            end=self.end,
+            text=text,
+            child_ids=list(self.children),
+            source_ids=list(self.sources),
+        )
+
+
+def rollup(events: Sequence[Event], existing: Sequence[Summary]) -> list[Summary]:
+    """Update the session → day → week summaries that `events` touch; return every changed node.
+
+    Re-running with the same (or an extended) event replaces that event's line instead of
+    adding a second one, so the tree is idempotent. Source step ids are carried up.
+    """
+    nodes: dict[tuple[str, SummaryLevel, str], _Node] = {
+        (s.namespace, s.level, s.key): _Node.from_summary(s) for s in existing
+    }
+    touched: dict[tuple[str, SummaryLevel, str], None] = {}
+
+    def node(ns: str, level: SummaryLevel, key: str, start: datetime, end: datetime) -> _Node:
+        k = (ns, level, key)
+        if k not in nodes:
+            nodes[k] = _Node(ns, level, key, start, end, [], [], [])
+        touched[k] = None
+        return nodes[k]
+
+    days_of_session: dict[tuple[str, str], set[str]] = {}
+    for e in sorted(events, key=lambda e: (e.start, e.id)):
+        sess = node(e.namespace, "session", e.session_id, e.start, e.end)
+        sess.put(e.id, e.summary, e.start, e.end, e.step_ids)
+        days_of_session.setdefault((e.namespace, e.session_id), set()).add(e.start.date().isoformat())
+    for (ns, sid), days in days_of_session.items():
+        sess = nodes[(ns, "session", sid)]
+        sess_id = summary_id(ns, "session", sid)
+        for day in sorted(days):
+            dn = node(ns, "day", day, sess.start, sess.end)
+            dn.put(sess_id, sess.body(), sess.start, sess.end, sess.sources)
+    for k in [k for k in touched if k[1] == "day"]:
+        dn = nodes[k]
+        wn = node(k[0], "week", week_key(dn.start), dn.start, dn.end)
+        wn.put(summary_id(k[0], "day", k[2]), f"{k[2]}: {dn.body()}", dn.start, dn.end, dn.sources)
+    return [nodes[k].to_summary() for k in touched]
+

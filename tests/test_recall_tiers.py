@@ -1,0 +1,142 @@
+"""The scheduler and both deep modes, on a real memory; the LLM is a scripted fake."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+from plugmem import MemoryPolicy, PlugMem
+from plugmem.recall.fast import FastResult
+from plugmem.recall.scheduler import decide_escalation
+
+from _support import T0, conv
+
+NS = ("u", "1")
+
+
+def _history(mem: PlugMem) -> None:
+    mem.add(
+        conv(
+            "I started pottery classes with my friend Jonas in January.",
+            "That sounds relaxing!",
+            "Jonas and I made two bowls and a vase so far.",
+            "Nice, what's next?",
+            start=T0,
+        ),
+        namespace=NS,
+        session_id="s1",
+    )
+    mem.add(
+        conv(
+            "Bad news: my flight to Oslo got cancelled.",
+            "Oh no, did you rebook?",
+            "Yes, I'm flying to Oslo on Friday instead, to visit Jonas's sister Ida.",
+            "Have a good trip!",
+            start=T0 + timedelta(days=30),
+            prefix="b",
+        ),
+        namespace=NS,
+        session_id="s2",
+    )
+
+
+def test_escalation_signals_and_share_ceiling() -> None:
+    calm = FastResult(ranked=[], top_dense=0.8, margin=0.3, coverage=1.0)
+    d = decide_escalation("what is my dog's name", calm, deep_share=0.0, max_share=0.3)
+    assert d.tier == "fast" and "sufficient" in d.reason
+    hard = FastResult(ranked=[], top_dense=0.3, margin=0.01, coverage=0.2)
+    q = "How many times did Jonas and Ida visit before the trip last month?"
+    d = decide_escalation(q, hard, deep_share=0.0, max_share=0.3)
+    assert d.tier == "deep" and "aggregate" in d.reason and "temporal" in d.reason
+    capped = decide_escalation(q, hard, deep_share=0.3, max_share=0.3)
+    assert capped.tier == "fast" and "ceiling" in capped.reason
+
+
+def test_auto_mode_respects_deep_share_ceiling(mem: PlugMem) -> None:
+    _history(mem)
+    policy = MemoryPolicy(full_history_when_fits=False, max_deep_share=0.25)
+    hard = "How many bowls and vases did Jonas and I make compared with last month, and why?"
+    tiers = [mem.recall(hard, namespace=NS, policy=policy).tier for _ in range(12)]
+    assert "deep" in tiers
+    assert tiers.count("deep") <= 0.25 * 12 + 1
+    assert 0 < mem.stats().escalation_rate <= 0.34
+
+
+def test_deterministic_deep_walks_to_related_turns(mem: PlugMem) -> None:
+    _history(mem)
+    r = mem.recall("Who will I visit in Oslo?", namespace=NS, mode="deep", budget_tokens=150)
+    assert r.tier == "deep" and r.llm_calls == 0
+    assert "b3" in r.source_ids
+    # neighbour turns around the hit are pulled in by the walk
+    assert {"b2", "b4"} & set(r.source_ids)
+
+
+def _fake(*responses: str) -> FakeListChatModel:
+    return FakeListChatModel(responses=list(responses))
+
+
+def test_llm_deep_plan_walk_reflect_stops_when_answered(tmp_path: Path) -> None:
+    llm = _fake(
+        '{"sub_questions": ["where is the trip"], "entities": ["Oslo"], "time_constraints": []}',
+        '{"expand": []}',
+        '{"enough": true, "missing": ""}',
+    )
+    with PlugMem.open(tmp_path / "m", policy=MemoryPolicy(full_history_when_fits=False), llm=llm) as mem:
+        _history(mem)
+        mem.flush()
+        r = mem.recall("Who will I visit in Oslo?", namespace=NS, mode="deep")
+        assert r.tier == "deep" and "answered" in r.reason
+        assert r.llm_calls == 3 and r.llm_tokens > 0
+        assert "b3" in r.source_ids
+        assert mem.stats().llm_calls.get("recall") == 3
+
+
+def test_llm_deep_stops_at_round_limit(tmp_path: Path) -> None:
+    plan = '{"sub_questions": [], "entities": [], "time_constraints": []}'
+    not_yet = '{"enough": false, "missing": "pottery"}'
+    llm = _fake(plan, *(['{"expand": []}', not_yet] * 10))
+    policy = MemoryPolicy(full_history_when_fits=False, deep_max_rounds=2)
+    with PlugMem.open(tmp_path / "m", policy=policy, llm=llm) as mem:
+        _history(mem)
+        r = mem.recall("What did I make with Jonas?", namespace=NS, mode="deep")
+        assert "max rounds" in r.reason
+        assert r.llm_calls == 1 + 2 * 2  # plan + (walk + reflect) per round
+
+
+def test_llm_deep_stops_at_token_limit(tmp_path: Path) -> None:
+    plan = '{"sub_questions": [], "entities": [], "time_constraints": []}'
+    llm = _fake(plan, *(['{"expand": []}', '{"enough": false, "missing": ""}'] * 10))
+    policy = MemoryPolicy(full_history_when_fits=False, deep_max_rounds=10, deep_max_llm_tokens=100)
+    with PlugMem.open(tmp_path / "m", policy=policy, llm=llm) as mem:
+        _history(mem)
+        r = mem.recall("What did I make with Jonas?", namespace=NS, mode="deep")
+        assert "token limit" in r.reason
+        assert r.llm_calls < 1 + 2 * 10
+
+
+def test_llm_deep_falls_back_to_deterministic_on_garbage(tmp_path: Path) -> None:
+    llm = _fake(*(["this is not json"] * 10))
+    with PlugMem.open(tmp_path / "m", policy=MemoryPolicy(full_history_when_fits=False), llm=llm) as mem:
+        _history(mem)
+        r = mem.recall("Who will I visit in Oslo?", namespace=NS, mode="deep")
+        assert r.tier == "deep" and "deterministic" in r.reason
+        assert "b3" in r.source_ids
+
+
+@pytest.mark.parametrize("order", ["time", "relevance"])
+def test_context_order_follows_policy(mem: PlugMem, order: str) -> None:
+    _history(mem)
+    pol = MemoryPolicy(full_history_when_fits=False, order=order)  # type: ignore[arg-type]
+    r = mem.recall("Oslo flight Jonas pottery", namespace=NS, policy=pol, mode="fast", budget_tokens=400)
+    lines = r.context.splitlines()[2:-1]
+    assert len(lines) == len(r.items) >= 3
+    if order == "time":
+        stamps = [i.timestamp for i in r.items if i.timestamp is not None]
+        assert stamps == sorted(stamps)
+    else:
+        scores = [i.score for i in r.items]
+        assert scores == sorted(scores, reverse=True)
+    assert r.context.startswith("<memory>") and r.context.endswith("</memory>")
