@@ -140,3 +140,12 @@ def test_context_order_follows_policy(mem: PlugMem, order: str) -> None:
         scores = [i.score for i in r.items]
         assert scores == sorted(scores, reverse=True)
     assert r.context.startswith("<memory>") and r.context.endswith("</memory>")
+
+
+def test_auto_stays_fast_when_deep_is_over_the_latency_budget(mem: PlugMem) -> None:
+    _history(mem)
+    hard = "How many bowls and vases did Jonas and I make compared with last month, and why?"
+    mem.recall(hard, namespace=NS, mode="deep")  # measures what a deep recall costs here
+    tight = MemoryPolicy(full_history_when_fits=False, latency_budget_ms=0.001, max_deep_share=1.0)
+    r = mem.recall(hard, namespace=NS, policy=tight)
+    assert r.tier == "fast" and "latency budget" in r.reason

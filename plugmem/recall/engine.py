@@ -48,6 +48,7 @@ class RecallEngine:
         self._lock = threading.Lock()
         counters = store.counters()
         self._tier_counts = {t: counters.get(f"recall.{t}", 0) for t in ("full", "fast", "deep")}
+        self._deep_ms: float | None = None  # moving average of deep recall latency
 
     def _qvec(self, text: str) -> np.ndarray | None:
         return self.embeddings.embed_query_array(text) if self.embeddings is not None else None
@@ -100,8 +101,15 @@ class RecallEngine:
             else:
                 allowed, share = self._deep_allowed(policy)
                 decision = decide_escalation(
-                    query, fast, deep_share=share if allowed else 1.0, max_share=policy.max_deep_share
+                    query, fast, deep_share=share, max_share=policy.max_deep_share, allowed=allowed
                 )
+                if decision.tier == "deep" and self._deep_ms is not None and self._deep_ms > policy.latency_budget_ms:
+                    decision = Decision(
+                        "fast",
+                        f"deep wanted ({decision.reason}) but deep recalls take ~{self._deep_ms:.0f} ms, over the "
+                        f"{policy.latency_budget_ms:.0f} ms latency budget",
+                        decision.score,
+                    )
             ranked = fast.ranked
             if decision.tier == "deep":
                 deep = self._deep(cat, query, qvec, fast, policy)
@@ -125,8 +133,11 @@ class RecallEngine:
             )
             for s in chosen
         ]
+        latency = (time.perf_counter() - t0) * 1000
         with self._lock:
             self._tier_counts[decision.tier] += 1
+            if decision.tier == "deep":
+                self._deep_ms = latency if self._deep_ms is None else 0.8 * self._deep_ms + 0.2 * latency
         counters = {f"recall.{decision.tier}": 1}
         if usage_calls:
             counters["llm.calls.recall"] = usage_calls
@@ -140,7 +151,7 @@ class RecallEngine:
             budget_tokens=budget,
             tier=decision.tier,
             reason=decision.reason,
-            latency_ms=round((time.perf_counter() - t0) * 1000, 3),
+            latency_ms=round(latency, 3),
             llm_calls=usage_calls,
             llm_tokens=usage_tokens,
         )

@@ -67,7 +67,9 @@ WEIGHTS = {
 THRESHOLD = 0.9
 
 
-def decide_escalation(query: str, fast: FastResult, *, deep_share: float, max_share: float) -> Decision:
+def decide_escalation(
+    query: str, fast: FastResult, *, deep_share: float, max_share: float, allowed: bool | None = None
+) -> Decision:
     """`deep` when the weighted signals pass the threshold and the share cap allows."""
     sig = {**query_signals(query), **result_signals(fast)}
     score = sum(WEIGHTS[k] * v for k, v in sig.items())
@@ -75,7 +77,7 @@ def decide_escalation(query: str, fast: FastResult, *, deep_share: float, max_sh
     if score < THRESHOLD:
         why = ", ".join(fired) if fired else "no signal"
         return Decision("fast", f"fast tier sufficient (escalation score {score:.2f} < {THRESHOLD}; {why})", score)
-    if deep_share >= max_share:
+    if not (allowed if allowed is not None else deep_share < max_share):
         return Decision(
             "fast",
             f"deep wanted (score {score:.2f}: {', '.join(fired)}) but the deep share {deep_share:.0%} "
