@@ -34,11 +34,7 @@ class Doc:
     seq: int = 0  # for turns: order in the namespace
     speaker: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
-    index_text: str | None = None  # what is embedded and searched, when it differs from `text`
-
-    @property
-    def search_text(self) -> str:
-        return self.index_text or self.text
+    lexical_text: str | None = None  # what BM25 indexes, when it differs from `text`
 
 
 def turn_text(s: Step) -> str:
@@ -47,11 +43,12 @@ def turn_text(s: Step) -> str:
 
 
 def step_doc(s: Step, prev: Step | None = None) -> Doc:
-    """A turn is indexed with the turn before it: a reply means little without its question."""
+    """BM25 sees a turn with the turn before it (a reply means little without its question);
+    the vector is of the turn alone, which ranks better here and embeds twice as fast."""
     text = turn_text(s)
     ctx = f"{turn_text(prev)}\n{text}" if prev is not None and prev.session_id == s.session_id else None
     return Doc(
-        index_text=ctx,
+        lexical_text=ctx,
         id="t:" + s.id,
         kind="turn",
         text=text,
@@ -121,12 +118,12 @@ class Catalog:
         if not docs:
             return
         if embed and self._vectors is not None and self._emb is not None:
-            vecs = self._emb.embed_array([d.search_text for d in docs])
+            vecs = self._emb.embed_array([d.text for d in docs])
             self._vectors.upsert(self.namespace, [d.id for d in docs], vecs, [d.kind for d in docs])
         with self.lock:
             for d in docs:
                 self.docs[d.id] = d
-            self.lexical.add([(d.id, d.search_text) for d in docs])
+            self.lexical.add([(d.id, d.lexical_text or d.text) for d in docs])
             self._turns_dirty = self._turns_dirty or any(d.kind == "turn" for d in docs)
             self.version += 1
 
@@ -181,7 +178,7 @@ class Hits:
     lexical: list[tuple[str, float]]
 
 
-DENSE_WEIGHT = 0.3  # measured on LoCoMo dev: BM25 carries names and rare words, vectors carry paraphrase
+DENSE_WEIGHT = 0.35  # measured on LoCoMo dev: BM25 carries names and rare words, vectors carry paraphrase
 
 
 def fuse(

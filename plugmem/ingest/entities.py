@@ -110,6 +110,9 @@ def _is_stop(tok: str) -> bool:
 
 
 def _is_cap(tok: str) -> bool:
+    """Capitalised and not a stop word; long all-caps words are shouting, not acronyms."""
+    if tok.isupper() and len(tok) > 5:
+        return False
     return tok[:1].isupper() and not _is_stop(tok)
 
 
