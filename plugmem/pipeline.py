@@ -29,6 +29,7 @@ log = logging.getLogger("plugmem")
 
 BATCH = 512
 MAX_ATTEMPTS = 3
+COALESCE_S = 0.05  # let a burst of add() calls gather into one embedding batch
 
 
 class Pipeline:
@@ -99,6 +100,7 @@ class Pipeline:
                     return
                 self._wake = False
                 self._busy = True
+            time.sleep(COALESCE_S)
             try:
                 while not self._stop and self.run_once():
                     pass

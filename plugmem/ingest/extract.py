@@ -507,7 +507,7 @@ def _steps_from(text: str) -> list[str]:
 
 def _recent_question(run: Sequence[Step], upto: int, speaker_step: Step) -> str | None:
     for s in reversed(run[:upto]):
-        if s.role == "user" and s is not speaker_step or s.name != speaker_step.name:
+        if (s.name, s.role) != (speaker_step.name, speaker_step.role) and s.role in ("user", "assistant"):
             qs = [q for q in sentences(s.content) if q.strip().endswith("?")]
             for q in reversed(qs):
                 if re.search(r"\b(how|what['’]?s the best way|any tips|advice|should i)\b", q, re.I):
