@@ -1,9 +1,9 @@
 """plugmem: structured long-term memory for LLM agents.
 
-    from plugmem import PlugMem
-    with PlugMem.open("./memory") as mem:
-        mem.add([{"role": "user", "content": "I moved to Lisbon"}], namespace=("users", "u1"))
-        print(mem.recall("Where do I live?", namespace=("users", "u1")).context)
+from plugmem import PlugMem
+with PlugMem.open("./memory") as mem:
+    mem.add([{"role": "user", "content": "I moved to Lisbon"}], namespace=("users", "u1"))
+    print(mem.recall("Where do I live?", namespace=("users", "u1")).context)
 """
 
 from plugmem.errors import (

@@ -74,7 +74,12 @@ def run_demo(path: Path | None = None, keep: bool = False) -> int:
         for i, (when, turns) in enumerate(DEMO_SESSIONS):
             start = datetime.fromisoformat(when).replace(tzinfo=UTC)
             msgs = [
-                {"role": r, "content": c, "id": f"s{i + 1}-m{j + 1}", "timestamp": start + timedelta(minutes=j)}
+                {
+                    "role": r,
+                    "content": c,
+                    "id": f"s{i + 1}-m{j + 1}",
+                    "timestamp": start + timedelta(minutes=j),
+                }
                 for j, (r, c) in enumerate(turns)
             ]
             n += len(mem.add(msgs, namespace=ns, session_id=f"session-{i + 1}"))
@@ -152,7 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     with PlugMem.open(args.path) as mem:
         res = mem.recall(args.query, namespace=ns, budget_tokens=args.budget, mode=args.mode)
     print(res.context)
-    print(json.dumps({"tier": res.tier, "reason": res.reason, "tokens": res.tokens, "sources": res.source_ids}), file=sys.stderr)
+    print(
+        json.dumps({"tier": res.tier, "reason": res.reason, "tokens": res.tokens, "sources": res.source_ids}),
+        file=sys.stderr,
+    )
     return 0
 
 

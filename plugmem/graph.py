@@ -91,6 +91,9 @@ def entity_nodes_in(g: nx.Graph, text: str) -> list[str]:
         if data.get("kind") != "entity":
             continue
         names = [data.get("name", ""), *data.get("aliases", [])]
-        if any(nm and f" {nm.lower()} " in low.replace("?", " ").replace("'s", " ").replace(",", " ") for nm in names):
+        if any(
+            nm and f" {nm.lower()} " in low.replace("?", " ").replace("'s", " ").replace(",", " ")
+            for nm in names
+        ):
             out.append(n)
     return out

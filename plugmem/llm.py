@@ -89,7 +89,11 @@ def usage_of(
     """Tokens of one call: the model's own report when present, else counted with tiktoken."""
     meta = getattr(answer, "usage_metadata", None) if isinstance(answer, AIMessage) else None
     if meta:
-        return LLMUsage(calls=1, input_tokens=int(meta.get("input_tokens", 0)), output_tokens=int(meta.get("output_tokens", 0)))
+        return LLMUsage(
+            calls=1,
+            input_tokens=int(meta.get("input_tokens", 0)),
+            output_tokens=int(meta.get("output_tokens", 0)),
+        )
     tc = counter or _default_counter()
     return LLMUsage(
         calls=1,
@@ -117,7 +121,9 @@ def _feedback(error: Exception) -> str:
     )
 
 
-def _failed(schema: type[BaseModel], attempts: int, error: Exception, usage: LLMUsage, last: str) -> LLMJSONError:
+def _failed(
+    schema: type[BaseModel], attempts: int, error: Exception, usage: LLMUsage, last: str
+) -> LLMJSONError:
     return LLMJSONError(
         f"{schema.__name__}: no valid JSON after {attempts} attempt(s): {error}",
         usage=usage,

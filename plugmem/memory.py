@@ -52,7 +52,7 @@ class PlugMem:
         path: str | Path,
         *,
         policy: MemoryPolicy | None = None,
-        embeddings: Embeddings | None | bool = True,
+        embeddings: Embeddings | bool | None = True,
         llm: BaseChatModel | None = None,
         clock: Clock | None = None,
         chroma_client: Any = None,
@@ -105,7 +105,7 @@ class PlugMem:
         cls,
         path: str | Path,
         policy: MemoryPolicy | None = None,
-        embeddings: Embeddings | None | bool = True,
+        embeddings: Embeddings | bool | None = True,
         llm: BaseChatModel | None = None,
         *,
         clock: Clock | None = None,
@@ -116,7 +116,9 @@ class PlugMem:
         `embeddings=True` (default) uses the bundled-format MiniLM ONNX model when it is
         on disk, else lexical-only recall with a warning; `embeddings=None` forces lexical-only.
         """
-        return cls(path, policy=policy, embeddings=embeddings, llm=llm, clock=clock, chroma_client=chroma_client)
+        return cls(
+            path, policy=policy, embeddings=embeddings, llm=llm, clock=clock, chroma_client=chroma_client
+        )
 
     @classmethod
     async def aopen(cls, path: str | Path, policy: MemoryPolicy | None = None, **kwargs: Any) -> PlugMem:
@@ -248,7 +250,9 @@ class PlugMem:
                 known = self.store.existing_ids(ns, ids)
                 unknown = [i for i in ids if i not in known]
                 if unknown:
-                    raise NotFoundError(f"no message with id(s) {unknown[:5]} in namespace {ns!r}; nothing deleted")
+                    raise NotFoundError(
+                        f"no message with id(s) {unknown[:5]} in namespace {ns!r}; nothing deleted"
+                    )
                 target = list(ids)
             else:
                 target = [s.id for s in self.store.steps(ns, session_id=session_id)]
@@ -263,7 +267,11 @@ class PlugMem:
             self.vectors.drop(ns)
 
     async def aforget(
-        self, *, namespace: Sequence[str] | str, ids: Sequence[str] | None = None, session_id: str | None = None
+        self,
+        *,
+        namespace: Sequence[str] | str,
+        ids: Sequence[str] | None = None,
+        session_id: str | None = None,
     ) -> int:
         return await asyncio.to_thread(self.forget, namespace=namespace, ids=ids, session_id=session_id)
 
@@ -305,7 +313,13 @@ class PlugMem:
         policy: MemoryPolicy | None = None,
     ) -> Recall:
         return await asyncio.to_thread(
-            self.recall, query, namespace=namespace, budget_tokens=budget_tokens, k=k, mode=mode, policy=policy
+            self.recall,
+            query,
+            namespace=namespace,
+            budget_tokens=budget_tokens,
+            k=k,
+            mode=mode,
+            policy=policy,
         )
 
     def steps(self, namespace: Sequence[str] | str, session_id: str | None = None) -> list[Step]:
@@ -341,6 +355,8 @@ class PlugMem:
             recalls=recalls,
             escalation_rate=(recalls["deep"] / eligible) if eligible else 0.0,
             llm_calls={k[len("llm.calls.") :]: v for k, v in counters.items() if k.startswith("llm.calls.")},
-            llm_tokens={k[len("llm.tokens.") :]: v for k, v in counters.items() if k.startswith("llm.tokens.")},
+            llm_tokens={
+                k[len("llm.tokens.") :]: v for k, v in counters.items() if k.startswith("llm.tokens.")
+            },
             lexical_only=self.lexical_only,
         )

@@ -156,3 +156,4 @@ class Extraction:
     edges: list[Edge] = field(default_factory=list)
     failures: list[ExtractionFailure] = field(default_factory=list)
     usage: LLMUsage = field(default_factory=LLMUsage)
+    event_summaries: dict[str, str] = field(default_factory=dict)  # event id → better summary (LLM)

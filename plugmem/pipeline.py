@@ -47,7 +47,9 @@ class Pipeline:
         self.catalog = catalog
         self.embeddings = embeddings
         self.policy = policy
-        self.structurer = Structurer(store=store, embeddings=embeddings, policy=policy, llm=llm, tokens=tokens)
+        self.structurer = Structurer(
+            store=store, embeddings=embeddings, policy=policy, llm=llm, tokens=tokens
+        )
         self._cond = threading.Condition()
         self._busy = False
         self._stop = False
@@ -160,6 +162,10 @@ class Pipeline:
             cat.put(result.docs)
             if result.counters:
                 self.store.bump(result.counters)
+            for f in result.failures:  # recorded, never silently dropped; raw turns stay recallable
+                self.store.record_failure(
+                    namespace, f"extract:{f.extractor}", f.error, f.attempts, {"event_ids": f.event_ids}
+                )
 
     def _previous(self, steps: list[Step]) -> list[Step | None]:
         """The step before each one in its session (from the batch, else the store)."""
@@ -193,7 +199,9 @@ class Pipeline:
             cat.put(missing, embed=True)
 
     def _pending_ids(self, ns: str) -> set[str]:
-        return {r[0] for r in self.store.query("SELECT id FROM steps WHERE namespace = ? AND state = 0", (ns,))}
+        return {
+            r[0] for r in self.store.query("SELECT id FROM steps WHERE namespace = ? AND state = 0", (ns,))
+        }
 
     def forget_steps(self, namespace: str, ids: Sequence[str], before_rebuild: Callable[[], None]) -> int:
         """Delete steps; derived structure of the namespace is dropped and rebuilt."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,19 +55,33 @@ class MemoryPolicy(BaseModel):
     def _ns_nonempty(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         if not v or any(not p for p in v):
             raise ValueError("namespace template must be a non-empty tuple of non-empty strings")
+        for part in v:  # only {name} fields: catch "{0}" or "{a.b}" when the policy is made
+            for _, fname, spec, conv in string.Formatter().parse(part):
+                if fname is not None and (not fname.isidentifier() or spec or conv):
+                    raise ValueError(f"namespace part {part!r}: use plain {{name}} fields only")
         return v
 
     def resolve_namespace(self, values: dict[str, Any]) -> tuple[str, ...]:
         """Fill the namespace template from config values; missing keys are a clear error."""
         out = []
+        shown = sorted(k for k in values if not k.startswith("__"))
         for part in self.namespace:
             try:
-                out.append(part.format(**values))
+                filled = part.format(**values)
             except KeyError as exc:
                 raise PolicyError(
                     f"policy {self.name!r}: namespace template {self.namespace!r} needs {exc.args[0]!r} "
-                    f"in the config (configurable), got keys {sorted(values)}"
+                    f"in the config (configurable), got keys {shown}"
                 ) from None
+            except (IndexError, AttributeError, ValueError) as exc:
+                raise PolicyError(
+                    f"policy {self.name!r}: namespace part {part!r} is not a valid template: {exc}"
+                ) from None
+            if not filled.strip():
+                raise PolicyError(
+                    f"policy {self.name!r}: namespace part {part!r} resolved to an empty string"
+                )
+            out.append(filled)
         return tuple(out)
 
     @classmethod

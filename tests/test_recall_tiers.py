@@ -6,13 +6,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from _support import T0, conv
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from plugmem import MemoryPolicy, PlugMem
 from plugmem.recall.fast import FastResult
 from plugmem.recall.scheduler import decide_escalation
-
-from _support import T0, conv
 
 NS = ("u", "1")
 
@@ -78,15 +77,22 @@ def _fake(*responses: str) -> FakeListChatModel:
     return FakeListChatModel(responses=list(responses))
 
 
+def _open_with_llm(path: Path, llm: FakeListChatModel, policy: MemoryPolicy | None = None) -> PlugMem:
+    """Ingest without the LLM (it would also be used for extraction), then reopen with it."""
+    pol = policy or MemoryPolicy(full_history_when_fits=False)
+    with PlugMem.open(path, policy=pol) as m:
+        _history(m)
+        m.flush()
+    return PlugMem.open(path, policy=pol, llm=llm)
+
+
 def test_llm_deep_plan_walk_reflect_stops_when_answered(tmp_path: Path) -> None:
     llm = _fake(
         '{"sub_questions": ["where is the trip"], "entities": ["Oslo"], "time_constraints": []}',
         '{"expand": []}',
         '{"enough": true, "missing": ""}',
     )
-    with PlugMem.open(tmp_path / "m", policy=MemoryPolicy(full_history_when_fits=False), llm=llm) as mem:
-        _history(mem)
-        mem.flush()
+    with _open_with_llm(tmp_path / "m", llm) as mem:
         r = mem.recall("Who will I visit in Oslo?", namespace=NS, mode="deep")
         assert r.tier == "deep" and "answered" in r.reason
         assert r.llm_calls == 3 and r.llm_tokens > 0
@@ -99,8 +105,7 @@ def test_llm_deep_stops_at_round_limit(tmp_path: Path) -> None:
     not_yet = '{"enough": false, "missing": "pottery"}'
     llm = _fake(plan, *(['{"expand": []}', not_yet] * 10))
     policy = MemoryPolicy(full_history_when_fits=False, deep_max_rounds=2)
-    with PlugMem.open(tmp_path / "m", policy=policy, llm=llm) as mem:
-        _history(mem)
+    with _open_with_llm(tmp_path / "m", llm, policy) as mem:
         r = mem.recall("What did I make with Jonas?", namespace=NS, mode="deep")
         assert "max rounds" in r.reason
         assert r.llm_calls == 1 + 2 * 2  # plan + (walk + reflect) per round
@@ -110,8 +115,7 @@ def test_llm_deep_stops_at_token_limit(tmp_path: Path) -> None:
     plan = '{"sub_questions": [], "entities": [], "time_constraints": []}'
     llm = _fake(plan, *(['{"expand": []}', '{"enough": false, "missing": ""}'] * 10))
     policy = MemoryPolicy(full_history_when_fits=False, deep_max_rounds=10, deep_max_llm_tokens=100)
-    with PlugMem.open(tmp_path / "m", policy=policy, llm=llm) as mem:
-        _history(mem)
+    with _open_with_llm(tmp_path / "m", llm, policy) as mem:
         r = mem.recall("What did I make with Jonas?", namespace=NS, mode="deep")
         assert "token limit" in r.reason
         assert r.llm_calls < 1 + 2 * 10
@@ -119,8 +123,7 @@ def test_llm_deep_stops_at_token_limit(tmp_path: Path) -> None:
 
 def test_llm_deep_falls_back_to_deterministic_on_garbage(tmp_path: Path) -> None:
     llm = _fake(*(["this is not json"] * 10))
-    with PlugMem.open(tmp_path / "m", policy=MemoryPolicy(full_history_when_fits=False), llm=llm) as mem:
-        _history(mem)
+    with _open_with_llm(tmp_path / "m", llm) as mem:
         r = mem.recall("Who will I visit in Oslo?", namespace=NS, mode="deep")
         assert r.tier == "deep" and "deterministic" in r.reason
         assert "b3" in r.source_ids

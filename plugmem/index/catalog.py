@@ -103,7 +103,9 @@ def summary_doc(s: Summary) -> Doc:
 class Catalog:
     """Documents + BM25 + vectors for one namespace."""
 
-    def __init__(self, namespace: str, vectors: VectorIndex | None, embeddings: CachedEmbeddings | None) -> None:
+    def __init__(
+        self, namespace: str, vectors: VectorIndex | None, embeddings: CachedEmbeddings | None
+    ) -> None:
         self.namespace = namespace
         self.docs: dict[str, Doc] = {}
         self.turns_by_seq: list[Doc] = []  # sorted by seq, rebuilt lazily
@@ -143,7 +145,9 @@ class Catalog:
     def turns(self) -> list[Doc]:
         with self.lock:
             if self._turns_dirty or (not self.turns_by_seq and self.docs):
-                self.turns_by_seq = sorted((d for d in self.docs.values() if d.kind == "turn"), key=lambda d: d.seq)
+                self.turns_by_seq = sorted(
+                    (d for d in self.docs.values() if d.kind == "turn"), key=lambda d: d.seq
+                )
                 self._turns_dirty = False
             return self.turns_by_seq
 
@@ -168,7 +172,6 @@ class Catalog:
         if qvec is not None and self._vectors is not None:
             dense = [(i, s) for i, s in self._vectors.search(self.namespace, qvec, k) if i in self.docs]
         return Hits(fused=fuse(dense, lex), dense=dense, lexical=lex)
-
 
 
 @dataclass(slots=True)

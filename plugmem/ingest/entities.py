@@ -15,14 +15,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from plugmem.ingest.dates import MONTH_NAMES, WEEKDAYS
-from plugmem.ingest.summarize import sentences, short_hash
+from plugmem.ingest.summarize import sentences, short_hash, wordset
 from plugmem.model import Entity, Step
 
 # capitalised words that are not names: pronouns, interjections, determiners, question words,
 # sentence adverbs, generic relations. Days and months are dates, not entities.
-STOP_CAPS = frozenset(
-    w.lower()
-    for w in """I I'm I've I'd I'll Im Ive Id Ill Me My Mine Myself You You're You've You'd You'll Your Yours We
+STOP_CAPS = (
+    wordset(
+        """I I'm I've I'd I'll Im Ive Id Ill Me My Mine Myself You You're You've You'd You'll Your Yours We
     We're We've Our Us He He's His Him She She's Her Hers They They're Their Them It It's Its This That These
     Those There Here Hey Hi Hello Hiya Yo Wow Oh Ooh Aw Aww Ah Ahh Um Uh Hmm Yeah Yes Yep Yup No Nope Nah Ok
     Okay Sure Well So But And Or If When While What What's Where Which Who Whom Whose Why How Thanks Thank
@@ -40,29 +40,29 @@ STOP_CAPS = frozenset(
     Hope Glad Sounds Looks Seems Take Talk See Check Keep Got Get Go Went Made Make Know Think Feel Felt
     Speaking Wish Whatever Whoever Wherever Whenever Nothing Something Everything Anything Everyone Someone
     Anyone Nobody Somebody Everybody Thing Things Stuff Lots Lot Kind Sort Type Way Ways Life Time Times
-    Day Days Week Weeks Month Months Year Years Weekend Weekends Spring Summer Fall Autumn Winter""".split()
-) | frozenset(m.lower() for m in MONTH_NAMES) | frozenset(WEEKDAYS) | frozenset({"mon", "tue", "tues", "wed",
-    "thu", "thur", "thurs", "fri", "sat", "sun", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
-    "sept", "oct", "nov", "dec", "am", "pm", "ai", "ok", "lol", "omg", "btw", "tbh", "idk", "imo", "fyi",
-    "asap", "diy", "tv", "pc"})  # fmt: skip
+    Day Days Week Weeks Month Months Year Years Weekend Weekends Spring Summer Fall Autumn Winter"""
+    )
+    | wordset(" ".join(MONTH_NAMES))
+    | frozenset(WEEKDAYS)
+    | wordset(
+        """mon tue tues wed thu thur thurs fri sat sun jan feb mar apr jun jul aug sep sept oct nov dec am pm ai
+        ok lol omg btw tbh idk imo fyi asap diy tv pc"""
+    )
+)
 CONNECTORS = frozenset({"of", "the", "de", "van", "von", "da", "del", "la", "le", "du", "&"})
-PERSON_CUES = frozenset(
-    """friend friends sister brother mom mum dad son daughter husband wife partner boyfriend girlfriend
-    cousin aunt uncle niece nephew grandma grandpa grandmother grandfather named called met
-    colleague coworker boss neighbor neighbour mentor coach teacher kid kids baby fiance fiancee""".split()
-)
-PLACE_CUES = frozenset("in from visited visit visiting near around across toward towards".split())
-TRAVEL_VERBS = frozenset(
+PERSON_CUES = wordset("""friend friends sister brother mom mum dad son daughter husband wife partner boyfriend girlfriend
+    cousin aunt uncle niece nephew grandma grandpa grandmother grandfather met
+    colleague coworker boss neighbor neighbour mentor coach teacher kid kids baby fiance fiancee""")
+PLACE_CUES = wordset("in from visited visit visiting near around across toward towards")
+TRAVEL_VERBS = wordset(
     "went go goes going gone moved move moving trip trips flew fly flying drove drive travel traveled travelled"
-    " came come back road vacation holiday relocated relocating".split()
+    " came come back road vacation holiday relocated relocating"
 )
-ORG_WORDS = frozenset(
-    """university college school academy inc corp corporation company co ltd llc bank club group center centre
+ORG_WORDS = wordset("""university college school academy inc corp corporation company co ltd llc bank club group center centre
     foundation institute hospital church museum library cafe restaurant studio studios agency society team
-    association league network department""".split()
-)
-PLACE_WORDS = frozenset(
-    "street st road avenue ave park lake river mountain mountains beach island city county state canyon bay".split()
+    association league network department""")
+PLACE_WORDS = wordset(
+    "street st road avenue ave park lake river mountain mountains beach island city county state canyon bay"
 )
 INTERJECTIONS = (
     r"hey|hi|hello|hiya|thanks|thank\s+you|wow|oh|aw+|yo|congrats|congratulations|morning|good\s+morning"
@@ -73,7 +73,9 @@ _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9'’&.\-]*")
 _NAME = r"([A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?)"
 _CALL_ME = re.compile(r"\b(?:call\s+me|I\s+go\s+by|people\s+call\s+me|everyone\s+calls\s+me)\s+" + _NAME)
 _MY_NAME = re.compile(r"\bmy\s+name(?:'s|’s|\s+is)\s+" + _NAME + r"(?:\s+" + _NAME + r")?")
-_SHORT_FOR = re.compile(r"\b" + _NAME + r"\s*(?:,|\()?\s*(?:which\s+is\s+|is\s+|it's\s+)?short\s+for\s+" + _NAME)
+_SHORT_FOR = re.compile(
+    r"\b" + _NAME + r"\s*(?:,|\()?\s*(?:which\s+is\s+|is\s+|it's\s+)?short\s+for\s+" + _NAME
+)
 _FOR_SHORT = re.compile(r"\b" + _NAME + r"\s*(?:\(|,)\s*(?:or\s+)?" + _NAME + r"\s+for\s+short")
 # a vocative needs a greeting before it ("Hey Mel!") or to close the sentence after a comma
 # ("That's great, Mel!"): a bare "Hopefully, ..." opening a sentence is an adverb, not a name.
@@ -238,6 +240,13 @@ class EntityIndex:
             if alias not in target.aliases and akey != tkey:
                 target.aliases.append(alias)
 
+    def add(self, name: str, kind: str = "thing") -> str:
+        """Register a name (or count another sighting); returns its canonical form."""
+        rec = self._ensure(name)
+        rec.kinds[kind] += 1
+        rec.person = rec.person or kind == "person"
+        return rec.name
+
     def add_speaker(self, name: str) -> str:
         rec = self._ensure(name)
         rec.person = True
@@ -333,16 +342,22 @@ class EntityIndex:
         for s in steps:
             if s.role not in ("user", "assistant"):
                 continue
-            if prev is not None and prev.session_id == s.session_id and s.name and prev.name and s.name != prev.name:
-                for sent in sentences(s.content)[:1] + sentences(s.content)[-1:]:
+            if (
+                prev is not None
+                and prev.session_id == s.session_id
+                and s.name
+                and prev.name
+                and s.name != prev.name
+            ):
+                sents = sentences(s.content)
+                called: set[str] = set()
+                for sent in dict.fromkeys(sents[:1] + sents[-1:]):
                     for rx in (_VOCATIVE_START, _VOCATIVE_END):
                         m = rx.search(sent)
-                        if not m:
-                            continue
-                        x = m.group(1)
-                        if x.lower() in STOP_CAPS or self.is_speaker(x):
-                            continue
-                        seen[x][prev.name] += 1
+                        if m and m.group(1).lower() not in STOP_CAPS and not self.is_speaker(m.group(1)):
+                            called.add(m.group(1))
+                for x in called:  # once per turn, however it is phrased
+                    seen[x][prev.name] += 1
             prev = s
         for x, addressees in seen.items():
             if len(addressees) != 1:

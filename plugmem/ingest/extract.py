@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from plugmem.ingest.dates import TimeRange, find_dates
+from plugmem.ingest.dates import Direction, TimeRange, find_dates
 from plugmem.ingest.entities import EntityIndex, entity_id
-from plugmem.ingest.summarize import clip, content_words, is_chitchat, sentences, short_hash, words
+from plugmem.ingest.summarize import clip, content_words, is_chitchat, sentences, short_hash, words, wordset
 from plugmem.model import Edge, Entity, Event, Extraction, Knowledge, KnowledgeKind, Step
 
 
@@ -40,38 +40,31 @@ def knowledge_id(namespace: str, kind: KnowledgeKind, statement: str, source_ids
 
 # -- vocabulary ---------------------------------------------------------------------------
 APOS = "['’]"
-ADVERBS = frozenset(
-    """just really also finally recently actually totally still already always never usually often sometimes
+ADVERBS = wordset("""just really also finally recently actually totally still already always never usually often sometimes
     even only definitely certainly probably literally honestly seriously currently now again kinda sorta
-    totally absolutely mostly generally lately eventually""".split()
-)
-MODALS = frozenset("will would can could should might must may shall".split())
-AUX = frozenset(
-    """am is are was were be been being have has had do does did will would can could should might must may
+    absolutely mostly generally lately eventually so very super truly pretty quite extremely incredibly
+    deeply first then once later soon almost barely hardly nearly""")
+MODALS = wordset("will would can could should might must may shall")
+AUX = wordset("""am is are was were be been being have has had do does did will would can could should might must may
     shall not never don't didn't doesn't haven't hasn't hadn't won't wouldn't can't couldn't shouldn't isn't
-    wasn't aren't weren't""".split()
-)
-PREPS = frozenset("to at in on for with from into about by of up out off over as onto through around".split())
-IRREGULAR_PAST = frozenset(
-    """went was were had did made took got saw came began ran won bought brought thought caught taught felt
+    wasn't aren't weren't""")
+PREPS = wordset("to at in on for with from into about by of up out off over as onto through around")
+IRREGULAR_PAST = wordset("""went was were had did made took got saw came began ran won bought brought thought caught taught felt
     found gave kept left lost met paid read said sent sold spent stood told understood wrote drove flew ate
     drank swam sang began grew knew threw became chose fell forgot heard held hurt let put quit rode set shut
     sat slept spoke broke built dug fed fought hung hid lit meant sought shot shook stole stuck struck swore
-    tore woke wore wept won wound been gone done seen taken given known written eaten drunk sung""".split()
+    tore woke wore wept won wound been gone done seen taken given known written eaten drunk sung""")
+GERUND_VERBS = wordset(
+    "started start starting began begin stopped quit finished keep kept love loved like enjoy"
 )
-GERUND_VERBS = frozenset("started start starting began begin stopped quit finished keep kept love loved like enjoy".split())
-TO_VERBS = frozenset(
-    """going want wanted plan planned planning hope hoped hoping trying try tried need needed decided decide
-    started start love loved like liked used learning learned managed""".split()
-)
-ELIDED_OPENERS = frozenset(
-    """gonna going just been got went started finished planning thinking working trying heading had made took
-    saw visited bought painted ran joined tried learned loving hoping signed""".split()
-)
-QUESTION_OPENERS = frozenset(
-    """who what when where why how which whose do does did is are was were can could would will should have
-    has had may shall wanna anyone any""".split()
-)
+TO_VERBS = wordset("""going want wanted plan planned planning hope hoped hoping trying try tried need needed decided decide
+    started start love loved like liked used learning learned managed""")
+ELIDED_OPENERS = wordset("""gonna going just been got went started finished planning thinking working trying heading had made took
+    saw visited bought painted ran joined tried learned loving hoping signed lost moved adopted decided watched
+    played baked cooked booked traveled travelled graduated landed completed attended volunteered won quit
+    spent met""")
+QUESTION_OPENERS = wordset("""who what when where why how which whose do does did is are was were can could would will should have
+    has had may shall wanna anyone any""")
 HEDGES = re.compile(
     r"\b(maybe|might|probably|perhaps|not sure|thinking about|considering|hope to|hoping to|wish|would love|'d love|’d love|someday|one day)\b",
     re.I,
@@ -83,12 +76,14 @@ FUTURE = re.compile(
 _INTERJECTION_PREFIX = re.compile(
     r"^(?:(?:hey|hi|hello|wow|whoa|oh|ooh|ah|aw+|yeah|yes|yep|yup|well|so|haha|hahaha|lol|omg|thanks|thank you|sure|"
     r"okay|ok|great|cool|awesome|nice|totally|honestly|actually|anyway|anyways|by the way|btw|omg|no way|"
-    r"oh my god|oh man|man|dude|guess what|you know what)\b[\s,!.…-]*)+",
+    r"oh my god|oh man|man|dude|guess what|you know what|unfortunately|fortunately|luckily|sadly|hopefully|"
+    r"basically|plus|also|in the meantime|meanwhile|woah|yay|ugh|phew|anyhow|besides|funny enough)\b[\s,!.…-]*)+",
     re.I,
 )
 _CLAUSE_SPLIT = re.compile(
-    r"\s*(?:,\s*|\s+)(?:and|but|so|or|because)\s+(?=(?:i|it|that|this|he|she|they|we|you|there|my)\b)"
-    r"|\s+[-–—]+\s+(?=(?:i|it|that|this|he|she|they|we|you|there|my|and)\b)|\s*;\s*",
+    r"\s*(?:,\s*|\s+)(?:and|but|so|or|because)\s+(?=(?:i|it|that|this|he|she|they|we|you|there|my|our|your|his"
+    r"|her|their)\b)"
+    r"|\s+[-–—]+\s+(?=(?:i|it|that|this|he|she|they|we|you|there|my|our|and)\b)|\s*;\s*",
     re.I,
 )
 _OBJECT_CUT = re.compile(
@@ -98,9 +93,12 @@ _OBJECT_CUT = re.compile(
 )
 _PHOTO = re.compile(r"\[shares? (?:a )?(?:photo|picture|image)(?: of)?:?\s*(?P<cap>[^\]]+)\]", re.I)
 FAILURE = re.compile(
-    r"\b(sorry|unable|couldn['’]t|could not|can['’]t|cannot|failed|failure|unfortunately|not possible)\b", re.I
+    r"\b(sorry|unable|couldn['’]t|could not|can['’]t|cannot|failed|failure|unfortunately|not possible)\b",
+    re.I,
 )
-TOOL_ERROR = re.compile(r"^\s*(error|exception|traceback|failed)\b|\"error\"\s*:|\bstatus\W+(error|failed)\b", re.I)
+TOOL_ERROR = re.compile(
+    r"^\s*(error|exception|traceback|failed)\b|\"error\"\s*:|\bstatus\W+(error|failed)\b", re.I
+)
 
 
 # -- pronoun resolution -------------------------------------------------------------------
@@ -121,9 +119,12 @@ def _third_person(verb: str) -> str:
     }
     if low in special:
         return special[low]
-    if low in MODALS or low in IRREGULAR_PAST or low in AUX or low.endswith("ed") or low.endswith("n't"):
+    past = low.endswith("ed") and not low.endswith("eed")
+    if low in MODALS or low in IRREGULAR_PAST or low in AUX or past or low.endswith("n't"):
         return verb
-    if not low.isalpha() or len(low) < 2 or low.endswith("ing"):
+    if not low.isalpha() or len(low) < 2 or low.endswith("ing") or low in ("gonna", "wanna", "gotta"):
+        return verb
+    if low in DETERMINERS or low in PREPS or low in ("and", "but", "or", "so", "then", "just", "also"):
         return verb
     if low.endswith(("s", "x", "z", "ch", "sh", "o")):
         return verb + "es"
@@ -175,6 +176,17 @@ def resolve_pronouns(text: str, speaker: str, addressee: str | None = None) -> s
         text = re.sub(r"\b[Yy]ou were\b", f"{a} was", text)
         text = re.sub(r"\b[Yy]ou have\b", f"{a} has", text)
         text = re.sub(r"\b[Yy]ourself\b", a, text)
+
+        def _you(m: re.Match[str]) -> str:
+            return f"{m.group(1)}{a}{m.group(2)}{_third_person(m.group(3))}"
+
+        # "you" as a subject (clause start or after a conjunction) takes a third-person verb
+        text = re.sub(
+            rf"(^|[,;]\s*|\b(?:if|when|that|and|but|because|so|as|since|until|unless|while|whether|how)\s+)"
+            rf"[Yy]ou\b((?:\s+(?:{_ADV}))*\s+)([A-Za-z'’]+)",
+            _you,
+            text,
+        )
         text = re.sub(r"\b[Yy]our\b", f"{a}'s", text)
         text = re.sub(r"\b[Yy]ou\b", a, text)
     return text
@@ -195,9 +207,13 @@ class _Prop:
 def _strip_opening(sentence: str, index: EntityIndex) -> str:
     """Drop interjections and a leading vocative ("Wow, Caroline! I ..." → "I ...")."""
     out = _INTERJECTION_PREFIX.sub("", sentence).strip()
+    out = re.sub(r"^(?:[A-Za-z]+\s+){0,2}[A-Za-z]+:\s+", "", out)  # "Big news: I moved" → "I moved"
     m = re.match(r"^([A-Z][a-z]+)\s*[,!]\s*", out)
     if m and index.canonical(m.group(1)) is not None:
         out = out[m.end() :]
+    m = re.search(r",\s*([A-Z][a-z]+)\s*[!.…]*$", out)
+    if m and index.canonical(m.group(1)) is not None:
+        out = out[: m.start()]
     return out.strip()
 
 
@@ -211,7 +227,7 @@ def is_question(sentence: str) -> bool:
 
 def _annotate_dates(clause: str, anchor: Step) -> tuple[str, TimeRange | None]:
     """Write the resolved date after each relative expression: "yesterday (7 May 2023)"."""
-    prefer = "future" if FUTURE.search(clause) else "past"
+    prefer: Direction = "future" if FUTURE.search(clause) else "past"
     found = find_dates(clause, anchor.timestamp, prefer=prefer)
     if not found:
         return clause, None
@@ -248,15 +264,26 @@ def _subject(clause: str, index: EntityIndex) -> tuple[str, int] | None:
     return None
 
 
-def _verb_group(toks: Sequence[str], p: int) -> tuple[list[str], int]:
-    """Auxiliaries + main verb (+ "to"-verb / gerund) + preposition, starting at token `p`."""
-    group: list[str] = []
+DETERMINERS = wordset(
+    "my your his her its our their the a an this that these those some any no every each it them me him us"
+)
+
+
+def _verb_group(toks: Sequence[str], p: int, implied: Sequence[str] = ()) -> tuple[list[str], int]:
+    """Auxiliaries + main verb (+ "to"-verb / gerund) + preposition, starting at token `p`.
+
+    `implied` are auxiliaries a contraction already supplied ("I'm" → "am").
+    """
+    group: list[str] = list(implied)
     while p < len(toks) and toks[p].lower().replace("’", "'") in AUX | ADVERBS:
         if toks[p].lower() not in ADVERBS:
             group.append(toks[p])
         p += 1
     if p >= len(toks):
         return group, p
+    nxt = toks[p].lower()
+    if group and (nxt in DETERMINERS or nxt[:1].isdigit()):
+        return group, p  # "did my best", "have 3 kids": the last auxiliary is the verb
     verb = toks[p]
     group.append(verb)
     p += 1
@@ -294,12 +321,15 @@ def _spo(
     kind, n = subj
     toks = clause.split()
     if kind == "self-elided":
-        toks = ["I", *toks]
+        toks = _restore_subject(clause).split()
         kind, n = "self", 1
     subject = speaker if kind.startswith("self") else kind
     if kind == "self-possessive" or kind.endswith("'s"):
         # "my favorite color is blue": the possessed thing goes into the predicate
-        cop = next((i for i in range(n, min(len(toks), n + 6)) if toks[i].lower() in ("is", "are", "was", "were")), None)
+        cop = next(
+            (i for i in range(n, min(len(toks), n + 6)) if toks[i].lower() in ("is", "are", "was", "were")),
+            None,
+        )
         if cop is None:
             return subject if not kind.endswith("'s") else kind[:-2], None, None
         head = " ".join(toks[n:cop]).lower().strip(",")
@@ -311,9 +341,10 @@ def _spo(
         return owner, predicate, resolve_pronouns(obj, speaker, addressee) or None
     first = toks[0].lower().replace("’", "'")
     rest = toks[n:]
-    implied = {"i'm": ["am"], "i've": ["have"], "i'd": ["would"], "i'll": ["will"], "we're": ["are"]}.get(first, [])
-    group, p = _verb_group(rest, 0)
-    group = implied + group
+    implied = {"i'm": ["am"], "i've": ["have"], "i'd": ["would"], "i'll": ["will"], "we're": ["are"]}.get(
+        first, []
+    )
+    group, p = _verb_group(rest, 0, implied)
     if not group:
         return subject, None, None
     if kind == "self" and first == "i":
@@ -330,6 +361,17 @@ def _spo(
     return subject, predicate, resolve_pronouns(obj, speaker, addressee) or None
 
 
+def _restore_subject(clause: str) -> str:
+    """Chat drops the "I": "Gonna check it out" → "I'm going to check it out"."""
+    first, _, rest = clause.partition(" ")
+    low = first.lower()
+    if low == "gonna":
+        return f"I'm going to {rest}"
+    if low.endswith("ing"):
+        return f"I'm {low} {rest}"
+    return f"I {low} {rest}"
+
+
 def _split_clauses(sentence: str) -> list[str]:
     return [c.strip() for c in _CLAUSE_SPLIT.split(sentence) if c and c.strip()]
 
@@ -344,9 +386,7 @@ def propositions_from_step(
         cap = m.group("cap").strip().rstrip(".")
         if not re.match(r"^(a|an)\s+(photo|picture|image|close up|screenshot)\b", cap, re.I):
             cap = f"a photo of {cap}"
-        out.append(
-            _Prop(f"{speaker} shared {cap}", speaker, "shared", cap, None, 0.5, [speaker])
-        )
+        out.append(_Prop(f"{speaker} shared {cap}", speaker, "shared", cap, None, 0.5, [speaker]))
     text = _PHOTO.sub(" ", text)
     for sent in sentences(text):
         if is_question(sent):
@@ -361,7 +401,9 @@ def propositions_from_step(
     return out
 
 
-def _proposition(clause: str, step: Step, speaker: str, addressee: str | None, index: EntityIndex) -> _Prop | None:
+def _proposition(
+    clause: str, step: Step, speaker: str, addressee: str | None, index: EntityIndex
+) -> _Prop | None:
     clause = clause.strip().rstrip(".!…").strip()
     ws = words(clause)
     if len(ws) < 3 or len(content_words(clause)) < 2 or is_question(clause) or is_chitchat(clause):
@@ -375,7 +417,7 @@ def _proposition(clause: str, step: Step, speaker: str, addressee: str | None, i
         if not first_person and not [m for m in mentioned if m != speaker]:
             return None
     if subj is not None and subj[0] == "self-elided":
-        clause = "I " + clause[0].lower() + clause[1:]
+        clause = _restore_subject(clause)
         subj = ("self", 1)
     annotated, when = _annotate_dates(clause, step)
     statement = resolve_pronouns(annotated, speaker, addressee)
@@ -399,7 +441,7 @@ def _proposition(clause: str, step: Step, speaker: str, addressee: str | None, i
     if HEDGES.search(clause):
         conf -= 0.2
     ents = list(dict.fromkeys([*([subject] if subject and index.canonical(subject) else []), *mentioned]))
-    if first_person and speaker not in ents:
+    if first_person and speaker not in ents and index.canonical(speaker) is not None:
         ents.insert(0, speaker)
     return _Prop(statement, subject, predicate, obj, when, round(max(0.1, min(0.95, conf)), 2), ents)
 
@@ -417,18 +459,46 @@ class _Proc:
 _REQUEST_PREFIX = re.compile(
     r"^(?:(?:hi|hey|hello)\b[,!]?\s*)?(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?|please\s+|"
     r"i\s+(?:need|want|would like|'d like)\s+(?:you\s+)?to\s+|help\s+me\s+(?:to\s+)?|i\s+need\s+help\s+(?:with\s+)?|"
-    r"how\s+(?:do|can|should)\s+i\s+|what['’]?s\s+the\s+best\s+way\s+to\s+|any\s+tips\s+(?:for|on)\s+)",
+    r"how\s+(?:do|can|should)\s+i\s+|what['’]?s\s+the\s+best\s+way\s+to\s+|"
+    r"(?:(?:have\s+you\s+)?got|do\s+you\s+have|any)\s+(?:any\s+)?(?:tips|advice|suggestions)\s+(?:for|on|about)\s+)",
     re.I,
+)
+
+
+_GOAL_IN_QUESTION = (
+    re.compile(r"\b(?:tips|advice|suggestions|recommendations|ideas)\s+(?:for|on|about)\s+(?P<g>.+)", re.I),
+    re.compile(r"\bhow\s+(?:do|can|should|would|could)\s+(?:i|you|we|one)\s+(?P<g>.+)", re.I),
+    re.compile(r"\bhow\s+to\s+(?P<g>.+)", re.I),
+    re.compile(r"\bbest\s+way\s+to\s+(?P<g>.+)", re.I),
+)
+_GOAL_LEAD = re.compile(r"^(?:(?:need|want|have|try(?:ing)?)\s+to\s+)+", re.I)
+_BAD_GOAL_START = wordset(
+    "the a an this that these those it i you we they he she you've i've it's i'm you're my your"
 )
 
 
 def goal_text(request: str) -> str:
     """A request as a goal: "Can you book me a table at Luigi's?" → "book me a table at Luigi's"."""
-    first = sentences(request.strip())[:2]
+    first = [x for x in sentences(request.strip()) if not is_chitchat(x)][:2]
     text = " ".join(first) if first else request
-    text = _REQUEST_PREFIX.sub("", text.strip()).strip().rstrip("?.! ")
-    text = _REQUEST_PREFIX.sub("", text).strip()
+    text = text.strip().rstrip("?.! ")
+    for rx in _GOAL_IN_QUESTION:
+        m = rx.search(text)
+        if m:
+            text = m.group("g")
+            break
+    else:
+        text = _REQUEST_PREFIX.sub("", text).strip()
+        text = _REQUEST_PREFIX.sub("", text).strip()
+    text = _GOAL_LEAD.sub("", text.strip().rstrip("?.! ")).strip()
+    if words(text)[:1] and words(text)[0] in ("what", "whats", "where", "when", "who", "which", "whether"):
+        text = "find out " + text[:1].lower() + text[1:]
     return clip(text[:1].lower() + text[1:], 160) if text else ""
+
+
+def _good_goal(goal: str) -> bool:
+    ws = goal.lower().replace("’", "'").split()
+    return bool(ws) and ws[0] not in _BAD_GOAL_START and len(content_words(goal)) >= 1 and len(ws) >= 2
 
 
 def _short(v: object, limit: int = 40) -> str:
@@ -444,7 +514,11 @@ def render_call(name: str, args: Mapping[str, object]) -> str:
 
 def _tool_error(s: Step) -> bool:
     status = str(s.metadata.get("status", "")).lower()
-    return status in ("error", "failed") or bool(s.metadata.get("is_error")) or bool(TOOL_ERROR.search(s.content))
+    return (
+        status in ("error", "failed")
+        or bool(s.metadata.get("is_error"))
+        or bool(TOOL_ERROR.search(s.content))
+    )
 
 
 def tool_procedure(run: Sequence[Step]) -> _Proc | None:
@@ -456,7 +530,11 @@ def tool_procedure(run: Sequence[Step]) -> _Proc | None:
     last_call = max(run.index(s) for s in calls)
     results = [s for s in run if s.role == "tool"]
     final = next(
-        (s for s in reversed(run[last_call + 1 :]) if s.role == "assistant" and not s.tool_calls and s.content.strip()),
+        (
+            s
+            for s in reversed(run[last_call + 1 :])
+            if s.role == "assistant" and not s.tool_calls and s.content.strip()
+        ),
         None,
     )
     if final is None or FAILURE.search(final.content):
@@ -470,7 +548,9 @@ def tool_procedure(run: Sequence[Step]) -> _Proc | None:
             res = by_call.get(c.id)
             if res is not None and _tool_error(res):
                 failed_names.add(c.name)
-                conditions.append(f"if {c.name} fails ({clip(res.content, 60)}), adjust the arguments and retry")
+                conditions.append(
+                    f"if {c.name} fails ({clip(res.content, 60)}), adjust the arguments and retry"
+                )
                 continue
             steps.append(render_call(c.name, c.args))
     if not steps:
@@ -491,16 +571,48 @@ _SEQ_SPLIT = re.compile(
 _ADVICE = re.compile(
     r"\b(?:you\s+should|you\s+could\s+try|you\s+might\s+want\s+to|try\s+to|make\s+sure\s+(?:to|you)|"
     r"don['’]t\s+forget\s+to|i\s+(?:would\s+|['’]d\s+)?(?:recommend|suggest)|the\s+(?:trick|key|secret)\s+is(?:\s+to)?|"
-    r"it\s+helps\s+to|remember\s+to|always|never)\s+(?P<advice>.+)$",
+    r"it\s+helps\s+to|remember\s+to|^always|^never)\s+(?P<advice>.+)$",
     re.I,
 )
-_SOCIAL_ADVICE = re.compile(r"^(?:be|feel|know|keep it up|be proud|totally|definitely|check it out|go for it)\b", re.I)
-_PURPOSE = re.compile(r"\b(?:if you want to|when you want to|when you|if you|for|to help(?: with)?)\s+(?P<goal>[^,.;]{3,80})$", re.I)
+_SOCIAL_ADVICE = re.compile(
+    r"^(?:be|feel|know|keep it up|be proud|totally|definitely|check it out|go for it|i|it|that|this|on)\b",
+    re.I,
+)
+_PURPOSE = re.compile(
+    r"\b(?:if you want to|when you want to|when you|if you|for|to help(?: with)?)\s+(?P<goal>[^,.;]{3,80})$",
+    re.I,
+)
+HOWTO_QUESTION = re.compile(
+    r"\bhow\s+(?:do|can|should|would|could)\s+(?:i|you|we|one)\b|\bhow\s+to\b|best\s+way|\btips\b|\badvice\b"
+    r"|\bsuggestions?\b|\brecommendations?\s+(?:for|on)\b|\bshould\s+i\b|\bwhere\s+(?:do|should)\s+i\s+start",
+    re.I,
+)
+IMPERATIVE_VERBS = wordset("""do try find gather get make take start use keep go look check ask talk read write call join set put give
+    remember practice prepare plan avoid be stay focus spend consider search pick choose book add open click
+    run install create follow buy bring pack wear drink eat sleep rest research contact visit reach apply
+    sign save write build learn watch listen breathe stretch warm begin list note track schedule""")
+# "Water it ...", "Pinch off ...": an unknown first word followed by an object or particle reads as an order
+OBJECT_STARTERS = wordset(
+    "it them the a an your some this that these those off up out down in on away over back everything all"
+)
+NOT_IMPERATIVE = (
+    QUESTION_OPENERS
+    | DETERMINERS
+    | wordset("""i im ive id ill you youre youve we were he she they there here its thats also and but or so
+    thanks thank hope glad sounds looks seems wow oh yeah yes no well just really heres theres thats whats
+    lets trying""")
+)
+_FIRST_PERSON = re.compile(r"^(?:i|i['’]\w+|my|we|our)\b", re.I)
 _LIST_ITEM = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+(?P<item>.+)$")
 
 
 def _steps_from(text: str) -> list[str]:
-    text = re.sub(r"^\s*(?:you\s+(?:should|need\s+to|have\s+to|can)\s+)?(?:first(?:ly)?|start\s+by)\b,?\s*", "", text, flags=re.I)
+    text = re.sub(
+        r"^\s*(?:you\s+(?:should|need\s+to|have\s+to|can)\s+)?(?:first(?:ly)?|start\s+by)\b,?\s*",
+        "",
+        text,
+        flags=re.I,
+    )
     parts = [p.strip(" ,.;!") for p in _SEQ_SPLIT.split(text)]
     return [p for p in parts if len(words(p)) >= 2]
 
@@ -510,13 +622,32 @@ def _recent_question(run: Sequence[Step], upto: int, speaker_step: Step) -> str 
         if (s.name, s.role) != (speaker_step.name, speaker_step.role) and s.role in ("user", "assistant"):
             qs = [q for q in sentences(s.content) if q.strip().endswith("?")]
             for q in reversed(qs):
-                if re.search(r"\b(how|what['’]?s the best way|any tips|advice|should i)\b", q, re.I):
+                if HOWTO_QUESTION.search(q):
                     g = goal_text(q)
                     if g:
                         return g
             if qs:
                 return None
     return None
+
+
+def _imperative(sentence: str) -> str | None:
+    """An instruction sentence ("Gather documents ...", "Don't forget to X"), normalised, else None."""
+    body = _INTERJECTION_PREFIX.sub("", _PHOTO.sub("", sentence)).strip().rstrip(".!")
+    if not body or body.endswith("?"):
+        return None
+    body = re.sub(
+        r"^(?:don['’]t\s+forget\s+to|make\s+sure\s+(?:to|you)|remember\s+to|be\s+sure\s+to)\s+",
+        "",
+        body,
+        flags=re.I,
+    )
+    ws = words(body)
+    if len(ws) < 3 or ws[0] in NOT_IMPERATIVE:
+        return None
+    if ws[0] not in IMPERATIVE_VERBS and ws[1] not in OBJECT_STARTERS:
+        return None
+    return clip(body[:1].lower() + body[1:], 140)
 
 
 def advice_procedures(run: Sequence[Step]) -> list[_Proc]:
@@ -532,7 +663,15 @@ def advice_procedures(run: Sequence[Step]) -> list[_Proc]:
             m = re.search(r"\bto\s+(?P<goal>[^:]{3,100}):?\s*$", intro.strip(), re.I)
             goal = m.group("goal") if m else _recent_question(run, i, s)
             if goal:
-                out.append(_Proc(goal.strip().rstrip(".:"), [clip(x, 120) for x in items[:12]], [], [s.id], 0.6))
+                out.append(
+                    _Proc(goal.strip().rstrip(".:"), [clip(x, 120) for x in items[:12]], [], [s.id], 0.6)
+                )
+                continue
+        imperatives = [b for b in (_imperative(x) for x in sentences(s.content)) if b]
+        if len(imperatives) >= 2:
+            goal = _recent_question(run, i, s)
+            if goal:
+                out.append(_Proc(goal, imperatives[:8], [], [s.id], 0.6))
                 continue
         for sent in sentences(s.content):
             body = _INTERJECTION_PREFIX.sub("", sent).strip().rstrip(".!")
@@ -559,8 +698,15 @@ def advice_procedures(run: Sequence[Step]) -> list[_Proc]:
                 if pm:
                     advice = advice[: pm.start()].strip(" ,")
                 if goal and len(words(advice)) >= 2:
-                    out.append(_Proc(goal, [advice], conds, [s.id], 0.5))
-    return out
+                    out.append(_Proc(_GOAL_LEAD.sub("", goal), [advice], conds, [s.id], 0.5))
+    kept: list[_Proc] = []
+    for p in out:
+        p.steps = [
+            x for x in (_PHOTO.sub("", st).strip(" ,.") for st in p.steps) if x and not _FIRST_PERSON.match(x)
+        ]
+        if p.steps and _good_goal(p.goal):
+            kept.append(p)
+    return kept
 
 
 # -- the extractor ------------------------------------------------------------------------

@@ -63,11 +63,15 @@ def content_text(content: object, *, what: str) -> str:
             else:
                 raise InvalidInputError(f"{what}: unsupported content block {type(block).__name__}")
         return "\n".join(parts)
-    raise InvalidInputError(f"{what}: content must be a string or a list of content blocks, got {type(content).__name__}")
+    raise InvalidInputError(
+        f"{what}: content must be a string or a list of content blocks, got {type(content).__name__}"
+    )
 
 
 def render_tool_calls(calls: Sequence[ToolCall]) -> str:
-    return "; ".join(f"called {c.name}({json.dumps(c.args, ensure_ascii=False, sort_keys=True)})" for c in calls)
+    return "; ".join(
+        f"called {c.name}({json.dumps(c.args, ensure_ascii=False, sort_keys=True)})" for c in calls
+    )
 
 
 def _stable_id(namespace: str, session_id: str, index: int, role: str, content: str, ts: datetime) -> str:
@@ -94,7 +98,10 @@ def _from_message(m: BaseMessage, what: str) -> dict[str, Any]:
         raise InvalidInputError(f"{what}: unsupported message type {m.type!r}")
     calls: list[ToolCall] = []
     if isinstance(m, AIMessage):
-        calls = [ToolCall(id=str(c.get("id") or ""), name=c["name"], args=dict(c.get("args") or {})) for c in m.tool_calls]
+        calls = [
+            ToolCall(id=str(c.get("id") or ""), name=c["name"], args=dict(c.get("args") or {}))
+            for c in m.tool_calls
+        ]
     extra = {**m.response_metadata, **m.additional_kwargs}
     return {
         "role": role,

@@ -13,9 +13,17 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from plugmem.ingest.entities import EntityIndex
-from plugmem.ingest.summarize import condense, content_words, cosine, counter_cosine, short_hash, summarize_steps
+from plugmem.ingest.summarize import (
+    condense,
+    content_words,
+    cosine,
+    counter_cosine,
+    short_hash,
+    summarize_steps,
+)
 from plugmem.model import Event, Step
 
 Vector = Sequence[float]
@@ -120,7 +128,9 @@ def segment(
         prev_steps = []
     all_steps = [*prev_steps, *steps]
     n_prev = len(prev_steps)
-    use_vectors = vectors is not None and len(vectors) == len(steps) and (n_prev == 0 or previous_vectors is not None)
+    use_vectors = (
+        vectors is not None and len(vectors) == len(steps) and (n_prev == 0 or previous_vectors is not None)
+    )
     all_vectors: list[Vector] | None = None
     if use_vectors and vectors is not None:
         all_vectors = [*(previous_vectors or [])[:n_prev], *vectors]
@@ -164,7 +174,7 @@ def segment(
     # 2. hard segments, then similarity at every inner gap
     bounds = [*sorted({0, *reasons}), len(all_steps)]
     sims: dict[int, float] = {}
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for a, b in pairwise(bounds):
         for i in range(a + 1, b):
             if _is_tool_step(all_steps[i]) or _is_tool_step(all_steps[i - 1]):
                 continue
@@ -204,7 +214,9 @@ def segment(
             if b - a + (offset if a == 0 else 0) <= max_steps:
                 continue
             lo, hi = max(a + min_steps - (offset if a == 0 else 0), n_prev, a + 1), b - min_steps
-            options = [i for i in range(lo, hi + 1) if i in sims] or [max(a + 1, min(b - 1, lo + max_steps - min_steps))]
+            options = [i for i in range(lo, hi + 1) if i in sims] or [
+                max(a + 1, min(b - 1, lo + max_steps - min_steps))
+            ]
             if not options:
                 continue
             cut = min(options, key=lambda i: (sims.get(i, 0.0), i))
@@ -217,6 +229,8 @@ def segment(
     starts = sorted({0, *reasons})
     out: list[Event] = []
     for a, b in zip(starts, [*starts[1:], len(all_steps)], strict=True):
+        if b <= n_prev:
+            continue  # the open event, unchanged: a boundary right at the junction
         run = all_steps[a:b]
         run_vectors = list(all_vectors[a:b]) if all_vectors is not None else None
         if a == 0 and previous is not None and 0 not in reasons:
@@ -307,4 +321,3 @@ def _extend(
         entities=entities,
         boundary=previous.boundary,
     )
-

@@ -18,9 +18,14 @@ from datetime import datetime
 from plugmem.ingest.dates import format_date
 from plugmem.model import Event, Step, Summary, SummaryLevel
 
+
 # -- text helpers shared by the ingest modules -------------------------------------------
-STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being below between
+def wordset(text: str, *, lower: bool = True) -> frozenset[str]:
+    """A whitespace-separated word list as a set (readable vocabularies)."""
+    return frozenset(w.lower() if lower else w for w in text.split())
+
+
+STOPWORDS = wordset("""a about above after again against all am an and any are as at be because been before being below between
     both but by can could did do does doing down during each few for from further had has have having he her
     here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not
     now of off on once only or other our ours ourselves out over own same she should so some such than that the
@@ -28,16 +33,15 @@ STOPWORDS = frozenset(
     were what when where which while who whom why will with would you your yours yourself yourselves im ive id
     ill youre youve dont didnt doesnt isnt wasnt cant wont thats whats its lets gonna wanna gotta yeah yes yep
     oh hey hi hello wow really also like get got lot lots thanks thank ok okay sure well much many one
-    something anything everything thing things way kinda sorta pretty""".split()
-)
-CHITCHAT = frozenset(
-    """hey hi hello wow thanks thank cool awesome great nice amazing sweet lol haha yeah yes yep sure ok okay
+    something anything everything thing things way kinda sorta pretty""")
+CHITCHAT = wordset("""hey hi hello wow thanks thank cool awesome great nice amazing sweet lol haha yeah yes yep sure ok okay
     congrats congratulations love glad happy sounds good totally agree definitely absolutely bye later soon
-    talk see take care care you too aw aww omg wonderful fantastic incredible sorry hear hope""".split()
-)
+    talk see take care care you too aw aww omg wonderful fantastic incredible sorry hear hope""")
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
 _SENT_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+|\n+")
-_ABBREV = frozenset({"mr", "mrs", "ms", "dr", "st", "jr", "sr", "vs", "etc", "e.g", "i.e", "prof", "mt", "no"})
+_ABBREV = frozenset(
+    {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "vs", "etc", "e.g", "i.e", "prof", "mt", "no"}
+)
 
 
 def sentences(text: str) -> list[str]:
@@ -334,7 +338,11 @@ class _Node:
     @classmethod
     def from_summary(cls, s: Summary) -> _Node:
         body = s.text.split("\n")[1:]
-        lines = [ln.removeprefix("- ") for ln in body] if len(body) == len(s.child_ids) else [""] * len(s.child_ids)
+        lines = (
+            [ln.removeprefix("- ") for ln in body]
+            if len(body) == len(s.child_ids)
+            else [""] * len(s.child_ids)
+        )
         return cls(s.namespace, s.level, s.key, s.start, s.end, list(s.child_ids), lines, list(s.source_ids))
 
     def put(self, child: str, line: str, start: datetime, end: datetime, sources: Iterable[str]) -> None:
@@ -352,7 +360,9 @@ class _Node:
         return " ".join(ln for ln in self.lines if ln)
 
     def to_summary(self) -> Summary:
-        text = "\n".join([_header(self.level, self.key, self.start, self.end), *(f"- {ln}" for ln in self.lines)])
+        text = "\n".join(
+            [_header(self.level, self.key, self.start, self.end), *(f"- {ln}" for ln in self.lines)]
+        )
         return Summary(
             id=summary_id(self.namespace, self.level, self.key),
             namespace=self.namespace,
@@ -400,4 +410,3 @@ def rollup(events: Sequence[Event], existing: Sequence[Summary]) -> list[Summary
         wn = node(k[0], "week", week_key(dn.start), dn.start, dn.end)
         wn.put(summary_id(k[0], "day", k[2]), f"{k[2]}: {dn.body()}", dn.start, dn.end, dn.sources)
     return [nodes[k].to_summary() for k in touched]
-

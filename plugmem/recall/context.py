@@ -68,7 +68,12 @@ def select(
         if key in seen_text:
             continue
         # a fact or summary whose every source turn is already in adds no new evidence
-        if d.kind != "turn" and d.source_ids and all(s in covered for s in d.source_ids) and d.kind != "knowledge":
+        if (
+            d.kind != "turn"
+            and d.source_ids
+            and all(s in covered for s in d.source_ids)
+            and d.kind != "knowledge"
+        ):
             continue
         cost = doc_tokens(d, tokens)
         if cost > room:

@@ -223,6 +223,8 @@ def deep_llm(
         if refl.missing.strip():
             qv = embed_query(refl.missing) if embed_query is not None else None
             gather(fast_search(cat, refl.missing, qv), 0.7, n=5)
-    ranked = [Scored(cat.docs[d], s) for d, s in gathered.items() if cat.docs[d].kind in ("turn", "knowledge")]
+    ranked = [
+        Scored(cat.docs[d], s) for d, s in gathered.items() if cat.docs[d].kind in ("turn", "knowledge")
+    ]
     ranked.sort(key=lambda x: -x.score)
     return DeepResult(ranked=ranked, usage=usage, rounds=rounds, stop_reason=stop)

@@ -103,7 +103,11 @@ class RecallEngine:
                 decision = decide_escalation(
                     query, fast, deep_share=share, max_share=policy.max_deep_share, allowed=allowed
                 )
-                if decision.tier == "deep" and self._deep_ms is not None and self._deep_ms > policy.latency_budget_ms:
+                if (
+                    decision.tier == "deep"
+                    and self._deep_ms is not None
+                    and self._deep_ms > policy.latency_budget_ms
+                ):
                     decision = Decision(
                         "fast",
                         f"deep wanted ({decision.reason}) but deep recalls take ~{self._deep_ms:.0f} ms, over the "
@@ -114,7 +118,10 @@ class RecallEngine:
             if decision.tier == "deep":
                 deep = self._deep(cat, query, qvec, fast, policy)
                 ranked = deep.ranked
-                usage_calls, usage_tokens = deep.usage.calls, deep.usage.input_tokens + deep.usage.output_tokens
+                usage_calls, usage_tokens = (
+                    deep.usage.calls,
+                    deep.usage.input_tokens + deep.usage.output_tokens,
+                )
                 decision = Decision("deep", f"{decision.reason}; {deep.stop_reason}", decision.score)
         limit = k if k is not None else None
         chosen = arrange(select(ranked, budget, self.tokens, limit=limit), policy.order)
@@ -175,11 +182,7 @@ class RecallEngine:
                     max_tokens=policy.deep_max_llm_tokens,
                 )
             except LLMOutputError as exc:
-                res = deep_deterministic(
-                    cat, g, query, qvec, fast, now=self.clock(), embed_query=embed_query
-                )
+                res = deep_deterministic(cat, g, query, qvec, fast, now=self.clock(), embed_query=embed_query)
                 res.stop_reason = f"LLM failed ({exc}); deterministic deep used"
                 return res
-        return deep_deterministic(
-            cat, g, query, qvec, fast, now=self.clock(), embed_query=embed_query
-        )
+        return deep_deterministic(cat, g, query, qvec, fast, now=self.clock(), embed_query=embed_query)

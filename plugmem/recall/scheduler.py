@@ -18,8 +18,12 @@ _TEMPORAL = re.compile(
     r"september|october|november|december|week|month|year)\b",
     re.I,
 )
-_AGGREGATE = re.compile(r"\b(how many|how much|how often|number of|count|times|total|all the|list|every|each)\b", re.I)
-_COMPARE = re.compile(r"\b(more|less|fewer|better|worse|compare|difference|than|both|either|same|between)\b", re.I)
+_AGGREGATE = re.compile(
+    r"\b(how many|how much|how often|number of|count|times|total|all the|list|every|each)\b", re.I
+)
+_COMPARE = re.compile(
+    r"\b(more|less|fewer|better|worse|compare|difference|than|both|either|same|between)\b", re.I
+)
 _MULTIHOP = re.compile(
     r"\b(why|because|would|likely|might|could|infer|relationship|related|what (?:kind|type) of|change[ds]?|"
     r"after|led to|still)\b",
@@ -36,7 +40,11 @@ class Decision:
 
 
 def query_signals(query: str) -> dict[str, float]:
-    names = {m for m in _NAME.findall(query) if m.lower() not in {"what", "when", "who", "how", "why", "which", "did", "does", "is", "the", "i"}}
+    names = {
+        m
+        for m in _NAME.findall(query)
+        if m.lower() not in {"what", "when", "who", "how", "why", "which", "did", "does", "is", "the", "i"}
+    }
     return {
         "temporal": 1.0 if _TEMPORAL.search(query) else 0.0,
         "aggregate": 1.0 if _AGGREGATE.search(query) else 0.0,
@@ -76,7 +84,9 @@ def decide_escalation(
     fired = [k for k, v in sig.items() if v > 0]
     if score < THRESHOLD:
         why = ", ".join(fired) if fired else "no signal"
-        return Decision("fast", f"fast tier sufficient (escalation score {score:.2f} < {THRESHOLD}; {why})", score)
+        return Decision(
+            "fast", f"fast tier sufficient (escalation score {score:.2f} < {THRESHOLD}; {why})", score
+        )
     if not (allowed if allowed is not None else deep_share < max_share):
         return Decision(
             "fast",

@@ -226,7 +226,8 @@ class SQLiteStore:
             return sorted(out, key=lambda s: s.seq)
         if session_id is not None:
             rows = self.query(
-                "SELECT * FROM steps WHERE namespace = ? AND session_id = ? ORDER BY seq", (namespace, session_id)
+                "SELECT * FROM steps WHERE namespace = ? AND session_id = ? ORDER BY seq",
+                (namespace, session_id),
             )
         else:
             rows = self.query("SELECT * FROM steps WHERE namespace = ? ORDER BY seq", (namespace,))
@@ -316,11 +317,15 @@ class SQLiteStore:
         return [Knowledge(**loads(r[0])) for r in rows]
 
     def entities(self, namespace: str) -> list[Entity]:
-        return [Entity(**loads(r[0])) for r in self.query("SELECT data FROM entities WHERE namespace = ?", (namespace,))]
+        return [
+            Entity(**loads(r[0]))
+            for r in self.query("SELECT data FROM entities WHERE namespace = ?", (namespace,))
+        ]
 
     def summaries(self, namespace: str) -> list[Summary]:
         return [
-            Summary(**loads(r[0])) for r in self.query("SELECT data FROM summaries WHERE namespace = ?", (namespace,))
+            Summary(**loads(r[0]))
+            for r in self.query("SELECT data FROM summaries WHERE namespace = ?", (namespace,))
         ]
 
     def edges(self, namespace: str) -> list[Edge]:
@@ -347,7 +352,9 @@ class SQLiteStore:
             for i in range(0, len(ids), 500):
                 chunk = list(ids[i : i + 500])
                 q = ",".join("?" * len(chunk))
-                n += c.execute(f"DELETE FROM steps WHERE namespace = ? AND id IN ({q})", (namespace, *chunk)).rowcount
+                n += c.execute(
+                    f"DELETE FROM steps WHERE namespace = ? AND id IN ({q})", (namespace, *chunk)
+                ).rowcount
         return int(n)
 
     # -- embedding cache -----------------------------------------------------------
@@ -370,7 +377,9 @@ class SQLiteStore:
             )
 
     # -- failures and counters -------------------------------------------------------
-    def record_failure(self, namespace: str | None, stage: str, error: str, attempts: int, data: object) -> None:
+    def record_failure(
+        self, namespace: str | None, stage: str, error: str, attempts: int, data: object
+    ) -> None:
         with self.tx() as c:
             c.execute(
                 "INSERT INTO failures(namespace, stage, error, attempts, created, data) VALUES (?,?,?,?,?,?)",

@@ -1,0 +1,1 @@
+"""Benchmark harness and results (kept out of the unit tests)."""
