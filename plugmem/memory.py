@@ -333,7 +333,7 @@ class PlugMem:
         s = self.store
         counters = s.counters()
         recalls = {t: counters.get(f"recall.{t}", 0) for t in ("full", "fast", "deep")}
-        eligible = recalls["fast"] + recalls["deep"]
+        auto_fast, auto_deep = counters.get("recall.auto.fast", 0), counters.get("recall.auto.deep", 0)
         return Stats(
             namespaces=len(s.namespaces()) if ns is None else int(s.count("steps", ns) > 0),
             steps=s.count("steps", ns),
@@ -353,7 +353,7 @@ class PlugMem:
             failures=s.count("failures", ns),
             retries=counters.get("ingest.retries", 0),
             recalls=recalls,
-            escalation_rate=(recalls["deep"] / eligible) if eligible else 0.0,
+            escalation_rate=(auto_deep / (auto_fast + auto_deep)) if auto_fast + auto_deep else 0.0,
             llm_calls={k[len("llm.calls.") :]: v for k, v in counters.items() if k.startswith("llm.calls.")},
             llm_tokens={
                 k[len("llm.tokens.") :]: v for k, v in counters.items() if k.startswith("llm.tokens.")

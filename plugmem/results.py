@@ -63,7 +63,7 @@ class Stats(BaseModel):
     failures: int  # extraction/indexing failures recorded
     retries: int
     recalls: dict[str, int] = Field(default_factory=dict)  # per tier
-    escalation_rate: float = 0.0
+    escalation_rate: float = 0.0  # share of `auto` recalls (that could not use full history) sent deep
     llm_calls: dict[str, int] = Field(default_factory=dict)  # per operation
     llm_tokens: dict[str, int] = Field(default_factory=dict)
     lexical_only: bool = False

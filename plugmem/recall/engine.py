@@ -47,7 +47,8 @@ class RecallEngine:
         self._graphs: dict[str, tuple[int, nx.Graph]] = {}
         self._lock = threading.Lock()
         counters = store.counters()
-        self._tier_counts = {t: counters.get(f"recall.{t}", 0) for t in ("full", "fast", "deep")}
+        # the deep-share ceiling applies to what `auto` chose; recalls that asked for a tier do not count
+        self._tier_counts = {t: counters.get(f"recall.auto.{t}", 0) for t in ("full", "fast", "deep")}
         self._deep_ms: float | None = None  # moving average of deep recall latency
 
     def _qvec(self, text: str) -> np.ndarray | None:
@@ -142,10 +143,13 @@ class RecallEngine:
         ]
         latency = (time.perf_counter() - t0) * 1000
         with self._lock:
-            self._tier_counts[decision.tier] += 1
+            if mode == "auto":
+                self._tier_counts[decision.tier] += 1
             if decision.tier == "deep":
                 self._deep_ms = latency if self._deep_ms is None else 0.8 * self._deep_ms + 0.2 * latency
         counters = {f"recall.{decision.tier}": 1}
+        if mode == "auto":
+            counters[f"recall.auto.{decision.tier}"] = 1
         if usage_calls:
             counters["llm.calls.recall"] = usage_calls
             counters["llm.tokens.recall"] = usage_tokens

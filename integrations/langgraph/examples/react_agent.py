@@ -207,6 +207,9 @@ def main(path: str | Path | None = None) -> dict[str, Any]:
             ]
             print(f"saved memory ids: {saved}")
 
+            flush_feed = getattr(agent.checkpointer, "flush", None)
+            if callable(flush_feed):
+                flush_feed()  # PlugMemSaver feeds in the background: let session 1 reach memory
             mem.flush()
             calls_before = len(model.seen)
             second = {"configurable": {**user, "thread_id": "t2"}}

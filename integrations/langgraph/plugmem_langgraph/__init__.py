@@ -1,5 +1,6 @@
 """LangGraph integration for plugmem: checkpointer, store, retriever, tools, memory node, policies."""
 
+from plugmem_langgraph.checkpoint import PlugMemSaver
 from plugmem_langgraph.node import (
     MEMORY_MESSAGE_PREFIX,
     MemoryNode,
@@ -32,6 +33,7 @@ __all__ = [
     "MEMORY_MESSAGE_PREFIX",
     "MemoryNode",
     "PlugMemRetriever",
+    "PlugMemSaver",
     "PlugMemStore",
     "PolicyRegistry",
     "SaveMemoryInput",

@@ -1,0 +1,146 @@
+"""`python -m benchmarks` (`make bench`): every benchmark, one JSON, one Markdown report with plots.
+
+    python -m benchmarks                 # full run, results in benchmarks/results/
+    python -m benchmarks --quick         # about a minute or two, results in benchmarks/results/quick/
+    python -m benchmarks --only locomo,longmemeval --lme-limit 50
+    python -m benchmarks --llm mypkg.models:make_chat   # adds end-to-end QA (answer + judge)
+
+Each stage's results are written to results.json as soon as it finishes, so an
+interrupted run keeps what it measured; `python -m benchmarks.report DIR` re-renders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks import report
+from benchmarks.common import RESULTS, Stopwatch, machine, onnx_model
+from benchmarks.data import data_dir, load_locomo, load_longmemeval
+
+STAGES = ("embedding", "locomo", "longmemeval", "scaling", "checkpointer", "qa")
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="small subsets: a run of a minute or two")
+    p.add_argument(
+        "--data", help="folder with locomo_dev.json etc. (default $PLUGMEM_DATA_DIR or ../shared/data)"
+    )
+    p.add_argument("--out", help="results folder (default benchmarks/results, or benchmarks/results/quick)")
+    p.add_argument("--only", help=f"comma-separated stages out of {','.join(STAGES)}")
+    p.add_argument("--lme-limit", type=int, help="LongMemEval-S: first N scored questions (default all)")
+    p.add_argument("--sizes", help="scaling sizes, e.g. 1000,10000,100000")
+    p.add_argument("--llm", help="module:factory returning a LangChain BaseChatModel (enables the QA stage)")
+    p.add_argument("--judge", help="module:factory for the judge model (default: the --llm model)")
+    return p.parse_args(argv)
+
+
+def _save(out: Path, results: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / "results.json.tmp"
+    tmp.write_text(json.dumps(results, indent=1, default=str))
+    tmp.replace(out / "results.json")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse(argv)
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    folder = data_dir(args.data)
+    out = Path(args.out) if args.out else (RESULTS / "quick" if args.quick else RESULTS)
+    stages = [s for s in (args.only.split(",") if args.only else STAGES) if s]
+    unknown = set(stages) - set(STAGES)
+    if unknown:
+        print(f"unknown stage(s) {sorted(unknown)}; choose from {', '.join(STAGES)}", file=sys.stderr)
+        return 2
+    if "qa" in stages and not args.llm:
+        stages.remove("qa")  # needs a model; documented in benchmarks/README.md
+    results: dict[str, Any] = {}
+    previous = out / "results.json"
+    if args.only and previous.exists():
+        results = json.loads(previous.read_text())  # a partial rerun updates its own stages only
+    results["machine"] = machine()
+    results["quick"] = args.quick
+    results["data"] = str(folder)
+    convs = load_locomo(folder, limit=1 if args.quick else None)
+    if args.quick:
+        convs[0].questions = convs[0].questions[:40]
+
+    def stage(name: str, fn: Callable[[], Any]) -> None:
+        if name not in stages:
+            return
+        print(f"== {name}", file=sys.stderr, flush=True)
+        clock = Stopwatch()
+        results[name] = fn()
+        results.setdefault("stage_seconds", {})[name] = round(clock.s, 1)
+        _save(out, results)
+        print(f"== {name} done in {clock.s:.0f} s", file=sys.stderr, flush=True)
+
+    def embedding() -> Any:
+        from benchmarks import embedding as emb
+
+        texts = [f"{t.speaker}: {t.text}" for c in convs for t in c.turns]
+        queries = [q.question for c in convs for q in c.questions][:200]
+        return emb.run(texts, queries, onnx_model(), chroma_sample=100 if args.quick else 400)
+
+    def locomo() -> Any:
+        from benchmarks import locomo as lc
+
+        return lc.run(convs, quick=args.quick)
+
+    def longmemeval() -> Any:
+        from benchmarks import longmemeval as lme
+
+        limit = args.lme_limit or (5 if args.quick else None)
+        haystacks, skipped = load_longmemeval(folder, limit=limit)
+        return lme.run(haystacks, skipped)
+
+    def scaling() -> Any:
+        from benchmarks import scaling as sc
+
+        sizes = tuple(int(x) for x in args.sizes.split(",")) if args.sizes else None
+        return sc.run(sizes=sizes, quick=args.quick) if sizes else sc.run(quick=args.quick)
+
+    def checkpointer() -> Any:
+        from benchmarks import checkpointer_overhead as co
+
+        return co.run(quick=args.quick)
+
+    def qa() -> Any:
+        from benchmarks import qa as qa_mod
+        from benchmarks.plug import ingest
+        from plugmem import PlugMem
+
+        llm = qa_mod.load_llm(args.llm)
+        judge = qa_mod.load_llm(args.judge) if args.judge else None
+        with tempfile.TemporaryDirectory() as tmp, PlugMem.open(tmp, embeddings=onnx_model()) as mem:
+            ingest(mem, convs, "qa ingest")
+            return qa_mod.run(convs, mem, llm, judge, limit=40 if args.quick else None)
+
+    for name, fn in (
+        ("embedding", embedding),
+        ("locomo", locomo),
+        ("longmemeval", longmemeval),
+        ("scaling", scaling),
+        ("checkpointer", checkpointer),
+        ("qa", qa),
+    ):
+        stage(name, fn)
+    report.write(out, results)
+    print(f"results: {out / 'results.json'}\nreport:  {out / 'REPORT.md'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    raise SystemExit(main())

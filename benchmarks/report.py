@@ -1,0 +1,452 @@
+"""Render results.json as REPORT.md with PNG plots; `python -m benchmarks.report [DIR]` re-renders."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import RESULTS
+
+LOCOMO_CATS = ("multi-hop", "temporal", "open-domain", "single-hop")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _get(d: Any, *path: Any, default: Any = None) -> Any:
+    for p in path:
+        if not isinstance(d, dict) or p not in d:
+            return default
+        d = d[p]
+    return d
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if isinstance(d, dict):
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    elif isinstance(d, (int, float, str, bool)) or d is None:
+        out[prefix] = d
+    return out
+
+
+# -- targets ----------------------------------------------------------------------------
+def targets(r: dict[str, Any]) -> list[tuple[str, str, Any, bool | None]]:
+    """(what, target, measured, met) for every number an issue set as a target."""
+    out: list[tuple[str, str, Any, bool | None]] = []
+
+    def add(
+        what: str, target: str, value: Any, at_least: float | None = None, at_most: float | None = None
+    ) -> None:
+        ok = (
+            None
+            if value is None
+            else (at_least is None or value >= at_least) and (at_most is None or value <= at_most)
+        )
+        out.append((what, target, value, ok))
+
+    lc = r.get("locomo", {})
+    add(
+        "LoCoMo ingest with embeddings, turns only (turns/s)",
+        "≥ 150",
+        _get(lc, "ingest_turns_only", "turns_per_s"),
+        at_least=150,
+    )
+    full = _get(lc, "ingest", "turns_per_s")
+    out.append(("LoCoMo ingest, full pipeline incl. knowledge (turns/s)", "(no target)", full, None))
+    add(
+        "fast recall p50 (ms, incl. query embedding)",
+        "≤ 15",
+        _get(lc, "latency", "plugmem-fast", "p50_ms"),
+        at_most=15,
+    )
+    add("fast recall p95 (ms)", "≤ 50", _get(lc, "latency", "plugmem-fast", "p95_ms"), at_most=50)
+    fused = _get(lc, "rank", "plugmem-turns", "R@10", "original", "all")
+    bm = _get(lc, "rank", "bm25", "R@10", "original", "all")
+    de = _get(lc, "rank", "dense", "R@10", "original", "all")
+    if fused is not None and bm is not None and de is not None:
+        out.append(
+            ("fused R@10 (turns only) vs BM25 / dense", f"> {max(bm, de):.3f}", fused, fused > max(bm, de))
+        )
+    for mode, budget, goal in (("fast", "1000", 0.80), ("auto", "1000", 0.88), ("fast", "500", 0.70)):
+        v = _get(lc, "budget", f"plugmem-{mode}", budget, "original", "all")
+        add(f"LoCoMo evidence recall, {mode} @ {budget} tokens", f"≥ {goal:.2f}", v, at_least=goal)
+    add(
+        "deterministic deep p50 (ms)",
+        "≤ 150",
+        _get(lc, "latency", "plugmem-deep", "p50_ms"),
+        at_most=150,
+    )
+    esc = _get(lc, "budget", "plugmem-auto", "1000", "tiers", "deep", default=0.0 if lc else None)
+    add("auto escalation rate (LoCoMo @1000)", "≤ 0.30", esc, at_most=0.30)
+    lme = r.get("longmemeval", {})
+    for metric, goal in (("recall_all@5", 0.88), ("recall_any@5", 0.97), ("ndcg@5", 0.85)):
+        v = _get(lme, "results", "plugmem-auto", metric, "all")
+        add(f"LongMemEval-S {metric} (auto)", f"≥ {goal:.2f}", v, at_least=goal)
+    ratio = _find_ratio(r.get("checkpointer", {}))
+    add("checkpointer mean step time, feeding memory / SqliteSaver", "≤ 1.5×", ratio, at_most=1.5)
+    return out
+
+
+def _find_ratio(cp: dict[str, Any]) -> float | None:
+    """The mean step-time ratio of PlugMemSaver feeding a real memory to SqliteSaver."""
+    v = _get(cp, "ratio_to_sqlite", "plugmem_feeding", "mean")
+    return float(v) if isinstance(v, (int, float)) else None
+
+
+# -- plots ------------------------------------------------------------------------------
+def plots(out: Path, r: dict[str, Any]) -> list[str]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    made: list[str] = []
+    budget = _get(r, "locomo", "budget")
+    if budget:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for system, per in budget.items():
+            xs = sorted(int(b) for b in per)
+            ax.plot(xs, [per[str(x)]["original"]["all"] for x in xs], marker="o", label=system)
+        ax.set_xlabel("context budget (tokens)")
+        ax.set_ylabel("evidence recall")
+        ax.set_title("LoCoMo dev: evidence recall within a token budget")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "locomo_budget.png", dpi=110)
+        plt.close(fig)
+        made.append("locomo_budget.png")
+    lme = _get(r, "longmemeval", "results")
+    if lme:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        systems = list(lme)
+        metrics = ("recall_all@5", "recall_any@5", "ndcg@5", "recall_all@10")
+        width = 0.8 / len(systems)
+        for i, s in enumerate(systems):
+            ax.bar(
+                [j + i * width for j in range(len(metrics))],
+                [lme[s][m]["all"] for m in metrics],
+                width,
+                label=s,
+            )
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(metrics))], metrics)
+        ax.set_ylim(0, 1)
+        ax.set_title("LongMemEval-S (session level, user turns)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "longmemeval.png", dpi=110)
+        plt.close(fig)
+        made.append("longmemeval.png")
+    sc = r.get("scaling")
+    pts = _scaling_points(sc) if sc else []
+    if pts:
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6))
+        xs = [p["size"] for p in pts]
+        for key, label in (("p50", "fast p50"), ("p95", "fast p95")):
+            a1.plot(xs, [p.get(key) for p in pts], marker="o", label=label)
+        a1.set_xscale("log")
+        a1.set_xlabel("messages in memory")
+        a1.set_ylabel("recall latency (ms)")
+        a1.legend()
+        a2.plot(xs, [p.get("rss") for p in pts], marker="o", label="RSS after ingest (MB)")
+        a2.set_xscale("log")
+        a2.set_xlabel("messages in memory")
+        a2.set_ylabel("MB")
+        a2.legend()
+        fig.tight_layout()
+        fig.savefig(out / "scaling.png", dpi=110)
+        plt.close(fig)
+        made.append("scaling.png")
+    return made
+
+
+def _scaling_points(sc: dict[str, Any]) -> list[dict[str, Any]]:
+    pts = []
+    for key, v in sc.items():
+        if not isinstance(v, dict) or not str(key).isdigit():
+            continue
+        flat = _flatten(v)
+
+        def pick(*needles: str, flat: dict[str, Any] = flat) -> Any:
+            for k, val in flat.items():
+                if all(n in k for n in needles) and isinstance(val, (int, float)):
+                    return val
+            return None
+
+        pts.append(
+            {
+                "size": int(key),
+                "p50": pick("fast", "p50"),
+                "p95": pick("fast", "p95"),
+                "rss": pick("rss"),
+            }
+        )
+    return sorted(pts, key=lambda p: p["size"])
+
+
+# -- sections ---------------------------------------------------------------------------
+def _locomo(lc: dict[str, Any]) -> list[str]:
+    s = ["## LoCoMo dev (evidence recall)", ""]
+    s.append(
+        f"{len(lc['conversations'])} conversations, {lc['turns']} turns, {lc['questions']} questions "
+        f"(categories 1–4); {lc['questions_corrected']} questions have audit-corrected evidence; "
+        f"{len(lc['malformed_evidence_ids'])} malformed evidence ids skipped "
+        f"({', '.join(repr(x) for x in lc['malformed_evidence_ids'])}). "
+        "A question scores the share of its evidence turns whose ids reach the result."
+    )
+    ing = lc.get("ingest", {})
+    s += [
+        "",
+        f"**Ingest** (plugmem, full pipeline: durable log, segmentation, rule extraction, consolidation, "
+        f"summaries, embeddings, indexes): {ing.get('turns')} turns in {ing.get('seconds')} s = "
+        f"**{ing.get('turns_per_s')} turns/s**; `add` itself {ing.get('add_ms_per_turn')} ms per turn. Built: "
+        f"{ing.get('events')} events, {ing.get('propositions')} propositions, {ing.get('prescriptions')} "
+        f"prescriptions, {ing.get('entities')} entities, {ing.get('summaries')} summaries.",
+        "",
+        f"Turns only (`extract_knowledge=False`: durable log, embeddings, indexes): "
+        f"**{_get(lc, 'ingest_turns_only', 'turns_per_s')} turns/s**.",
+        "",
+        "### Ranking: evidence recall@k",
+        "",
+    ]
+    rows = []
+    for system, v in lc["rank"].items():
+        for k in ("R@5", "R@10"):
+            o, c = v[k]["original"], v[k]["corrected"]
+            rows.append([system, k, o["all"], c["all"], *(o.get(cat, "–") for cat in LOCOMO_CATS)])
+    s.append(table(["system", "k", "all", "all (corrected)", *LOCOMO_CATS], rows))
+    s += [
+        "",
+        "plugmem rankings: the recalled items in score order, each citing its source turns. "
+        "`plugmem-turns` indexes raw turns only (no events, knowledge or summaries), i.e. the fused "
+        "BM25 + dense ranking alone; `plugmem-fast` adds the structure.",
+        "",
+        "### Within a token budget",
+        "",
+    ]
+    rows = []
+    for system, per in lc["budget"].items():
+        for b, e in per.items():
+            o, c = e["original"], e["corrected"]
+            tiers = ", ".join(f"{t} {x:.0%}" for t, x in e.get("tiers", {}).items())
+            rows.append(
+                [
+                    system,
+                    b,
+                    o["all"],
+                    c["all"],
+                    *(o.get(cat, "–") for cat in LOCOMO_CATS),
+                    e["tokens_mean"],
+                    tiers,
+                ]
+            )
+    s.append(
+        table(["system", "budget", "all", "all (corrected)", *LOCOMO_CATS, "tokens/query", "tiers"], rows)
+    )
+    full = lc.get("full_history_tokens_mean")
+    s += ["", f"The full history of a conversation is {full} tokens on average (one line per turn)."]
+    ratios = []
+    for b in ("500", "1000", "2000"):
+        p = _get(lc, "budget", "plugmem-auto", b, "original", "all")
+        row: list[Any] = [b, p]
+        for base in ("bm25", "dense", "inmemorystore", "full-history"):
+            v = _get(lc, "budget", base, b, "original", "all")
+            row.append(f"{p / v:.2f}×" if p and v else "n/a")
+        row.append(f"{full / float(b):.0f}× fewer" if full else "")
+        ratios.append(row)
+    s += ["", "Ratios (plugmem auto over each baseline, same budget):", ""]
+    s.append(
+        table(
+            [
+                "budget",
+                "plugmem auto",
+                "÷ bm25",
+                "÷ dense",
+                "÷ InMemoryStore",
+                "÷ full history (truncated)",
+                "tokens vs whole history",
+            ],
+            ratios,
+        )
+    )
+    return s
+
+
+def _lme(lme: dict[str, Any]) -> list[str]:
+    s = ["## LongMemEval-S (session-level retrieval)", ""]
+    s.append(
+        f"{lme['questions']} questions scored ({lme['skipped']} skipped by the official protocol), "
+        f"{lme['turns']} user turns, {lme['sessions_per_question']} sessions per haystack. "
+        f"plugmem ingest: {_get(lme, 'ingest', 'turns_per_s')} turns/s (full pipeline; these turns are "
+        "twice LoCoMo's length). auto tiers: "
+        + ", ".join(f"{t} {v:.0%}" for t, v in lme.get("auto_tiers", {}).items())
+    )
+    s.append("")
+    metrics = ("recall_all@5", "recall_any@5", "ndcg@5", "recall_all@10")
+    s.append(
+        table(["system", *metrics], [[k, *(v[m]["all"] for m in metrics)] for k, v in lme["results"].items()])
+    )
+    types = sorted({t for v in lme["results"].values() for t in v["recall_all@5"] if t != "all"})
+    s += ["", "recall_all@5 per question type:", ""]
+    s.append(
+        table(
+            ["system", *types],
+            [[k, *(v["recall_all@5"].get(t, "–") for t in types)] for k, v in lme["results"].items()],
+        )
+    )
+    return s
+
+
+def _latency(r: dict[str, Any]) -> list[str]:
+    s = [
+        "## Recall latency",
+        "",
+        "Measured per query in the LoCoMo run (budget 1,000 tokens), including the query embedding.",
+        "",
+    ]
+    rows = []
+    for src in ("locomo", "longmemeval"):
+        for name, v in _get(r, src, "latency", default={}).items():
+            rows.append([src, name, int(v["n"]), v["p50_ms"], v["p95_ms"], v["p99_ms"], v["mean_ms"]])
+    s.append(table(["run", "system / tier", "n", "p50 ms", "p95 ms", "p99 ms", "mean ms"], rows))
+    return s
+
+
+def _checkpointer(cp: dict[str, Any]) -> list[str]:
+    s = ["## Checkpointer overhead per graph step", ""]
+    setup = cp.get("setup", {})
+    s.append(
+        f"{setup.get('graph')}; {setup.get('invokes')} invokes over {setup.get('threads')} threads, "
+        f"{setup.get('checkpoints_per_invoke')} checkpoints per invoke; {setup.get('synchronous_note', '')}. "
+        f"{setup.get('method', '')}."
+    )
+    s.append("")
+    rows = []
+    for name, v in cp.get("per_invoke", {}).items():
+        ratio = _get(cp, "ratio_to_sqlite", name, default={})
+        rng = _get(cp, "ratio_to_sqlite_range", name, "mean", default=["", ""])
+        rows.append(
+            [
+                name,
+                v.get("p50_ms"),
+                v.get("p95_ms"),
+                v.get("mean_ms"),
+                ratio.get("p50"),
+                ratio.get("mean"),
+                f"{rng[0]}–{rng[1]}",
+            ]
+        )
+    s.append(
+        table(
+            ["saver", "p50 ms", "p95 ms", "mean ms", "× sqlite p50", "× sqlite mean", "mean ratio range"],
+            rows,
+        )
+    )
+    return s
+
+
+def _generic(title: str, d: dict[str, Any], note: str = "") -> list[str]:
+    flat = _flatten(d)
+    s = [f"## {title}", ""]
+    if note:
+        s += [note, ""]
+    s.append(table(["measure", "value"], [[k, v] for k, v in flat.items()]))
+    return s
+
+
+def render(r: dict[str, Any], pngs: Sequence[str]) -> str:
+    m = r.get("machine", {})
+    s = [
+        "# plugmem benchmark report",
+        "",
+        f"- date: {m.get('date')}  ·  command: `{m.get('command')}`  ·  commit: `{m.get('commit')}`",
+        f"- machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('ram_gb')} GB RAM, {m.get('os')}, "
+        f"Python {m.get('python')}; load average at start {m.get('load_avg_at_start')}",
+        f"- packages: {', '.join(f'{k} {v}' for k, v in m.get('packages', {}).items())}",
+        f"- data: `{r.get('data')}`; embedding model all-MiniLM-L6-v2 (ONNX) for every system",
+        f"- stage times (s): {r.get('stage_seconds')}"
+        + ("  ·  **quick mode (subsets)**" if r.get("quick") else ""),
+        "",
+        "## Targets",
+        "",
+    ]
+    rows = [
+        [w, t, v if v is not None else "not run", {True: "met", False: "**missed**", None: ""}[ok]]
+        for w, t, v, ok in targets(r)
+    ]
+    s.append(table(["measure", "target", "measured", ""], rows))
+    s.append("")
+    for png in pngs:
+        s += [f"![{png}]({png})", ""]
+    if "embedding" in r:
+        e = r["embedding"]
+        pe, ce = e.get("plugmem_onnx", {}), e.get("chroma_default", {})
+        s += [
+            "## Embedding speed (same ONNX model files)",
+            "",
+            table(
+                ["embedder", "texts", "turns/s", "query p50 ms"],
+                [
+                    [
+                        "plugmem (length-sorted batches)",
+                        e.get("texts"),
+                        pe.get("turns_per_s"),
+                        _get(pe, "query", "p50_ms"),
+                    ],
+                    [
+                        "Chroma default (pads to 256)",
+                        ce.get("texts"),
+                        ce.get("turns_per_s", ce.get("error")),
+                        _get(ce, "query", "p50_ms"),
+                    ],
+                ],
+            ),
+            "",
+        ]
+    if "locomo" in r:
+        s += [*_locomo(r["locomo"]), ""]
+    if "longmemeval" in r:
+        s += [*_lme(r["longmemeval"]), ""]
+    s += [*_latency(r), ""]
+    if "scaling" in r:
+        s += [
+            *_generic(
+                "Scaling",
+                r["scaling"],
+                "Real LoCoMo questions asked of one conversation buried in filler turns.",
+            ),
+            "",
+        ]
+    if "checkpointer" in r:
+        s += [*_checkpointer(r["checkpointer"]), ""]
+    if "qa" in r:
+        s += [*_generic("End-to-end QA (answer + judge)", r["qa"]), ""]
+    return "\n".join(s) + "\n"
+
+
+def write(out: Path, results: dict[str, Any]) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    pngs = plots(out, results)
+    path = out / "REPORT.md"
+    path.write_text(render(results, pngs))
+    return path
+
+
+if __name__ == "__main__":
+    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else RESULTS
+    print(write(folder, json.loads((folder / "results.json").read_text())))

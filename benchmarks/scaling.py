@@ -1,0 +1,409 @@
+"""Scaling: how ingest, disk, memory and recall behave as one namespace grows.
+
+One namespace holds LoCoMo conv-26's real turns plus filler up to N messages. The filler
+is real chat text (LongMemEval-S haystacks, user and assistant turns, each text once so
+the embedding cache cannot make it free) in its own sessions, moved into 2021–2022 so it
+all predates conv-26. conv-26's questions are then asked against the whole namespace:
+evidence recall shows whether the right turns still surface, latency how recall scales.
+The BM25 and dense baselines index the same N turns for comparison.
+
+Run alone: `python -m benchmarks.scaling [--quick] [--sizes 1000,10000] [--no-baselines]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+import chromadb
+
+from benchmarks.baselines import BM25Baseline, DenseBaseline, pack, turn_costs
+from benchmarks.common import (
+    RESULTS,
+    Stopwatch,
+    machine,
+    onnx_model,
+    peak_rss_mb,
+    progress,
+    rss_mb,
+    shared_embeddings,
+)
+from benchmarks.data import Conversation, Question, Turn, _lme_date, data_dir, load_locomo
+from benchmarks.metrics import by_group, evidence_recall, latency_summary, mean
+from plugmem import PlugMem
+from plugmem.tokens import TokenCounter
+
+DEFAULT_SIZES = (1_000, 10_000, 100_000)
+QUICK_SIZES = (1_000, 3_000)
+QUICK_QUESTIONS = 40
+BUDGET = 1000
+MODES = ("fast", "auto")
+RANK_DEPTH = 50  # candidates handed to `pack`; far more than 1000 tokens of turns
+FILLER_START = datetime(2021, 1, 1, tzinfo=UTC)
+FILLER_END = datetime(2022, 12, 31, tzinfo=UTC)
+NAMESPACE = ("bench", "scaling")
+STAT_FIELDS = ("steps", "sessions", "events", "propositions", "prescriptions", "entities", "summaries")
+WARMUP_QUERY = "What did we talk about last time?"
+
+# (session id, original session date text, turn index, role, text)
+RawTurn = tuple[str, str, int, str, str]
+
+
+def _read_filler(folder: str, n: int) -> list[RawTurn]:
+    """The first `n` distinct turn texts of the LongMemEval-S haystacks, in session order.
+
+    Runs in a child process: the parsed file is ~1 GB of Python objects and would
+    otherwise dominate the peak RSS this benchmark reports.
+    """
+    with gzip.open(Path(folder) / "longmemeval_s_dev.json.gz", "rt") as fh:
+        rows = json.load(fh)
+    seen_sessions: set[str] = set()
+    seen_texts: set[str] = set()
+    out: list[RawTurn] = []
+    for row in rows:
+        for sid, date, session in zip(
+            row["haystack_session_ids"], row["haystack_dates"], row["haystack_sessions"], strict=True
+        ):
+            if sid in seen_sessions:
+                continue
+            seen_sessions.add(sid)
+            for i, t in enumerate(session):
+                text = str(t.get("content") or "").strip()
+                if not text or text in seen_texts:
+                    continue
+                seen_texts.add(text)
+                out.append((sid, date, i, str(t["role"]), text))
+                if len(out) >= n:
+                    return out
+    return out
+
+
+def filler_turns(n: int, folder: Path | None = None) -> list[Turn]:
+    """`n` filler turns with distinct texts, sessions spread over 2021–2022, oldest first."""
+    if n <= 0:
+        return []
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+        raw = pool.submit(_read_filler, str(folder or data_dir()), n).result()
+    if len(raw) < n:
+        raise ValueError(f"LongMemEval-S has only {len(raw)} distinct turn texts; {n} filler turns requested")
+    dates = {sid: _lme_date(date) for sid, date, *_ in raw}
+    lo, hi = min(dates.values()), max(dates.values())
+    span = (hi - lo).total_seconds() or 1.0
+    width = FILLER_END - FILLER_START
+
+    def moved(sid: str) -> datetime:
+        return FILLER_START + width * ((dates[sid] - lo).total_seconds() / span)
+
+    turns = [
+        Turn(
+            id=f"filler:{sid}:{i}",
+            speaker=role,
+            role="user" if role == "user" else "assistant",
+            text=text,
+            timestamp=moved(sid) + timedelta(minutes=i),
+            session=f"filler-{sid}",
+        )
+        for sid, _, i, role, text in raw
+    ]
+    turns.sort(key=lambda t: (t.timestamp, t.session))  # stable: a session's turns stay in order
+    return turns
+
+
+def pick_questions(questions: Sequence[Question], n: int | None) -> list[Question]:
+    """Every question, or `n` spread evenly over the conversation (not just its start)."""
+    if n is None or n >= len(questions):
+        return list(questions)
+    return [questions[i * len(questions) // n] for i in range(n)]
+
+
+def dir_mb(path: Path) -> float:
+    return round(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20, 2)
+
+
+def _ingest(mem: PlugMem, turns: Sequence[Turn], desc: str) -> dict[str, float]:
+    """One `add` per session in time order, then `flush`: the full pipeline, timed end to end."""
+    clock = Stopwatch()
+    add_s = 0.0
+    sessions = [list(g) for _, g in groupby(turns, key=lambda t: t.session)]
+    for batch in progress(sessions, desc):
+        t0 = Stopwatch()
+        mem.add([t.message() for t in batch], namespace=NAMESPACE, session_id=batch[0].session)
+        add_s += t0.s
+    add_total = clock.s
+    mem.flush()
+    total = clock.s
+    return {
+        "seconds": round(total, 2),
+        "messages_per_s": round(len(turns) / total, 1),
+        "add_seconds": round(add_total, 2),
+        "add_ms_per_message": round(add_s * 1000 / len(turns), 3),
+        "flush_seconds": round(total - add_total, 2),
+    }
+
+
+def _forget_queries(mem: PlugMem) -> None:
+    """Empty the query-vector LRU so each mode pays for embedding its query, as a new question would.
+
+    Without this the second mode reuses the first one's query vectors and looks faster.
+    """
+    emb = mem.embeddings
+    if emb is not None:
+        with emb._qlock:
+            emb._queries.clear()
+
+
+def _recall(mem: PlugMem, questions: Sequence[Question], label: str) -> dict[str, Any]:
+    """Both modes over every question at 1000 tokens: evidence recall, engine and wall latency."""
+    clock = Stopwatch()
+    mem.recall(WARMUP_QUERY, namespace=NAMESPACE, budget_tokens=BUDGET, mode="fast")
+    out: dict[str, Any] = {"cold_recall_ms": round(clock.ms, 1)}
+    for mode in MODES:
+        engine_ms: list[float] = []
+        wall_ms: list[float] = []
+        rows: list[tuple[str, float]] = []
+        corrected: list[float] = []
+        tokens: list[int] = []
+        tiers: list[str] = []
+        for q in progress(questions, f"{label} recall ({mode})"):
+            _forget_queries(mem)
+            clock = Stopwatch()
+            r = mem.recall(q.question, namespace=NAMESPACE, budget_tokens=BUDGET, mode=mode)  # type: ignore[arg-type]
+            wall_ms.append(clock.ms)
+            engine_ms.append(r.latency_ms)
+            ids = r.source_ids
+            rows.append((q.category, evidence_recall(q.evidence, ids)))
+            corrected.append(evidence_recall(q.evidence_corrected, ids))
+            tokens.append(r.tokens)
+            tiers.append(r.tier)
+        out[mode] = {
+            "evidence_recall": by_group(rows)["all"],
+            "evidence_recall_by_category": by_group(rows),
+            "evidence_recall_corrected": round(mean(corrected), 4),
+            "tokens_mean": round(mean(tokens), 1),
+            "tiers": {t: tiers.count(t) for t in sorted(set(tiers))},
+            "latency": latency_summary(engine_ms),
+            "wall_latency": latency_summary(wall_ms),
+        }
+    return out
+
+
+def _baselines(
+    turns: Sequence[Turn], questions: Sequence[Question], model: Any, label: str
+) -> dict[str, Any]:
+    """BM25 and dense (Chroma, same MiniLM vectors, cold cache) over the same turns, 1000-token packs."""
+    tokens = TokenCounter()
+    costs = turn_costs(turns, tokens)
+    client = chromadb.EphemeralClient()
+    out: dict[str, Any] = {}
+    for b in (BM25Baseline(), DenseBaseline(client, shared_embeddings(model))):
+        clock = Stopwatch()
+        b.index(turns)
+        index_s = clock.s
+        ms: list[float] = []
+        scores: list[float] = []
+        used: list[int] = []
+        for q in progress(questions, f"{label} {b.name}"):
+            clock = Stopwatch()
+            ranking = b.rank(q.question, RANK_DEPTH)
+            ms.append(clock.ms)
+            ids, n_tokens = pack(ranking, costs, BUDGET, tokens)
+            scores.append(evidence_recall(q.evidence, ids))
+            used.append(n_tokens)
+        b.close()
+        out[b.name] = {
+            "index_seconds": round(index_s, 2),
+            "messages_per_s": round(len(turns) / index_s, 1) if index_s else 0.0,
+            "evidence_recall": round(mean(scores), 4),
+            "tokens_mean": round(mean(used), 1),
+            "latency": latency_summary(ms),
+        }
+    return out
+
+
+def run_size(
+    n: int,
+    conv: Conversation,
+    filler: Sequence[Turn],
+    questions: Sequence[Question],
+    model: Any,
+    *,
+    baselines: bool,
+) -> dict[str, Any]:
+    """One fresh memory of `n` messages: filler sessions first (they are older), then conv-26."""
+    need = n - len(conv.turns)
+    if need < 0:
+        raise ValueError(f"size {n} is below conv-26's own {len(conv.turns)} turns")
+    turns = [*filler[:need], *conv.turns]
+    label = f"N={n:,}"
+    res: dict[str, Any] = {
+        "messages": n,
+        "conv_turns": len(conv.turns),
+        "filler_turns": need,
+        "chars_per_message": round(mean(len(t.text) for t in turns), 1),
+    }
+    res["rss_before_mb"] = rss_mb()
+    tmp = Path(tempfile.mkdtemp(prefix="plugmem-scaling-"))
+    try:
+        mem = PlugMem.open(tmp / "mem", embeddings=model)
+        try:
+            res["ingest"] = _ingest(mem, turns, f"{label} ingest")
+            res["disk_mb"] = dir_mb(tmp)
+            res["rss_mb"] = rss_mb()
+            res["peak_rss_mb"] = peak_rss_mb()
+            # other work on a shared machine skews every timing: record how busy it was
+            res["load_avg_after_ingest"] = [round(x, 2) for x in os.getloadavg()]
+            stats = mem.stats(NAMESPACE)
+            res["stats"] = {k: getattr(stats, k) for k in STAT_FIELDS}
+            res["recall"] = _recall(mem, questions, label)
+        finally:
+            mem.close()
+        res["disk_mb_closed"] = dir_mb(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if baselines:
+        res["baselines"] = _baselines(turns, questions, model, label)
+    res["peak_rss_mb_end"] = peak_rss_mb()
+    return res
+
+
+def run(
+    *,
+    sizes: Sequence[int] = DEFAULT_SIZES,
+    quick: bool = False,
+    baselines: bool = True,
+    data: Path | None = None,
+) -> dict[str, Any]:
+    """Every size in increasing order (peak RSS is per process, so it only grows).
+
+    `quick` asks 40 questions instead of all, and swaps the default sizes for 1k and 3k.
+    """
+    if quick and tuple(sizes) == DEFAULT_SIZES:
+        sizes = QUICK_SIZES
+    sizes = sorted(set(sizes))
+    folder = data or data_dir()
+    conv = load_locomo(folder)[0]
+    questions = pick_questions(conv.questions, QUICK_QUESTIONS if quick else None)
+    filler = filler_turns(max(sizes) - len(conv.turns), folder)
+    model = onnx_model()
+    out: dict[str, Any] = {
+        "sizes": sizes,
+        "conversation": conv.id,
+        "questions": len(questions),
+        "budget_tokens": BUDGET,
+        "quick": quick,
+    }
+    for n in progress(sizes, "scaling"):
+        out[str(n)] = run_size(n, conv, filler, questions, model, baselines=baselines)
+    return out
+
+
+def estimate_seconds(result: dict[str, Any], n: int) -> dict[str, float]:
+    """Extrapolate a size's cost from the two largest measured ones (linear in messages).
+
+    Ingest should be close to linear; recall grows more slowly, so this errs high.
+    """
+    sizes = [s for s in result["sizes"] if str(s) in result]
+    if len(sizes) < 2:
+        raise ValueError("need two measured sizes to extrapolate")
+    a, b = sizes[-2], sizes[-1]
+
+    def total(s: int) -> dict[str, float]:
+        r = result[str(s)]
+        q = result["questions"]
+        recall_s = sum(r["recall"][m]["wall_latency"]["mean_ms"] * q for m in MODES) / 1000
+        base = sum(
+            v["index_seconds"] + v["latency"]["mean_ms"] * q / 1000 for v in r.get("baselines", {}).values()
+        )
+        return {"ingest": r["ingest"]["seconds"], "recall": recall_s, "baselines": base}
+
+    ta, tb = total(a), total(b)
+    est = {k: round(tb[k] + (tb[k] - ta[k]) * (n - b) / (b - a), 1) for k in ta}
+    est["total"] = round(sum(est.values()), 1)
+    return est
+
+
+def table(result: dict[str, Any]) -> str:
+    """A compact text table: one row per size."""
+    head = (
+        f"{'N':>8} {'ingest s':>9} {'msg/s':>7} {'disk MB':>8} {'RSS MB':>7} {'peak MB':>8} "
+        f"{'fast R':>7} {'p50':>6} {'p95':>6} {'auto R':>7} {'p50':>6} {'p95':>6} "
+        f"{'bm25 R':>7} {'p50':>6} {'dense R':>8} {'p50':>6}"
+    )
+    lines = [head]
+    for n in result["sizes"]:
+        r = result.get(str(n))
+        if r is None:
+            continue
+        f, a = r["recall"]["fast"], r["recall"]["auto"]
+        b = r.get("baselines", {})
+        bm, de = b.get("bm25"), b.get("dense")
+        lines.append(
+            f"{n:>8,} {r['ingest']['seconds']:>9.1f} {r['ingest']['messages_per_s']:>7.1f} {r['disk_mb']:>8.1f} "
+            f"{r['rss_mb']:>7.0f} {r['peak_rss_mb']:>8.0f} "
+            f"{f['evidence_recall']:>7.3f} {f['wall_latency']['p50_ms']:>6.1f} {f['wall_latency']['p95_ms']:>6.1f} "
+            f"{a['evidence_recall']:>7.3f} {a['wall_latency']['p50_ms']:>6.1f} {a['wall_latency']['p95_ms']:>6.1f} "
+            + (
+                f"{bm['evidence_recall']:>7.3f} {bm['latency']['p50_ms']:>6.1f} "
+                if bm
+                else f"{'-':>7} {'-':>6} "
+            )
+            + (
+                f"{de['evidence_recall']:>8.3f} {de['latency']['p50_ms']:>6.1f}"
+                if de
+                else f"{'-':>8} {'-':>6}"
+            )
+        )
+    lines.append(
+        "(R = evidence recall of conv-26's questions at 1000 tokens; p50/p95 = wall ms per recall / rank)"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.scaling", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="sizes 1000,3000 (unless --sizes) and 40 questions")
+    p.add_argument("--sizes", help="comma-separated message counts, e.g. 1000,10000")
+    p.add_argument("--no-baselines", action="store_true", help="skip the BM25 and dense baselines")
+    p.add_argument("--data", help="folder with the benchmark data (default ../shared/data)")
+    p.add_argument("--out", default=str(RESULTS / "scaling.json"), help="where to write the JSON result")
+    p.add_argument("--estimate", type=int, default=100_000, help="extrapolate the cost of this size")
+    args = p.parse_args(argv)
+    sizes: Sequence[int] = DEFAULT_SIZES
+    if args.sizes:
+        sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    info = machine()
+    info["command"] = " ".join(
+        ["python -m benchmarks.scaling", *(argv if argv is not None else sys.argv[1:])]
+    )
+    clock = Stopwatch()
+    result = run(sizes=sizes, quick=args.quick, baselines=not args.no_baselines, data=data_dir(args.data))
+    result["wall_seconds"] = round(clock.s, 1)
+    result["machine"] = info
+    measured = [s for s in result["sizes"] if str(s) in result]
+    if len(measured) >= 2 and args.estimate > max(measured):
+        result["estimate"] = {str(args.estimate): estimate_seconds(result, args.estimate)}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(table(result))
+    print(f"wall time {result['wall_seconds']:.0f} s; written to {out}")
+    if "estimate" in result:
+        print(f"extrapolated seconds for N={args.estimate:,}: {result['estimate'][str(args.estimate)]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1092 @@
+"""`PlugMemSaver`: LangGraph's checkpointer kept in plugmem's SQLite file, feeding threads into memory.
+
+Why a checkpointer here: a LangGraph app already hands every thread's state to its
+checkpointer after each step, so that is the one place that sees every message without
+the graph having to call memory itself. Keeping the checkpoints in the memory's own
+database file means one file to back up and one WAL, with no server. The saver owns the
+tables prefixed `lg_` and its own sqlite3 connection (docs/CONTRACTS.md).
+
+Storage follows LangGraph's `SqliteSaver` (one serialized checkpoint per row, pending
+writes in their own table, special channels at the negative indexes of `WRITES_IDX_MAP`),
+with the extended capabilities the conformance suite checks (`delete_for_runs`,
+`copy_thread`, `prune`) and async twins that run the SQLite work in a thread.
+
+Feeding memory, and why it is shaped this way:
+
+- Only the root graph's `messages` channel is fed (subgraph checkpoints repeat or
+  fragment the same conversation), and only on steps where that channel changed. A
+  `DeltaChannel` (LangGraph beta) keeps no inline value on most steps; those are skipped.
+- `put` does no memory work: it snapshots the message list and queues it. A single
+  background thread waits until the graph is quiet (`feed_delay`, at most
+  `feed_max_delay`), diffs the queued lists against what was already fed for each
+  thread and calls `memory.add(new, namespace=..., session_id=thread_id,
+  timestamp=<checkpoint ts>)` once per thread, so a run's burst of steps costs one
+  append, made between steps. `memory.add` is a durable append; extraction and indexing
+  run in plugmem's own worker. `flush()` feeds at once and waits; `close()` drains.
+- What was fed is recorded per (namespace, thread, message id) with a content digest in
+  `lg_fed`, after `memory.add` returned; the rows ride on the next checkpoint's commit
+  (or `flush()`), so feeding adds no commit of its own to the saver. Repeated steps feed
+  nothing twice, an edited message (same id, new content) is fed again, a message the
+  user later `forget`s is not fed back, and a crash between a checkpoint and its feed is
+  caught up by the thread's next checkpoint (the list is cumulative; memory ignores
+  re-added ids).
+- Recalled-memory messages (`is_memory_message`) and roles outside the policy's
+  `store_roles` are skipped; over-long messages are truncated with a marker, as the
+  memory node does, and messages without ids get the same derived id it gives them.
+- A failed feed never fails the checkpoint: it is logged and counted (`feed_errors`,
+  `last_feed_error`) and retried on the next checkpoint, except a message memory rejects
+  as invalid, which is skipped until its content changes.
+
+Namespace: an explicit `namespace=` wins; else the policy's template is filled from the
+run's `config["configurable"]` (e.g. `("memories", "{user_id}")`); if the config lacks a
+key the template needs, the thread gets its own namespace `("threads", <thread_id>)`
+(logged once), a prefix that cannot collide with the per-user namespaces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import hashlib
+import json
+import logging
+import os
+import queue
+import random
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, cast
+
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    PendingWrite,
+    SerializerProtocol,
+    get_checkpoint_id,
+    get_checkpoint_metadata,
+    writes_sort_key,
+)
+
+from plugmem import MemoryPolicy, PlugMem
+from plugmem.errors import InvalidInputError, MemoryClosedError, PolicyError
+from plugmem.ingest.normalize import ROLE_ALIASES, content_text, parse_timestamp
+from plugmem.namespace import ns_key, validate_namespace
+from plugmem_langgraph.node import is_memory_message
+from plugmem_langgraph.policies import namespace_for
+
+__all__ = ["FALLBACK_NAMESPACE_PREFIX", "PlugMemSaver"]
+
+log = logging.getLogger("plugmem.langgraph.checkpoint")
+
+SCHEMA_VERSION = "1"
+FALLBACK_NAMESPACE_PREFIX = "threads"
+_TRUNCATED = "\n[truncated by plugmem: message longer than max_message_chars]"
+_PAGE = 100  # checkpoints read per lock acquisition while listing
+_MAX_VARS = 500  # ids bound per statement (SQLite's limit is far higher; keeps statements small)
+_FED_CACHE_THREADS = 512  # threads whose fed-message digests stay in RAM
+_DRAIN_MAX = 256  # feed jobs handled per memory.add round
+_WAKE = object()  # queued by flush(): feed what is waiting now, without the batching delay
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS lg_meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lg_checkpoints (
+    thread_id TEXT NOT NULL,
+    checkpoint_ns TEXT NOT NULL DEFAULT '',
+    checkpoint_id TEXT NOT NULL,
+    parent_checkpoint_id TEXT,
+    type TEXT NOT NULL,
+    checkpoint BLOB NOT NULL,
+    metadata_type TEXT NOT NULL,
+    metadata BLOB NOT NULL,
+    run_id TEXT,
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+);
+CREATE INDEX IF NOT EXISTS lg_checkpoints_run ON lg_checkpoints (run_id) WHERE run_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS lg_writes (
+    thread_id TEXT NOT NULL,
+    checkpoint_ns TEXT NOT NULL DEFAULT '',
+    checkpoint_id TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    task_path TEXT NOT NULL DEFAULT '',
+    idx INTEGER NOT NULL,
+    channel TEXT NOT NULL,
+    type TEXT NOT NULL,
+    value BLOB,
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+);
+CREATE TABLE IF NOT EXISTS lg_fed (
+    namespace TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    PRIMARY KEY (namespace, thread_id, message_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS lg_fed_thread ON lg_fed (thread_id);
+"""
+
+_CP_COLUMNS = (
+    "thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata_type, metadata"
+)
+_CpRow = tuple[str, str, str, str | None, str, bytes, str, bytes]
+_WriteRow = tuple[str, str, str, bytes, str, int]
+
+
+@dataclass(slots=True)
+class _FeedJob:
+    """One checkpoint's message list, waiting for the feed thread."""
+
+    thread_id: str
+    configurable: dict[str, Any]
+    messages: list[Any]
+    ts: str | None
+
+
+@dataclass(slots=True)
+class _FeedGroup:
+    """The new messages of one (namespace, thread) within one drain of the queue."""
+
+    namespace: tuple[str, ...]
+    thread_id: str
+    timestamp: datetime | None
+    pending: dict[str, tuple[str, BaseMessage]] = field(default_factory=dict)  # id -> (digest, message)
+
+
+@dataclass(slots=True, eq=False)
+class _Shared:
+    """The saver's mutable state, in one object so that the shallow copies LangGraph makes
+    with `with_allowlist` (strict msgpack mode) share it with the saver the user holds:
+    a copy's checkpoints are then fed, counted and flushed like the original's."""
+
+    closed: bool = False
+    pending: int = 0  # feed jobs queued and not handled yet
+    worker: threading.Thread | None = None
+    feed_errors: int = 0
+    fed_messages: int = 0
+    last_feed_error: BaseException | None = None
+    warned_fallback: bool = False
+    last_enqueue: float = 0.0  # time.monotonic() of the latest queued feed job
+    wake: threading.Event = field(default_factory=threading.Event)  # set by flush(): feed now
+
+
+def _chunks(items: Sequence[Any], size: int = _MAX_VARS) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class PlugMemSaver(BaseCheckpointSaver[str]):
+    """LangGraph checkpointer persisted in SQLite (WAL), feeding each thread's messages into memory.
+
+    Args:
+        memory: an open `PlugMem`; checkpoints go into its database file and, with
+            `feed=True`, the root graph's messages are added to it in the background.
+        path: a SQLite file for the checkpoints instead of (or besides) the memory's
+            file; with a path and no memory, the saver is a plain durable checkpointer.
+            ":memory:" works for throwaway savers.
+        policy: namespace template and `store_roles` for fed messages; default the
+            memory's policy.
+        feed: add thread messages to memory (needs `memory`).
+        namespace: a fixed memory namespace for every thread instead of the template.
+        serde: LangGraph serializer for checkpoints and writes (default JsonPlusSerializer).
+        synchronous: "FULL" (fsync every commit) or "NORMAL" (survives process crashes,
+            not power loss); default the memory policy's setting (else `policy`'s), FULL
+            unless changed, so checkpoints are as durable as the memory beside them.
+        messages_key: the state channel holding the conversation.
+        feed_delay, feed_max_delay: the feed thread waits until no checkpoint arrived for
+            `feed_delay` seconds (or `feed_max_delay` passed since the oldest waiting one)
+            before it feeds, so a run's burst of steps becomes one `memory.add` per thread,
+            done between steps rather than during them. `flush()` feeds at once.
+    """
+
+    def __init__(
+        self,
+        memory: PlugMem | None = None,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        policy: MemoryPolicy | None = None,
+        feed: bool = True,
+        namespace: tuple[str, ...] | None = None,
+        serde: SerializerProtocol | None = None,
+        synchronous: Literal["FULL", "NORMAL"] | None = None,
+        messages_key: str = "messages",
+        feed_delay: float = 0.05,
+        feed_max_delay: float = 1.0,
+    ) -> None:
+        super().__init__(serde=serde)
+        if memory is not None and not isinstance(memory, PlugMem):
+            raise InvalidInputError(
+                f"PlugMemSaver(memory=...) takes a plugmem.PlugMem, got {type(memory).__name__}; "
+                "pass a SQLite file as path=... for a checkpointer without memory"
+            )
+        if memory is None and path is None:
+            raise InvalidInputError(
+                "PlugMemSaver needs a memory (PlugMemSaver(memory=PlugMem.open(dir))) "
+                "or a SQLite file (PlugMemSaver(path='checkpoints.db'))"
+            )
+        if policy is not None and not isinstance(policy, MemoryPolicy):
+            raise InvalidInputError(f"policy must be a plugmem.MemoryPolicy, got {type(policy).__name__}")
+        if synchronous is not None and synchronous not in ("FULL", "NORMAL"):
+            raise InvalidInputError(f'synchronous must be "FULL" or "NORMAL", got {synchronous!r}')
+        if not messages_key or not isinstance(messages_key, str):
+            raise InvalidInputError(f"messages_key must be a state channel name, got {messages_key!r}")
+        if not 0 <= feed_delay <= feed_max_delay:
+            raise InvalidInputError(
+                f"need 0 <= feed_delay <= feed_max_delay (seconds), got {feed_delay!r} and {feed_max_delay!r}"
+            )
+        self.feed_delay = float(feed_delay)
+        self.feed_max_delay = float(feed_max_delay)
+        self.memory = memory
+        self.policy: MemoryPolicy = policy or (memory.policy if memory is not None else MemoryPolicy())
+        self.namespace = validate_namespace(namespace) if namespace is not None else None
+        self.feed = bool(feed) and memory is not None
+        self.messages_key = messages_key
+        if path is not None:
+            db = os.fspath(path)
+            if db != ":memory:":
+                p = Path(db)
+                if p.is_dir():
+                    raise InvalidInputError(
+                        f"{p} is a directory; pass the SQLite file path, or the PlugMem as memory=..."
+                    )
+                p.parent.mkdir(parents=True, exist_ok=True)
+        else:
+            db = os.fspath(cast(PlugMem, memory).db_path)
+        self.db_path = db
+        # durability is the database's, not the agent's: follow the memory's own setting
+        self.synchronous: Literal["FULL", "NORMAL"] = synchronous or (
+            memory.policy.synchronous if memory is not None else self.policy.synchronous
+        )
+
+        self._lock = threading.RLock()
+        self._s = _Shared()
+        self._conn = sqlite3.connect(db, check_same_thread=False, isolation_level=None, timeout=30)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        self._conn.executescript(_SCHEMA)
+        self._conn.execute(
+            "INSERT OR IGNORE INTO lg_meta (name, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+        )
+
+        # feeding: a queue drained by one daemon thread, started on the first feed
+        self._queue: queue.SimpleQueue[_FeedJob | object | None] = queue.SimpleQueue()
+        self._feed_cv = threading.Condition()
+        self._fed_lock = threading.Lock()
+        self._fed_cache: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()
+        # fed but not yet in lg_fed: written by the next put's transaction (no extra commit), or by flush()
+        self._unrecorded: dict[tuple[str, str, str], str] = {}
+
+    # -- lifecycle -------------------------------------------------------------------
+    @classmethod
+    @contextmanager
+    def from_conn_string(cls, conn_string: str, **kwargs: Any) -> Iterator[PlugMemSaver]:
+        """A saver on a SQLite file (or ":memory:"), closed on exit; like `SqliteSaver.from_conn_string`."""
+        saver = cls(path=conn_string, **kwargs)
+        try:
+            yield saver
+        finally:
+            saver.close()
+
+    def setup(self) -> None:
+        """Tables are created when the saver opens; kept for parity with LangGraph's savers."""
+        self._check_open()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Drain the feed queue, stop its thread and close the connection (idempotent)."""
+        if self._s.closed:
+            return
+        self.flush(timeout)
+        worker = self._s.worker
+        if worker is not None:
+            self._queue.put(None)
+            if worker is not threading.current_thread():
+                worker.join(timeout)
+            self._s.worker = None
+        with self._lock:
+            if self._s.closed:
+                return
+            self._s.closed = True
+            self._conn.close()
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
+    def __enter__(self) -> PlugMemSaver:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> PlugMemSaver:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"PlugMemSaver(db={self.db_path!r}, feed={self.feed}, policy={self.policy.name!r})"
+
+    def _check_open(self) -> None:
+        if self._s.closed:
+            raise MemoryClosedError("PlugMemSaver was used after close()")
+
+    @contextmanager
+    def _tx(self, *, write: bool) -> Iterator[sqlite3.Cursor]:
+        """One transaction under the lock; reads get a consistent snapshot, writes the write lock up front."""
+        with self._lock:
+            self._check_open()
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield cur
+                cur.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    cur.execute("ROLLBACK")
+                raise
+            finally:
+                cur.close()
+
+    # -- config ----------------------------------------------------------------------
+    @staticmethod
+    def _target(config: RunnableConfig | None, what: str) -> tuple[str, str, str | None]:
+        """(thread_id, checkpoint_ns, checkpoint_id) of a config, or a clear error."""
+        conf = config.get("configurable") if isinstance(config, Mapping) else None
+        if not isinstance(conf, Mapping):
+            raise InvalidInputError(
+                f"PlugMemSaver.{what} needs a config like "
+                "{'configurable': {'thread_id': 'some-thread'}}, "
+                f"got {type(config).__name__ if not isinstance(config, Mapping) else 'no configurable'}"
+            )
+        thread_id = conf.get("thread_id")
+        if thread_id is None or thread_id == "":
+            raise InvalidInputError(
+                f"PlugMemSaver.{what}: config['configurable'] has no 'thread_id' (keys: {sorted(map(str, conf))}); "
+                "invoke the graph with config={'configurable': {'thread_id': 'some-thread'}}"
+            )
+        ns = conf.get("checkpoint_ns") or ""
+        cid = conf.get("checkpoint_id") or None
+        return str(thread_id), str(ns), (str(cid) if cid is not None else None)
+
+    # -- reads -----------------------------------------------------------------------
+    def _tuple(
+        self, row: _CpRow, writes: Sequence[_WriteRow], config: RunnableConfig | None
+    ) -> CheckpointTuple:
+        thread_id, ns, cid, parent, ctype, cblob, mtype, mblob = row
+        ordered = sorted(writes, key=lambda w: writes_sort_key(w[4], w[0], w[5]))
+        pending: list[PendingWrite] = [
+            (task_id, channel, self.serde.loads_typed((vtype, value)))
+            for task_id, channel, vtype, value, _, _ in ordered
+        ]
+        return CheckpointTuple(
+            config=config
+            or {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": cid}},
+            checkpoint=cast(Checkpoint, self.serde.loads_typed((ctype, cblob))),
+            metadata=cast(CheckpointMetadata, self.serde.loads_typed((mtype, mblob))),
+            parent_config=(
+                {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": parent}}
+                if parent
+                else None
+            ),
+            pending_writes=pending,
+        )
+
+    @staticmethod
+    def _writes_of(cur: sqlite3.Cursor, thread_id: str, ns: str, cid: str) -> list[_WriteRow]:
+        return cast(
+            list[_WriteRow],
+            cur.execute(
+                "SELECT task_id, channel, type, value, task_path, idx FROM lg_writes "
+                "WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?",
+                (thread_id, ns, cid),
+            ).fetchall(),
+        )
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint named by `checkpoint_id`, else the thread's latest in `checkpoint_ns`."""
+        thread_id, ns, cid = self._target(config, "get_tuple")
+        with self._tx(write=False) as cur:
+            if cid:
+                row = cur.execute(
+                    f"SELECT {_CP_COLUMNS} FROM lg_checkpoints "
+                    "WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?",
+                    (thread_id, ns, cid),
+                ).fetchone()
+            else:
+                row = cur.execute(
+                    f"SELECT {_CP_COLUMNS} FROM lg_checkpoints WHERE thread_id = ? AND checkpoint_ns = ? "
+                    "ORDER BY checkpoint_id DESC LIMIT 1",
+                    (thread_id, ns),
+                ).fetchone()
+            if row is None:
+                return None
+            writes = self._writes_of(cur, thread_id, ns, row[2])
+        # deserialize outside the lock: other threads' puts need not wait for it
+        return self._tuple(cast(_CpRow, row), writes, config if cid else None)
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        """Checkpoints newest first, by thread / namespace / id, metadata equality filter, `before`, `limit`.
+
+        Rows are read a page at a time and the lock is released between pages, so the
+        caller may use the saver while iterating. Metadata filters compare values for
+        equality after deserialization (as `InMemorySaver` does), so any metadata value
+        type can be filtered on.
+        """
+        if limit is not None and limit <= 0:
+            return
+        where: list[str] = []
+        params: list[Any] = []
+        if config is not None:
+            conf = config.get("configurable") if isinstance(config, Mapping) else None
+            if not isinstance(conf, Mapping):
+                raise InvalidInputError("PlugMemSaver.list: config must be None or {'configurable': {...}}")
+            if conf.get("thread_id") not in (None, ""):
+                where.append("thread_id = ?")
+                params.append(str(conf["thread_id"]))
+            if conf.get("checkpoint_ns") is not None:
+                where.append("checkpoint_ns = ?")
+                params.append(str(conf["checkpoint_ns"]))
+            if cid := get_checkpoint_id(config):
+                where.append("checkpoint_id = ?")
+                params.append(str(cid))
+        if before is not None and (bid := get_checkpoint_id(before)):
+            where.append("checkpoint_id < ?")
+            params.append(str(bid))
+        if filter is not None and not isinstance(filter, Mapping):
+            raise InvalidInputError(f"PlugMemSaver.list: filter must be a dict, got {type(filter).__name__}")
+        remaining = limit
+        last: tuple[str, str, str] | None = None
+        page = _PAGE if filter or limit is None else min(_PAGE, limit)
+        while True:
+            clauses = list(where)
+            args = list(params)
+            if last is not None:
+                clauses.append("(checkpoint_id, thread_id, checkpoint_ns) < (?, ?, ?)")
+                args.extend(last)
+            sql = f"SELECT {_CP_COLUMNS} FROM lg_checkpoints"
+            if clauses:
+                sql += " WHERE " + " AND ".join(clauses)
+            sql += " ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC LIMIT ?"
+            with self._tx(write=False) as cur:
+                rows = cast(list[_CpRow], cur.execute(sql, [*args, page]).fetchall())
+                if not filter:
+                    writes = [self._writes_of(cur, r[0], r[1], r[2]) for r in rows]
+            if not rows:
+                return
+            last = (rows[-1][2], rows[-1][0], rows[-1][1])
+            if filter:
+                kept = [
+                    r
+                    for r in rows
+                    if all(
+                        v == cast(dict[str, Any], self.serde.loads_typed((r[6], r[7]))).get(k)
+                        for k, v in filter.items()
+                    )
+                ]
+                with self._tx(write=False) as cur:
+                    writes = [self._writes_of(cur, r[0], r[1], r[2]) for r in kept]
+                rows_out = kept
+            else:
+                rows_out = rows
+            for row, row_writes in zip(rows_out, writes, strict=True):
+                yield self._tuple(row, row_writes, None)
+                if remaining is not None:
+                    remaining -= 1
+                    if remaining <= 0:
+                        return
+            if len(rows) < page:
+                return
+
+    # -- writes ----------------------------------------------------------------------
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint (one transaction); queue the root thread's new messages for memory."""
+        thread_id, ns, parent = self._target(config, "put")
+        if not isinstance(checkpoint, Mapping) or "id" not in checkpoint:
+            raise InvalidInputError(
+                "PlugMemSaver.put: checkpoint must be a LangGraph Checkpoint with an 'id'"
+            )
+        ctype, cblob = self.serde.dumps_typed(checkpoint)
+        md = get_checkpoint_metadata(config, metadata)
+        mtype, mblob = self.serde.dumps_typed(md)
+        run_id = md.get("run_id")
+        with self._tx(write=True) as cur:
+            cur.execute(
+                "INSERT OR REPLACE INTO lg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, "
+                "parent_checkpoint_id, type, checkpoint, metadata_type, metadata, run_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    thread_id,
+                    ns,
+                    str(checkpoint["id"]),
+                    parent,
+                    ctype,
+                    cblob,
+                    mtype,
+                    mblob,
+                    str(run_id) if run_id is not None else None,
+                ),
+            )
+            if self._unrecorded:
+                self._record_fed(cur)
+        if self.feed and not ns and self.messages_key in new_versions:
+            self._enqueue(thread_id, config, checkpoint)
+        return {
+            "configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint["id"]}
+        }
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's pending writes for a checkpoint.
+
+        A regular write is kept once per (task, index): a retry does not overwrite it. The
+        special channels (error, interrupt, scheduled, resume) take the fixed negative
+        indexes of `WRITES_IDX_MAP` and are replaced, so the latest one wins.
+        """
+        thread_id, ns, cid = self._target(config, "put_writes")
+        if not cid:
+            raise InvalidInputError(
+                "PlugMemSaver.put_writes: config['configurable'] needs the 'checkpoint_id' the writes belong to"
+            )
+        replace: list[tuple[Any, ...]] = []
+        keep: list[tuple[Any, ...]] = []
+        for idx, (channel, value) in enumerate(writes):
+            vtype, vblob = self.serde.dumps_typed(value)
+            row = (
+                thread_id,
+                ns,
+                cid,
+                str(task_id),
+                task_path or "",
+                WRITES_IDX_MAP.get(channel, idx),
+                channel,
+            )
+            (replace if channel in WRITES_IDX_MAP else keep).append((*row, vtype, vblob))
+        if not replace and not keep:
+            return
+        cols = "(thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, value)"
+        with self._tx(write=True) as cur:
+            if replace:
+                cur.executemany(
+                    f"INSERT OR REPLACE INTO lg_writes {cols} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", replace
+                )
+            if keep:
+                cur.executemany(
+                    f"INSERT OR IGNORE INTO lg_writes {cols} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", keep
+                )
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete a thread's checkpoints and writes (all namespaces) and its feed bookkeeping.
+
+        What memory learned from the thread stays: forget it with
+        `memory.forget(namespace=..., session_id=thread_id)`.
+        """
+        tid = str(thread_id)
+        with self._tx(write=True) as cur:
+            self._record_fed(cur)
+            cur.execute("DELETE FROM lg_checkpoints WHERE thread_id = ?", (tid,))
+            cur.execute("DELETE FROM lg_writes WHERE thread_id = ?", (tid,))
+            cur.execute("DELETE FROM lg_fed WHERE thread_id = ?", (tid,))
+        self._forget_fed_cache(tid)
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints (and their writes) created by the given runs, in every thread.
+
+        Like any deletion of ancestors, this can break a `DeltaChannel` (beta) whose
+        history ran through the deleted checkpoints.
+        """
+        ids = list(dict.fromkeys(str(r) for r in run_ids))
+        if not ids:
+            return
+        with self._tx(write=True) as cur:
+            for chunk in _chunks(ids):
+                marks = ", ".join("?" * len(chunk))
+                cur.execute(
+                    "DELETE FROM lg_writes WHERE (thread_id, checkpoint_ns, checkpoint_id) IN "
+                    f"(SELECT thread_id, checkpoint_ns, checkpoint_id FROM lg_checkpoints WHERE run_id IN ({marks}))",
+                    chunk,
+                )
+                cur.execute(f"DELETE FROM lg_checkpoints WHERE run_id IN ({marks})", chunk)
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy every checkpoint, write and feed record of a thread to another thread id.
+
+        Rows the target already has under the same ids are replaced; its other rows stay.
+        The copied messages count as fed, so the target feeds only what it adds itself.
+        """
+        src, dst = str(source_thread_id), str(target_thread_id)
+        if src == dst:
+            return
+        with self._tx(write=True) as cur:
+            self._record_fed(cur)  # the source's latest feed records are copied too
+            cur.execute(
+                "INSERT OR REPLACE INTO lg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, "
+                "parent_checkpoint_id, type, checkpoint, metadata_type, metadata, run_id) "
+                "SELECT ?, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, "
+                "metadata_type, metadata, run_id FROM lg_checkpoints WHERE thread_id = ?",
+                (dst, src),
+            )
+            cur.execute(
+                "INSERT OR REPLACE INTO lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, "
+                "task_path, idx, channel, type, value) SELECT ?, checkpoint_ns, checkpoint_id, task_id, "
+                "task_path, idx, channel, type, value FROM lg_writes WHERE thread_id = ?",
+                (dst, src),
+            )
+            cur.execute(
+                "INSERT OR REPLACE INTO lg_fed (namespace, thread_id, message_id, digest) "
+                "SELECT namespace, ?, message_id, digest FROM lg_fed WHERE thread_id = ?",
+                (dst, src),
+            )
+        self._forget_fed_cache(dst)
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Shrink threads: `"keep_latest"` keeps the newest checkpoint per namespace (and its
+        writes), `"delete"` removes the threads' checkpoints entirely.
+
+        `keep_latest` drops ancestors, so it is not safe for graphs using LangGraph's beta
+        `DeltaChannel`, whose state is rebuilt from ancestors' writes.
+        """
+        if strategy not in ("keep_latest", "delete"):
+            raise InvalidInputError(f'prune strategy must be "keep_latest" or "delete", got {strategy!r}')
+        tids = list(dict.fromkeys(str(t) for t in thread_ids))
+        if not tids:
+            return
+        if strategy == "delete":
+            with self._tx(write=True) as cur:
+                self._record_fed(cur)
+                for chunk in _chunks(tids):
+                    marks = ", ".join("?" * len(chunk))
+                    cur.execute(f"DELETE FROM lg_checkpoints WHERE thread_id IN ({marks})", chunk)
+                    cur.execute(f"DELETE FROM lg_writes WHERE thread_id IN ({marks})", chunk)
+                    cur.execute(f"DELETE FROM lg_fed WHERE thread_id IN ({marks})", chunk)
+            for tid in tids:
+                self._forget_fed_cache(tid)
+            return
+        latest = (
+            "SELECT checkpoint_ns, MAX(checkpoint_id) FROM lg_checkpoints WHERE thread_id = ? "
+            "GROUP BY checkpoint_ns"
+        )
+        with self._tx(write=True) as cur:
+            for tid in tids:
+                cur.execute(
+                    "DELETE FROM lg_writes WHERE thread_id = ? AND "
+                    f"(checkpoint_ns, checkpoint_id) NOT IN ({latest})",
+                    (tid, tid),
+                )
+                cur.execute(
+                    "DELETE FROM lg_checkpoints WHERE thread_id = ? AND "
+                    f"(checkpoint_ns, checkpoint_id) NOT IN ({latest})",
+                    (tid, tid),
+                )
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        """Monotonic string versions with a random tail, so forked branches never share a version."""
+        if current is None:
+            current_v = 0
+        elif isinstance(current, int):
+            current_v = current
+        else:
+            current_v = int(str(current).split(".")[0])
+        return f"{current_v + 1:032}.{random.random():016}"
+
+    # -- async twins -------------------------------------------------------------------
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await asyncio.to_thread(self.get_tuple, config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """Pages are read in a worker thread; tuples are yielded as each page arrives."""
+        it = self.list(config, filter=filter, before=before, limit=limit)
+        done = object()
+        while True:
+            batch = await asyncio.to_thread(self._next_batch, it, done)
+            for item in batch:
+                if item is done:
+                    return
+                yield cast(CheckpointTuple, item)
+
+    @staticmethod
+    def _next_batch(it: Iterator[CheckpointTuple], done: object, size: int = _PAGE) -> builtins.list[object]:
+        out: list[object] = []
+        for item in it:
+            out.append(item)
+            if len(out) >= size:
+                return out
+        out.append(done)
+        return out
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await asyncio.to_thread(self.delete_thread, thread_id)
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        await asyncio.to_thread(self.delete_for_runs, run_ids)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        await asyncio.to_thread(self.prune, thread_ids, strategy=strategy)
+
+    # -- feeding memory ------------------------------------------------------------------
+    @property
+    def feed_errors(self) -> int:
+        """Feeds that failed (logged); their messages are retried with the thread's next checkpoint."""
+        return self._s.feed_errors
+
+    @property
+    def fed_messages(self) -> int:
+        """Messages handed to `memory.add` by this saver (and its copies) since it opened."""
+        return self._s.fed_messages
+
+    @property
+    def last_feed_error(self) -> BaseException | None:
+        return self._s.last_feed_error
+
+    @property
+    def pending_feeds(self) -> int:
+        """Checkpoints whose messages are queued for memory and not handled yet."""
+        with self._feed_cv:
+            return self._s.pending
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every queued feed reached memory (or failed); True if the queue is empty.
+
+        Memory's own extraction and indexing are not waited for: follow with `memory.flush()`.
+        """
+        with self._feed_cv:
+            if self._s.pending and self._s.worker is not None:
+                self._s.wake.set()
+                self._queue.put(_WAKE)
+            done = self._feed_cv.wait_for(lambda: self._s.pending == 0, timeout)
+        if self._unrecorded and not self._s.closed:
+            with self._tx(write=True) as cur:
+                self._record_fed(cur)
+        return done
+
+    async def aflush(self, timeout: float | None = None) -> bool:
+        return await asyncio.to_thread(self.flush, timeout)
+
+    def _enqueue(self, thread_id: str, config: RunnableConfig, checkpoint: Checkpoint) -> None:
+        raw = checkpoint["channel_values"].get(self.messages_key)
+        if not isinstance(raw, list) or not raw:
+            return  # e.g. a DeltaChannel step, whose channel value is not stored inline
+        job = _FeedJob(
+            thread_id=thread_id,
+            configurable=dict(config.get("configurable") or {}),
+            messages=list(raw),  # the list object may be reused by the graph; its messages are not mutated
+            ts=checkpoint.get("ts"),
+        )
+        with self._feed_cv:
+            self._s.pending += 1
+            self._s.last_enqueue = time.monotonic()
+            if self._s.worker is None:
+                self._s.worker = threading.Thread(
+                    target=self._feed_loop, name="plugmem-saver-feed", daemon=True
+                )
+                self._s.worker.start()
+        self._queue.put(job)
+
+    def _feed_loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            if first is not _WAKE:
+                self._wait_for_quiet()
+            flushing = self._s.wake.is_set() or first is _WAKE
+            self._s.wake.clear()
+            jobs: list[_FeedJob] = [first] if isinstance(first, _FeedJob) else []
+            stop = False
+            while len(jobs) < _DRAIN_MAX:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    flushing = False  # everything queued is in this batch
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                if isinstance(nxt, _FeedJob):
+                    jobs.append(nxt)
+            if jobs:
+                try:
+                    self._feed(jobs)
+                except Exception as exc:  # the thread must survive; the next checkpoint retries
+                    self._feed_failed(exc, "feeding memory")
+                finally:
+                    with self._feed_cv:
+                        self._s.pending -= len(jobs)
+                        self._feed_cv.notify_all()
+            if flushing:
+                self._s.wake.set()  # more than one batch was waiting: keep going without the delay
+            if stop:
+                return
+
+    def _wait_for_quiet(self) -> None:
+        """Sleep until no job was queued for `feed_delay`, `feed_max_delay` passed, or flush() asked.
+
+        The thread sleeps on a clock rather than on the queue, so a burst of checkpoints
+        does not wake it (and take the GIL) once per step.
+        """
+        deadline = time.monotonic() + self.feed_max_delay
+        while True:
+            until = min(self._s.last_enqueue + self.feed_delay, deadline)
+            left = until - time.monotonic()
+            if left <= 0 or self._s.wake.wait(left):
+                return
+
+    def _feed_failed(self, exc: BaseException, what: str) -> None:
+        self._s.feed_errors += 1
+        self._s.last_feed_error = exc
+        log.warning(
+            "PlugMemSaver: %s failed (%s: %s); the checkpoint is stored", what, type(exc).__name__, exc
+        )
+
+    def _namespace_of(self, job: _FeedJob) -> tuple[str, ...]:
+        if self.namespace is not None:
+            return self.namespace
+        try:
+            return namespace_for(self.policy, {"configurable": job.configurable})
+        except PolicyError as exc:
+            fallback = validate_namespace((FALLBACK_NAMESPACE_PREFIX, job.thread_id))
+            if not self._s.warned_fallback:
+                self._s.warned_fallback = True
+                log.warning(
+                    "PlugMemSaver: %s; feeding thread %r into its own namespace %r "
+                    "(pass namespace=... or the template's keys in config['configurable'])",
+                    exc,
+                    job.thread_id,
+                    fallback,
+                )
+            return fallback
+
+    def _storable(self, m: Any) -> tuple[str, str, BaseMessage] | None:
+        """(id, content digest, message to add) for a message memory should keep, else None."""
+        if not isinstance(m, BaseMessage) or is_memory_message(m):
+            return None
+        role = ROLE_ALIASES.get(m.type)
+        if role is None or role not in self.policy.store_roles:
+            return None
+        try:
+            text = content_text(m.content, what=f"message {m.id}")
+        except InvalidInputError:
+            return None  # content blocks memory cannot read (e.g. audio); nothing to remember
+        calls = m.tool_calls if isinstance(m, AIMessage) else []
+        if not text.strip() and not calls:
+            return None
+        update: dict[str, Any] = {}
+        mid = m.id
+        if not mid:
+            # the memory node derives the same id, so both paths dedupe against each other
+            mid = "pm-msg-" + hashlib.blake2b(f"{m.type}\x00{text}".encode(), digest_size=10).hexdigest()
+            update["id"] = mid
+        if "\x00" in text:
+            text = text.replace("\x00", "")
+            update["content"] = text
+        limit = self.memory.policy.max_message_chars if self.memory is not None else len(text)
+        if len(text) > limit:
+            keep = max(1, limit - len(_TRUNCATED) - min(1024, limit // 4))
+            update["content"] = text[:keep] + _TRUNCATED
+        h = hashlib.blake2b(digest_size=12)
+        h.update(f"{m.type}\x00{m.name or ''}\x00{text}\x00".encode())
+        if calls:
+            h.update(
+                json.dumps(
+                    [[c.get("name"), c.get("args")] for c in calls], sort_keys=True, default=str
+                ).encode()
+            )
+        return mid, h.hexdigest(), (m.model_copy(update=update) if update else m)
+
+    def _fed(self, key: tuple[str, str]) -> dict[str, str]:
+        """Message id -> digest already fed for (namespace key, thread), cached for recent threads."""
+        with self._fed_lock:
+            cached = self._fed_cache.get(key)
+            if cached is not None:
+                self._fed_cache.move_to_end(key)
+                return cached
+        with self._tx(write=False) as cur:
+            rows = cur.execute(
+                "SELECT message_id, digest FROM lg_fed WHERE namespace = ? AND thread_id = ?", key
+            ).fetchall()
+        fed = {mid: digest for mid, digest in rows}
+        with self._fed_lock:
+            fed.update({k[2]: d for k, d in self._unrecorded.items() if k[:2] == key})
+            self._fed_cache[key] = fed
+            while len(self._fed_cache) > _FED_CACHE_THREADS:
+                self._fed_cache.popitem(last=False)
+        return fed
+
+    def _forget_fed_cache(self, thread_id: str) -> None:
+        with self._fed_lock:
+            for key in [k for k in self._fed_cache if k[1] == thread_id]:
+                del self._fed_cache[key]
+
+    @staticmethod
+    def _timestamp(ts: str | None) -> datetime | None:
+        if not ts:
+            return None
+        try:
+            return parse_timestamp(ts, what="checkpoint ts")
+        except InvalidInputError:
+            return None
+
+    def _feed(self, jobs: builtins.list[_FeedJob]) -> None:
+        """Add the new messages of a drained batch: one `memory.add` per (namespace, thread)."""
+        memory = self.memory
+        if memory is None:
+            return
+        groups: dict[tuple[str, str], _FeedGroup] = {}
+        for job in jobs:
+            try:
+                ns = self._namespace_of(job)
+            except Exception as exc:
+                self._feed_failed(exc, f"resolving the memory namespace of thread {job.thread_id!r}")
+                continue
+            key = (ns_key(ns), job.thread_id)
+            fed = self._fed(key)
+            group = groups.get(key)
+            for m in job.messages:
+                item = self._storable(m)
+                if item is None:
+                    continue
+                mid, digest, msg = item
+                if fed.get(mid) == digest:
+                    continue
+                if group is None:
+                    group = groups[key] = _FeedGroup(ns, job.thread_id, self._timestamp(job.ts))
+                known = group.pending.get(mid)
+                if known is None or known[0] != digest:
+                    group.pending[mid] = (digest, msg)  # a later edit replaces the earlier one in place
+        done: list[tuple[str, str, str, str]] = []
+        for key, group in groups.items():
+            if group.pending:
+                done.extend((key[0], key[1], mid, digest) for mid, digest in self._add(memory, group))
+        with self._fed_lock:
+            for nsk, tid, mid, digest in done:
+                self._unrecorded[(nsk, tid, mid)] = digest
+                cached = self._fed_cache.get((nsk, tid))
+                if cached is not None:
+                    cached[mid] = digest
+
+    def _record_fed(self, cur: sqlite3.Cursor) -> None:
+        """Write the fed-message records waiting in RAM, inside the caller's transaction.
+
+        They ride on the next checkpoint's commit instead of costing a commit (and an
+        fsync) of their own; until then the in-RAM cache is what dedupes. A crash in
+        between only means those messages are added again, which memory ignores by id.
+        """
+        with self._fed_lock:
+            rows = [(ns, tid, mid, digest) for (ns, tid, mid), digest in self._unrecorded.items()]
+            self._unrecorded.clear()
+        if not rows:
+            return
+        try:
+            cur.executemany(
+                "INSERT OR REPLACE INTO lg_fed (namespace, thread_id, message_id, digest) VALUES (?, ?, ?, ?)",
+                rows,
+            )
+        except BaseException:
+            with self._fed_lock:
+                for ns, tid, mid, digest in rows:
+                    self._unrecorded.setdefault((ns, tid, mid), digest)
+            raise
+
+    def _add(self, memory: PlugMem, group: _FeedGroup) -> builtins.list[tuple[str, str]]:
+        """Add one group; returns the (id, digest) pairs now settled (fed, or rejected as invalid)."""
+        items = list(group.pending.items())
+        try:
+            memory.add(
+                [msg for _, (_, msg) in items],
+                namespace=group.namespace,
+                session_id=group.thread_id,
+                timestamp=group.timestamp,
+            )
+        except InvalidInputError:
+            pass  # one bad message rejects the batch; add them one by one below
+        except Exception as exc:
+            self._feed_failed(exc, f"adding thread {group.thread_id!r} to memory")
+            return []
+        else:
+            self._s.fed_messages += len(items)
+            return [(mid, digest) for mid, (digest, _) in items]
+        settled: list[tuple[str, str]] = []
+        for mid, (digest, msg) in items:
+            try:
+                memory.add(
+                    [msg], namespace=group.namespace, session_id=group.thread_id, timestamp=group.timestamp
+                )
+                self._s.fed_messages += 1
+            except InvalidInputError as exc:
+                # skipped until its content changes, so one bad message cannot block the thread
+                self._feed_failed(exc, f"adding message {mid!r} of thread {group.thread_id!r}")
+            except Exception as exc:
+                self._feed_failed(exc, f"adding thread {group.thread_id!r} to memory")
+                break
+            settled.append((mid, digest))
+        return settled
