@@ -136,7 +136,8 @@ def load_longmemeval(folder: Path, *, limit: int | None = None) -> tuple[list[Co
     """One haystack per question, user turns only, questions the official protocol scores.
 
     Skips abstention questions (`_abs`) and those whose evidence has no user-side turn;
-    returns the haystacks and how many questions were skipped for each reason.
+    returns the haystacks and how many questions were skipped for each reason. `limit`
+    takes an evenly spaced sample (the file is grouped by question type).
     """
     with gzip.open(folder / "longmemeval_s_dev.json.gz", "rt") as fh:
         rows = json.load(fh)
@@ -174,6 +175,7 @@ def load_longmemeval(folder: Path, *, limit: int | None = None) -> tuple[list[Co
             answer=str(row["answer"]),
         )
         out.append(Conversation(row["question_id"], turns, [q]))
-        if limit is not None and len(out) >= limit:
-            break
+    if limit is not None and limit < len(out):
+        # the file is grouped by question type: sample evenly so every type keeps its share
+        out = [out[i * len(out) // limit] for i in range(limit)]
     return out, skipped

@@ -218,6 +218,27 @@ def test_judge_defaults_to_the_answer_model_and_limit(loaded: tuple[Conversation
     assert out["usage"]["answer"]["calls_without_usage_metadata"] == 6
 
 
+class FlakyJudge(ScriptedChat):
+    """A judge whose call fails for one question."""
+
+    def _judge(self, prompt: str) -> str:
+        if "puppy" in prompt:
+            raise TimeoutError("judge timed out")
+        return super()._judge(prompt)
+
+
+def test_failed_calls_are_errors_not_unparseable(loaded: tuple[Conversation, PlugMem]) -> None:
+    conv, mem = loaded
+    out = qa.run([conv], mem, ScriptedChat(answers=ANSWERS), FlakyJudge())
+    assert out["errors"] == 1
+    assert out["unparseable"] == 1
+    assert out["correct"] == 1  # only Lisbon now
+    assert out["accuracy"]["all"] == 0.2
+    assert out["usage"]["judge"]["errors"] == 1
+    assert out["usage"]["judge"]["error_samples"] == ["TimeoutError: judge timed out"]
+    assert out["llm_calls"] == 10
+
+
 def test_failing_model_stops_after_repeated_errors(loaded: tuple[Conversation, PlugMem]) -> None:
     conv, mem = loaded
     conv.questions.extend(conv.questions)  # 10 questions: enough to hit the limit of 5 failures in a row

@@ -152,3 +152,17 @@ def test_auto_stays_fast_when_deep_is_over_the_latency_budget(mem: PlugMem) -> N
     tight = MemoryPolicy(full_history_when_fits=False, latency_budget_ms=0.001, max_deep_share=1.0)
     r = mem.recall(hard, namespace=NS, policy=tight)
     assert r.tier == "fast" and "latency budget" in r.reason
+
+
+def test_deep_is_retried_after_being_skipped_as_too_slow(mem: PlugMem) -> None:
+    """One slow deep recall must not rule deep out for good: the estimate decays while skipped."""
+    _history(mem)
+    hard = "How many bowls and vases did Jonas and I make compared with last month, and why?"
+    mem.recall(hard, namespace=NS, mode="deep")  # builds the graph
+    steady = mem.recall(hard, namespace=NS, mode="deep").latency_ms
+    tight = MemoryPolicy(
+        full_history_when_fits=False, latency_budget_ms=max(steady / 3, 0.01), max_deep_share=1.0
+    )
+    tiers = [mem.recall(hard, namespace=NS, policy=tight).tier for _ in range(60)]
+    assert tiers[0] == "fast"
+    assert "deep" in tiers

@@ -40,6 +40,8 @@ def knowledge_id(namespace: str, kind: KnowledgeKind, statement: str, source_ids
 
 # -- vocabulary ---------------------------------------------------------------------------
 APOS = "['’]"
+# LoCoMo turns yield 1.4 propositions on average and rarely more than 6 (benchmarks/graph_stats.py)
+MAX_PROPS_PER_STEP = 6
 ADVERBS = wordset("""just really also finally recently actually totally still already always never usually often sometimes
     even only definitely certainly probably literally honestly seriously currently now again kinda sorta
     absolutely mostly generally lately eventually so very super truly pretty quite extremely incredibly
@@ -398,6 +400,11 @@ def propositions_from_step(
             prop = _proposition(clause, step, speaker, addressee, index)
             if prop is not None:
                 out.append(prop)
+    if len(out) > MAX_PROPS_PER_STEP:
+        # a long answer (an assistant's list of tips) would yield dozens of weak facts, each
+        # embedded and indexed; the raw turn stays recallable, so keep only the surest few
+        keep = sorted(range(len(out)), key=lambda i: -out[i].confidence)[:MAX_PROPS_PER_STEP]
+        out = [out[i] for i in sorted(keep)]
     return out
 
 

@@ -24,6 +24,10 @@ from plugmem.results import Recall, RecallItem
 from plugmem.storage.sqlite import SQLiteStore
 from plugmem.tokens import TokenCounter
 
+# each time deep is wanted but skipped as too slow, its latency estimate shrinks by this
+# factor, so deep is tried again after a while rather than never
+DEEP_MS_DECAY = 0.9
+
 
 class RecallEngine:
     def __init__(
@@ -89,6 +93,7 @@ class RecallEngine:
         turns = cat.turns()
         total = sum(doc_tokens(d, self.tokens) for d in turns)
         usage_calls = usage_tokens = 0
+        graph_ms = 0.0
         if policy.full_history_when_fits and mode == "auto" and turns and total + 40 <= budget:
             decision = Decision("full", f"full history ({total} tokens) fits the {budget}-token budget")
             ranked = [Scored(d, 1.0) for d in turns]
@@ -109,6 +114,9 @@ class RecallEngine:
                     and self._deep_ms is not None
                     and self._deep_ms > policy.latency_budget_ms
                 ):
+                    # forget slowly, so one slow deep recall (a busy machine) does not rule deep out for good
+                    with self._lock:
+                        self._deep_ms *= DEEP_MS_DECAY
                     decision = Decision(
                         "fast",
                         f"deep wanted ({decision.reason}) but deep recalls take ~{self._deep_ms:.0f} ms, over the "
@@ -117,6 +125,9 @@ class RecallEngine:
                     )
             ranked = fast.ranked
             if decision.tier == "deep":
+                t_graph = time.perf_counter()
+                self.graph(cat)  # built once per catalog version; not part of the steady-state cost
+                graph_ms = (time.perf_counter() - t_graph) * 1000
                 deep = self._deep(cat, query, qvec, fast, policy)
                 ranked = deep.ranked
                 usage_calls, usage_tokens = (
@@ -146,7 +157,8 @@ class RecallEngine:
             if mode == "auto":
                 self._tier_counts[decision.tier] += 1
             if decision.tier == "deep":
-                self._deep_ms = latency if self._deep_ms is None else 0.8 * self._deep_ms + 0.2 * latency
+                steady = latency - graph_ms
+                self._deep_ms = steady if self._deep_ms is None else 0.8 * self._deep_ms + 0.2 * steady
         counters = {f"recall.{decision.tier}": 1}
         if mode == "auto":
             counters[f"recall.auto.{decision.tier}"] = 1
