@@ -38,7 +38,10 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--out", help="results folder (default benchmarks/results, or benchmarks/results/quick)")
     p.add_argument("--only", help=f"comma-separated stages out of {','.join(STAGES)}")
     p.add_argument("--lme-limit", type=int, help="LongMemEval-S: first N scored questions (default all)")
-    p.add_argument("--sizes", help="scaling sizes, e.g. 1000,10000,100000")
+    p.add_argument(
+        "--sizes",
+        help="scaling sizes for both pipelines (default 1k,10k full pipeline; 1k,10k,100k turns only)",
+    )
     p.add_argument("--llm", help="module:factory returning a LangChain BaseChatModel (enables the QA stage)")
     p.add_argument("--judge", help="module:factory for the judge model (default: the --llm model)")
     return p.parse_args(argv)
@@ -108,8 +111,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     def scaling() -> Any:
         from benchmarks import scaling as sc
 
-        sizes = tuple(int(x) for x in args.sizes.split(",")) if args.sizes else None
-        return sc.run(sizes=sizes, quick=args.quick) if sizes else sc.run(quick=args.quick)
+        given = tuple(int(x) for x in args.sizes.split(",")) if args.sizes else None
+        full = given or ((1_000,) if args.quick else (1_000, 10_000))
+        bare = given or ((1_000,) if args.quick else (1_000, 10_000, 100_000))
+        return {
+            "full_pipeline": sc.run(sizes=full, quick=args.quick, structure=True),
+            "turns_only": sc.run(sizes=bare, quick=args.quick, structure=False, baselines=False),
+        }
 
     def checkpointer() -> Any:
         from benchmarks import checkpointer_overhead as co

@@ -223,11 +223,12 @@ def run(
         recall_llm_tokens += r.llm_tokens
         reply = answer(ANSWER_PROMPT.format(context=r.context, question=q.question))
         candidate = (reply or "").strip()
-        verdict: Verdict | None = None
-        judged = ""
+        judged: str | None = None
         if reply is not None:
-            judged = judge(JUDGE_PROMPT.format(question=q.question, gold=q.answer, answer=candidate)) or ""
-            verdict = parse_verdict(judged)
+            judged = judge(JUDGE_PROMPT.format(question=q.question, gold=q.answer, answer=candidate))
+        # a failed call (answer or judge) is an ERROR; a reply that is neither label is UNPARSEABLE
+        parsed = parse_verdict(judged) if judged is not None else None
+        verdict = parsed or ("ERROR" if judged is None else "UNPARSEABLE")
         rows.append(
             {
                 "id": q.id,
@@ -235,8 +236,8 @@ def run(
                 "question": q.question,
                 "gold": q.answer,
                 "answer": candidate,
-                "verdict": verdict or ("ERROR" if reply is None else "UNPARSEABLE"),
-                "judge_reply": judged[:200],
+                "verdict": verdict,
+                "judge_reply": (judged or "")[:200],
                 "context_tokens": r.tokens,
                 "tier": r.tier,
                 "evidence_recall": evidence_recall(q.evidence, r.source_ids),
@@ -260,7 +261,7 @@ def run(
         "judge": "answer model" if judge is answer else type(judge_llm).__name__,
         "accuracy": by_group(correct),
         "questions_by_category": dict(sorted(counts.items())),
-        "correct": sum(v for _, v in correct),
+        "correct": sum(row["verdict"] == "CORRECT" for row in rows),
         "unparseable": sum(r["verdict"] == "UNPARSEABLE" for r in rows),
         "errors": sum(r["verdict"] == "ERROR" for r in rows),
         "llm_calls": llm_calls,

@@ -22,6 +22,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from pathlib import Path
@@ -42,27 +43,32 @@ from benchmarks.common import (
 )
 from benchmarks.data import Conversation, Question, Turn, _lme_date, data_dir, load_locomo
 from benchmarks.metrics import by_group, evidence_recall, latency_summary, mean
-from plugmem import PlugMem
+from plugmem import MemoryPolicy, PlugMem
+from plugmem.policy import RecallMode
 from plugmem.tokens import TokenCounter
 
 DEFAULT_SIZES = (1_000, 10_000, 100_000)
 QUICK_SIZES = (1_000, 3_000)
 QUICK_QUESTIONS = 40
 BUDGET = 1000
-MODES = ("fast", "auto")
+MODES: tuple[RecallMode, ...] = ("fast", "auto")
 RANK_DEPTH = 50  # candidates handed to `pack`; far more than 1000 tokens of turns
 FILLER_START = datetime(2021, 1, 1, tzinfo=UTC)
 FILLER_END = datetime(2022, 12, 31, tzinfo=UTC)
 NAMESPACE = ("bench", "scaling")
 STAT_FIELDS = ("steps", "sessions", "events", "propositions", "prescriptions", "entities", "summaries")
 WARMUP_QUERY = "What did we talk about last time?"
+# filler is cut to the length of an ordinary chat turn: LongMemEval's assistant answers run to
+# thousands of characters, and a 100k-message run of those would measure the embedder, not recall
+FILLER_MAX_CHARS = 300
+BASELINE_MAX = 10_000  # the baselines re-embed every turn; above this they would dominate the run
 
 # (session id, original session date text, turn index, role, text)
 RawTurn = tuple[str, str, int, str, str]
 
 
 def _read_filler(folder: str, n: int) -> list[RawTurn]:
-    """The first `n` distinct turn texts of the LongMemEval-S haystacks, in session order.
+    """The first `n` distinct turn texts of the LongMemEval-S haystacks, in file order.
 
     Runs in a child process: the parsed file is ~1 GB of Python objects and would
     otherwise dominate the peak RSS this benchmark reports.
@@ -76,50 +82,67 @@ def _read_filler(folder: str, n: int) -> list[RawTurn]:
         for sid, date, session in zip(
             row["haystack_session_ids"], row["haystack_dates"], row["haystack_sessions"], strict=True
         ):
-            if sid in seen_sessions:
+            if sid in seen_sessions or len(out) >= n:
                 continue
             seen_sessions.add(sid)
             for i, t in enumerate(session):
                 text = str(t.get("content") or "").strip()
-                if not text or text in seen_texts:
-                    continue
-                seen_texts.add(text)
-                out.append((sid, date, i, str(t["role"]), text))
-                if len(out) >= n:
-                    return out
+                if text and text not in seen_texts and len(out) < n:
+                    seen_texts.add(text)
+                    out.append((sid, date, i, str(t["role"]), text))
     return out
 
 
 def filler_turns(n: int, folder: Path | None = None) -> list[Turn]:
-    """`n` filler turns with distinct texts, sessions spread over 2021–2022, oldest first."""
+    """`n` filler turns with distinct texts in file order (so a prefix is the same filler at any size).
+
+    Timestamps are the original LongMemEval dates; `schedule` moves them before conv-26.
+    """
     if n <= 0:
         return []
-    ctx = multiprocessing.get_context("spawn")
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context(
+        "fork" if "fork" in methods else "spawn"
+    )  # spawn cannot re-run a stdin main
     with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
         raw = pool.submit(_read_filler, str(folder or data_dir()), n).result()
     if len(raw) < n:
         raise ValueError(f"LongMemEval-S has only {len(raw)} distinct turn texts; {n} filler turns requested")
-    dates = {sid: _lme_date(date) for sid, date, *_ in raw}
-    lo, hi = min(dates.values()), max(dates.values())
-    span = (hi - lo).total_seconds() or 1.0
-    width = FILLER_END - FILLER_START
-
-    def moved(sid: str) -> datetime:
-        return FILLER_START + width * ((dates[sid] - lo).total_seconds() / span)
-
-    turns = [
+    return [
         Turn(
             id=f"filler:{sid}:{i}",
             speaker=role,
             role="user" if role == "user" else "assistant",
-            text=text,
-            timestamp=moved(sid) + timedelta(minutes=i),
+            text=_cut(text),
+            timestamp=_lme_date(date),
             session=f"filler-{sid}",
         )
-        for sid, _, i, role, text in raw
+        for sid, date, i, role, text in raw
     ]
-    turns.sort(key=lambda t: (t.timestamp, t.session))  # stable: a session's turns stay in order
-    return turns
+
+
+def _cut(text: str) -> str:
+    if len(text) <= FILLER_MAX_CHARS:
+        return text
+    return text[:FILLER_MAX_CHARS].rsplit(" ", 1)[0] + " …"
+
+
+def schedule(turns: Sequence[Turn], start: datetime = FILLER_START, end: datetime = FILLER_END) -> list[Turn]:
+    """Whole sessions in their original date order, each given its own evenly spaced slot in [start, end).
+
+    Haystacks of different questions overlap in time; sorting their turns by time would interleave
+    sessions. Here sessions never overlap: turn k of a session is k minutes after the slot starts.
+    """
+    sessions = [list(g) for _, g in groupby(turns, key=lambda t: t.session)]
+    order = sorted(range(len(sessions)), key=lambda k: (sessions[k][0].timestamp, k))
+    slot = (end - start) / max(1, len(sessions))
+    if sessions and slot < timedelta(minutes=max(len(s) for s in sessions)):
+        raise ValueError(f"{len(sessions)} sessions do not fit between {start:%Y-%m-%d} and {end:%Y-%m-%d}")
+    return [
+        replace(t, timestamp=start + slot * rank + timedelta(minutes=m))
+        for rank, k in enumerate(order)
+        for m, t in enumerate(sessions[k])
+    ]
 
 
 def pick_questions(questions: Sequence[Question], n: int | None) -> list[Question]:
@@ -180,7 +203,7 @@ def _recall(mem: PlugMem, questions: Sequence[Question], label: str) -> dict[str
         for q in progress(questions, f"{label} recall ({mode})"):
             _forget_queries(mem)
             clock = Stopwatch()
-            r = mem.recall(q.question, namespace=NAMESPACE, budget_tokens=BUDGET, mode=mode)  # type: ignore[arg-type]
+            r = mem.recall(q.question, namespace=NAMESPACE, budget_tokens=BUDGET, mode=mode)
             wall_ms.append(clock.ms)
             engine_ms.append(r.latency_ms)
             ids = r.source_ids
@@ -241,12 +264,16 @@ def run_size(
     model: Any,
     *,
     baselines: bool,
+    structure: bool = True,
 ) -> dict[str, Any]:
-    """One fresh memory of `n` messages: filler sessions first (they are older), then conv-26."""
+    """One fresh memory of `n` messages: filler sessions first (they are older), then conv-26.
+
+    The filler is the first `n - 419` distinct texts in file order, so every size extends the smaller ones.
+    """
     need = n - len(conv.turns)
     if need < 0:
         raise ValueError(f"size {n} is below conv-26's own {len(conv.turns)} turns")
-    turns = [*filler[:need], *conv.turns]
+    turns = [*schedule(filler[:need]), *conv.turns]
     label = f"N={n:,}"
     res: dict[str, Any] = {
         "messages": n,
@@ -257,7 +284,8 @@ def run_size(
     res["rss_before_mb"] = rss_mb()
     tmp = Path(tempfile.mkdtemp(prefix="plugmem-scaling-"))
     try:
-        mem = PlugMem.open(tmp / "mem", embeddings=model)
+        policy = MemoryPolicy(extract_knowledge=structure)
+        mem = PlugMem.open(tmp / "mem", embeddings=model, policy=policy)
         try:
             res["ingest"] = _ingest(mem, turns, f"{label} ingest")
             res["disk_mb"] = dir_mb(tmp)
@@ -273,7 +301,7 @@ def run_size(
         res["disk_mb_closed"] = dir_mb(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if baselines:
+    if baselines and n <= BASELINE_MAX:
         res["baselines"] = _baselines(turns, questions, model, label)
     res["peak_rss_mb_end"] = peak_rss_mb()
     return res
@@ -285,6 +313,7 @@ def run(
     quick: bool = False,
     baselines: bool = True,
     data: Path | None = None,
+    structure: bool = True,
 ) -> dict[str, Any]:
     """Every size in increasing order (peak RSS is per process, so it only grows).
 
@@ -304,9 +333,13 @@ def run(
         "questions": len(questions),
         "budget_tokens": BUDGET,
         "quick": quick,
+        "pipeline": "full (events, knowledge, summaries)"
+        if structure
+        else "turns only (extract_knowledge=False)",
+        "filler_max_chars": FILLER_MAX_CHARS,
     }
     for n in progress(sizes, "scaling"):
-        out[str(n)] = run_size(n, conv, filler, questions, model, baselines=baselines)
+        out[str(n)] = run_size(n, conv, filler, questions, model, baselines=baselines, structure=structure)
     return out
 
 
@@ -330,7 +363,8 @@ def estimate_seconds(result: dict[str, Any], n: int) -> dict[str, float]:
         return {"ingest": r["ingest"]["seconds"], "recall": recall_s, "baselines": base}
 
     ta, tb = total(a), total(b)
-    est = {k: round(tb[k] + (tb[k] - ta[k]) * (n - b) / (b - a), 1) for k in ta}
+    # never below the larger measurement: noise (a busy machine at the smaller size) can make a slope negative
+    est = {k: round(max(tb[k], tb[k] + (tb[k] - ta[k]) * (n - b) / (b - a)), 1) for k in ta}
     est["total"] = round(sum(est.values()), 1)
     return est
 
