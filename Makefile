@@ -25,7 +25,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check plugmem integrations benchmarks tests
 
 typecheck: setup
-	$(VENV)/bin/mypy plugmem integrations/langgraph/plugmem_langgraph
+	$(VENV)/bin/mypy plugmem integrations/langgraph/plugmem_langgraph benchmarks
 
 unit: setup
 	$(PY) -m pytest -q -p no:cacheprovider

@@ -158,8 +158,8 @@ def load_longmemeval(folder: Path, *, limit: int | None = None) -> tuple[list[Co
             seen.add(sid)
             ts = _lme_date(date)
             for n, t in enumerate(session):
-                if t["role"] != "user":
-                    continue
+                if t["role"] != "user" or not str(t["content"]).strip():
+                    continue  # the protocol indexes user turns; a few are empty
                 if t.get("has_answer"):
                     evidence_sessions.add(sid)
                 turns.append(Turn(f"{sid}#{n}", "user", "user", t["content"], ts, sid))

@@ -101,9 +101,8 @@ def filler_turns(n: int, folder: Path | None = None) -> list[Turn]:
     if n <= 0:
         return []
     methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context(
-        "fork" if "fork" in methods else "spawn"
-    )  # spawn cannot re-run a stdin main
+    # fork where it exists: spawn re-imports __main__, which fails when that is a script on stdin
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
         raw = pool.submit(_read_filler, str(folder or data_dir()), n).result()
     if len(raw) < n:
