@@ -37,7 +37,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--out", help="results folder (default benchmarks/results, or benchmarks/results/quick)")
     p.add_argument("--only", help=f"comma-separated stages out of {','.join(STAGES)}")
-    p.add_argument("--lme-limit", type=int, help="LongMemEval-S: first N scored questions (default all)")
+    p.add_argument("--lme-limit", type=int, help="LongMemEval-S: N scored questions sampled evenly across types (default all)")
     p.add_argument(
         "--sizes",
         help="scaling sizes for both pipelines (default 1k,10k full pipeline; 1k,10k,100k turns only)",
