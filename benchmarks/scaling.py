@@ -100,11 +100,15 @@ def filler_turns(n: int, folder: Path | None = None) -> list[Turn]:
     """
     if n <= 0:
         return []
-    methods = multiprocessing.get_all_start_methods()
-    # fork where it exists: spawn re-imports __main__, which fails when that is a script on stdin
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-        raw = pool.submit(_read_filler, str(folder or data_dir()), n).result()
+    src = str(folder or data_dir())
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    if main_file and Path(main_file).is_file():
+        # spawn, never fork: forking a process whose onnxruntime/Chroma/tqdm threads hold locks
+        # deadlocked the child (seen after the LongMemEval stage of a full run)
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            raw = pool.submit(_read_filler, src, n).result()
+    else:  # a script on stdin cannot be re-imported by a spawned child: read here
+        raw = _read_filler(src, n)
     if len(raw) < n:
         raise ValueError(f"LongMemEval-S has only {len(raw)} distinct turn texts; {n} filler turns requested")
     return [

@@ -9,6 +9,7 @@ with PlugMem.open("./memory") as mem:
 from plugmem.errors import (
     ContentTooLargeError,
     EmbeddingUnavailableError,
+    IngestStalledError,
     InvalidInputError,
     InvalidNamespaceError,
     LLMOutputError,
@@ -24,6 +25,7 @@ from plugmem.results import Recall, RecallItem, Stats
 __all__ = [
     "ContentTooLargeError",
     "EmbeddingUnavailableError",
+    "IngestStalledError",
     "InvalidInputError",
     "InvalidNamespaceError",
     "LLMOutputError",

@@ -38,5 +38,12 @@ class EmbeddingUnavailableError(PlugMemError, RuntimeError):
     """No embedding model could be loaded; recall falls back to lexical search."""
 
 
+class IngestStalledError(PlugMemError, RuntimeError):
+    """Logged messages could not be processed (e.g. the embedding model kept failing).
+
+    They stay durable in the log and are retried on the next `add`, `flush` or open.
+    """
+
+
 class LLMOutputError(PlugMemError, RuntimeError):
     """An LLM answered with output that could not be parsed after all retries."""

@@ -238,7 +238,7 @@ class PlugMem:
         ns = ns_key(namespace)
         if ids is not None and session_id is not None:
             raise InvalidInputError("forget takes ids or session_id, not both")
-        self.pipeline.wait_idle(None)
+        self.pipeline.wait_idle(None, stalled_ok=True)  # a stalled message must stay forgettable
         with self._catalog_lock:
             if ids is None and session_id is None:
                 n = self.store.delete_namespace(ns)
@@ -299,7 +299,7 @@ class PlugMem:
         ns = ns_key(namespace)
         pol = policy or self.policy
         if pol.read_your_writes and self.store.pending_count(ns):
-            self.pipeline.wait_idle(None)
+            self.pipeline.wait_idle(None, stalled_ok=True)  # recall what is indexed; flush() reports
         return self.engine.recall(query, ns, budget_tokens=budget_tokens, k=k, mode=mode, policy=pol)
 
     async def arecall(

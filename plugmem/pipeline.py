@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 from langchain_core.language_models import BaseChatModel
 
+from plugmem.errors import IngestStalledError
 from plugmem.index.catalog import Catalog, Doc, step_doc
 from plugmem.index.embeddings import CachedEmbeddings
 from plugmem.model import Step
@@ -57,6 +58,7 @@ class Pipeline:
         self._thread: threading.Thread | None = None
         self._work_lock = threading.Lock()  # held while a batch is processed
         self.last_error: str | None = None
+        self.stalled: str | None = None  # set when a batch could not even be indexed raw
 
     # -- worker ---------------------------------------------------------------------
     def start(self) -> None:
@@ -76,22 +78,42 @@ class Pipeline:
             self._wake = True
             self._cond.notify_all()
 
-    def wait_idle(self, timeout: float | None) -> None:
-        """Block until nothing is pending (or `timeout` seconds passed)."""
+    def wait_idle(self, timeout: float | None, *, stalled_ok: bool = False) -> None:
+        """Block until nothing is pending (or `timeout` seconds passed).
+
+        Raises `IngestStalledError` when the worker went idle with work it could not do,
+        unless `stalled_ok` (callers that must proceed anyway, such as `forget`).
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         if self._thread is None:  # no worker: process inline
+            self.stalled = None
             while self.run_once():
                 pass
+            self._raise_if_stalled(stalled_ok)
             return
         self.notify()
         while True:
             with self._cond:
-                if not self._busy and not self._wake and self.store.pending_count() == 0:
-                    return
+                if not self._busy and not self._wake:
+                    if self.store.pending_count() == 0:
+                        return
+                    if self.stalled is not None:
+                        self._raise_if_stalled(stalled_ok)
+                        return
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError(f"flush timed out with {self.store.pending_count()} steps pending")
                 self._cond.wait(0.05 if remaining is None else min(0.05, remaining))
+
+    def _raise_if_stalled(self, stalled_ok: bool) -> None:
+        if self.stalled is None or stalled_ok:
+            return
+        n = self.store.pending_count()
+        if n:
+            raise IngestStalledError(
+                f"{n} logged steps could not be processed ({self.stalled}); they stay in the log "
+                "and are retried on the next add, flush or open"
+            )
 
     def _run(self) -> None:
         while True:
@@ -102,6 +124,7 @@ class Pipeline:
                     return
                 self._wake = False
                 self._busy = True
+                self.stalled = None
             time.sleep(COALESCE_S)
             try:
                 while not self._stop and self.run_once():
@@ -112,7 +135,7 @@ class Pipeline:
                     self._cond.notify_all()
 
     def run_once(self) -> bool:
-        """Process one batch; False when nothing was pending."""
+        """Process one batch; False when nothing was pending or the batch could not be processed."""
         with self._work_lock:
             steps = self.store.pending_steps(BATCH)
             if not steps:
@@ -120,15 +143,17 @@ class Pipeline:
             by_ns: dict[str, list[Step]] = defaultdict(list)
             for s in steps:
                 by_ns[s.namespace].append(s)
+            done = True
             for ns, batch in by_ns.items():
-                self._process_with_retries(ns, batch)
-            return True
+                done = self._process_with_retries(ns, batch) and done
+            return done
 
-    def _process_with_retries(self, namespace: str, steps: list[Step]) -> None:
+    def _process_with_retries(self, namespace: str, steps: list[Step]) -> bool:
+        """True once the steps are processed (structured, or at least indexed raw)."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 self._process(namespace, steps, structure=True)
-                return
+                return True
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("plugmem: ingest attempt %d failed: %s", attempt, self.last_error)
@@ -142,9 +167,17 @@ class Pipeline:
                         {"step_ids": [s.id for s in steps], "trace": traceback.format_exc(limit=5)},
                     )
                     # keep the raw turns recallable even when structuring keeps failing
-                    self._process(namespace, steps, structure=False)
-                    return
+                    try:
+                        self._process(namespace, steps, structure=False)
+                    except Exception as exc2:  # not even indexable: leave them pending, stop this round
+                        self.stalled = f"{type(exc2).__name__}: {exc2}"
+                        self.store.record_failure(
+                            namespace, "index", self.stalled, attempt, {"step_ids": [s.id for s in steps]}
+                        )
+                        return False
+                    return True
                 time.sleep(0.05 * attempt)
+        return False  # unreachable: the last attempt returns
 
     def _process(self, namespace: str, steps: list[Step], *, structure: bool) -> None:
         cat = self.catalog(namespace)

@@ -201,6 +201,19 @@ def test_threads_feed_memory_and_a_new_thread_recalls_them(mem: PlugMem, saver: 
     # another user's namespace stays empty
     assert mem.steps(("memories", "u2")) == []
 
+    # and a graph run on a brand-new thread gets it injected before its model step
+    with_memory = chat_app(saver, with_memory_node=mem)
+    out = with_memory.invoke(
+        {"messages": [HumanMessage("What car do I drive?", id="t-new-q1")]}, cfg("t-new")
+    )
+    injected = [m for m in out["messages"] if isinstance(m, SystemMessage)]
+    assert len(injected) == 1 and "Fiat Panda" in str(injected[0].content)
+    assert [m.id for m in out["messages"] if isinstance(m, HumanMessage)] == ["t-new-q1"]  # no shared history
+    other_user = with_memory.invoke(
+        {"messages": [HumanMessage("What car do I drive?")]}, cfg("t-x", user="u2")
+    )
+    assert not any("Fiat Panda" in str(m.content) for m in other_user["messages"])
+
 
 def test_injected_memory_messages_are_not_fed_back(mem: PlugMem, saver: PlugMemSaver) -> None:
     mem.add([{"role": "user", "content": "My favourite tea is genmaicha.", "id": "seed-1"}], namespace=NS)
