@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.baselines import full_history, make_baselines, pack, turn_costs, turn_line
-from benchmarks.common import Stopwatch, onnx_model, peak_rss_mb, progress
+from benchmarks.common import Stopwatch, cold_query, onnx_model, peak_rss_mb, progress
 from benchmarks.data import Conversation
 from benchmarks.metrics import by_group, evidence_recall, latency_summary, mean, recall_at_k
 from benchmarks.plug import ingest, namespace, ranked_ids
@@ -110,6 +110,7 @@ def run(convs: Sequence[Conversation], *, quick: bool = False) -> dict[str, Any]
             ns = namespace(conv)
             for q in conv.questions:
                 for b in baselines:
+                    cold_query(shared)
                     clock = Stopwatch()
                     ranking = b.rank(q.question, RANK_DEPTH)
                     latency.setdefault(b.name, []).append(clock.ms)
@@ -136,6 +137,8 @@ def run(convs: Sequence[Conversation], *, quick: bool = False) -> dict[str, Any]
                         rows, "plugmem-turns", q, r.source_ids, budget=budget, tokens=r.tokens, tier=r.tier
                     )
                     for mode in MODES:
+                        if budget == 1000:  # the timed call: pay for the query embedding
+                            cold_query(mem.embeddings)
                         r = mem.recall(q.question, namespace=ns, budget_tokens=budget, mode=mode)
                         _score(
                             rows,

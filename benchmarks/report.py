@@ -420,24 +420,50 @@ def _generic(title: str, d: dict[str, Any], note: str = "") -> list[str]:
     return s
 
 
+def _measured(v: Any, ok: bool | None) -> Any:
+    """A value as the table shows it, with a fourth decimal when three would hide a miss (.8798 ≠ .880)."""
+    if v is None:
+        return "not run"
+    if isinstance(v, float) and ok is False and abs(v) < 10:
+        return f"{v:.4f}"
+    return v
+
+
+def _stage_runs(r: dict[str, Any]) -> list[str]:
+    """One line per run when stages come from different runs (a later `--only` rerun)."""
+    runs: dict[str, Any] = r.get("stage_runs") or {}
+    by_run: dict[tuple[str, ...], list[str]] = {}
+    for stage, run in runs.items():
+        key = tuple(str(run.get(k)) for k in ("date", "command", "commit", "cpu", "load_avg_at_start"))
+        by_run.setdefault(key, []).append(stage)
+    if len(by_run) < 2:
+        return []
+    return [
+        f"- stages {', '.join(stages)}: run {date}, `{command}`, commit `{commit}`, {cpu} "
+        f"(load average at start {load})"
+        for (date, command, commit, cpu, load), stages in sorted(by_run.items())
+    ]
+
+
 def render(r: dict[str, Any], pngs: Sequence[str]) -> str:
     m = r.get("machine", {})
     s = [
         "# plugmem benchmark report",
         "",
         f"- date: {m.get('date')}  ·  command: `{m.get('command')}`  ·  commit: `{m.get('commit')}`",
-        f"- machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('ram_gb')} GB RAM, {m.get('os')}, "
+        f"- machine (latest run): {m.get('cpu')}, {m.get('cores')} cores, {m.get('ram_gb')} GB RAM, {m.get('os')}, "
         f"Python {m.get('python')}; load average at start {m.get('load_avg_at_start')}",
         f"- packages: {', '.join(f'{k} {v}' for k, v in m.get('packages', {}).items())}",
         f"- data: `{r.get('data')}`; embedding model all-MiniLM-L6-v2 (ONNX) for every system",
         f"- stage times (s): {r.get('stage_seconds')}"
         + ("  ·  **quick mode (subsets)**" if r.get("quick") else ""),
+        *_stage_runs(r),
         "",
         "## Targets",
         "",
     ]
     rows = [
-        [w, t, v if v is not None else "not run", {True: "met", False: "**missed**", None: ""}[ok]]
+        [w, t, _measured(v, ok), {True: "met", False: "**missed**", None: ""}[ok]]
         for w, t, v, ok in targets(r)
     ]
     s.append(table(["measure", "target", "measured", ""], rows))

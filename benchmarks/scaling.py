@@ -34,6 +34,7 @@ from benchmarks.baselines import BM25Baseline, DenseBaseline, pack, turn_costs
 from benchmarks.common import (
     RESULTS,
     Stopwatch,
+    cold_query,
     machine,
     onnx_model,
     peak_rss_mb,
@@ -180,17 +181,6 @@ def _ingest(mem: PlugMem, turns: Sequence[Turn], desc: str) -> dict[str, float]:
     }
 
 
-def _forget_queries(mem: PlugMem) -> None:
-    """Empty the query-vector LRU so each mode pays for embedding its query, as a new question would.
-
-    Without this the second mode reuses the first one's query vectors and looks faster.
-    """
-    emb = mem.embeddings
-    if emb is not None:
-        with emb._qlock:
-            emb._queries.clear()
-
-
 def _recall(mem: PlugMem, questions: Sequence[Question], label: str) -> dict[str, Any]:
     """Both modes over every question at 1000 tokens: evidence recall, engine and wall latency."""
     clock = Stopwatch()
@@ -204,7 +194,7 @@ def _recall(mem: PlugMem, questions: Sequence[Question], label: str) -> dict[str
         tokens: list[int] = []
         tiers: list[str] = []
         for q in progress(questions, f"{label} recall ({mode})"):
-            _forget_queries(mem)
+            cold_query(mem.embeddings)
             clock = Stopwatch()
             r = mem.recall(q.question, namespace=NAMESPACE, budget_tokens=BUDGET, mode=mode)
             wall_ms.append(clock.ms)

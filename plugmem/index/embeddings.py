@@ -190,6 +190,11 @@ class CachedEmbeddings(Embeddings):
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.embed_array(texts).tolist()
 
+    def forget_queries(self) -> None:
+        """Empty the query-vector cache (benchmarks time a new question's full cost with it)."""
+        with self._qlock:
+            self._queries.clear()
+
     def embed_query_array(self, text: str) -> np.ndarray:
         key = text_hash(text)
         with self._qlock:

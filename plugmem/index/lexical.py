@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 import bm25s
+import numpy as np
 
 from plugmem.index.text import tokenize
 
@@ -90,13 +91,16 @@ class LexicalIndex:
                 vocab = self._base.vocab_dict
                 q = [t for t in qt if t in vocab]
                 if q:
-                    n = len(self._base_ids)
-                    want = min(n, k + len(self._removed))
-                    docs, scores = self._base.retrieve([q], k=want, show_progress=False, n_threads=1)
-                    for i, s in zip(docs[0], scores[0], strict=True):
+                    # get_scores + argpartition, not retrieve(): retrieve starts a thread pool on
+                    # every call (~2 ms per query, measured with pyinstrument)
+                    scores = self._base.get_scores(q)
+                    want = min(len(scores), k + len(self._removed))
+                    top = np.argpartition(-scores, want - 1)[:want] if want < len(scores) else range(want)
+                    for i in top:
+                        s = float(scores[i])
                         doc_id = self._base_ids[int(i)]
                         if s > 0 and doc_id not in self._removed:
-                            out[doc_id] = float(s)
+                            out[doc_id] = s
             if self._delta:
                 out.update(self._score_delta(qt))
         ranked = sorted(out.items(), key=lambda kv: -kv[1])

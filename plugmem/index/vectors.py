@@ -77,10 +77,8 @@ class VectorIndex:
         col = self._collection(namespace, create=False)
         if col is None:
             return []
-        n = col.count()
-        if n == 0:
-            return []
-        res = col.query(query_embeddings=[query], n_results=min(k, n), include=["distances"])
+        # no count() first: it cost a round trip per query, and Chroma ≥ 1.0 caps n_results itself
+        res = col.query(query_embeddings=[query], n_results=k, include=["distances"])
         return [(i, 1.0 - float(d)) for i, d in zip(res["ids"][0], res["distances"][0], strict=True)]
 
     def delete(self, namespace: str, ids: Sequence[str]) -> None:

@@ -165,7 +165,7 @@ class RecallEngine:
         if usage_calls:
             counters["llm.calls.recall"] = usage_calls
             counters["llm.tokens.recall"] = usage_tokens
-        self.store.bump(counters)
+        self.store.bump(counters, soon=True)
         return Recall(
             query=query,
             context=context,

@@ -1,0 +1,61 @@
+"""The README's Python blocks run as written, in order, in one namespace.
+
+Only `model` and `tools` are provided from outside (the README says they are the user's);
+the model is scripted, so the test also shows what memory reached it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatResult
+from pydantic import Field
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+class RecordingModel(GenericFakeChatModel):
+    """Answers from a script and keeps every prompt it was shown."""
+
+    seen: list[list[BaseMessage]] = Field(default_factory=list)
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> RecordingModel:  # type: ignore[override]
+        return self
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self.seen.append(list(messages))
+        return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+
+
+def python_blocks(text: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+
+
+def test_readme_python_blocks_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    blocks = python_blocks(README.read_text())
+    assert len(blocks) >= 3, "the README lost its examples"
+    monkeypatch.chdir(tmp_path)  # "./memory" lands in a temporary folder
+    model = RecordingModel(messages=iter([AIMessage(content="You live in Lisbon.")]))
+    namespace: dict[str, Any] = {"model": model, "tools": []}
+    try:
+        for block in blocks:
+            exec(compile(block, str(README), "exec"), namespace)  # noqa: S102 - the README is ours
+    finally:
+        if "mem" in namespace:
+            namespace["mem"].close()
+    assert "Lisbon" in capsys.readouterr().out  # the first block's recall printed the fact
+    prompt = "\n".join(str(m.content) for m in model.seen[-1])
+    assert "I moved to Lisbon in March" in prompt  # the agent's model was given the memory
+    assert (tmp_path / "memory").is_dir()
