@@ -66,13 +66,17 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, Any, bool | None]]:
     )
     full = _get(lc, "ingest", "turns_per_s")
     out.append(("LoCoMo ingest, full pipeline incl. knowledge (turns/s)", "(no target)", full, None))
-    add(
-        "fast recall p50 (ms, incl. query embedding)",
-        "≤ 15",
-        _get(lc, "latency", "plugmem-fast", "p50_ms"),
-        at_most=15,
-    )
-    add("fast recall p95 (ms)", "≤ 50", _get(lc, "latency", "plugmem-fast", "p95_ms"), at_most=50)
+    for key, how in (
+        ("latency_isolated", "recall loop alone"),
+        ("latency", "interleaved with other systems"),
+    ):
+        add(
+            f"fast recall p50 (ms, incl. query embedding; {how})",
+            "≤ 15",
+            _get(lc, key, "plugmem-fast", "p50_ms"),
+            at_most=15,
+        )
+        add(f"fast recall p95 (ms; {how})", "≤ 50", _get(lc, key, "plugmem-fast", "p95_ms"), at_most=50)
     fused = _get(lc, "rank", "plugmem-turns", "R@10", "original", "all")
     bm = _get(lc, "rank", "bm25", "R@10", "original", "all")
     de = _get(lc, "rank", "dense", "R@10", "original", "all")
@@ -83,12 +87,13 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, Any, bool | None]]:
     for mode, budget, goal in (("fast", "1000", 0.80), ("auto", "1000", 0.88), ("fast", "500", 0.70)):
         v = _get(lc, "budget", f"plugmem-{mode}", budget, "original", "all")
         add(f"LoCoMo evidence recall, {mode} @ {budget} tokens", f"≥ {goal:.2f}", v, at_least=goal)
-    add(
-        "deterministic deep p50 (ms)",
-        "≤ 150",
-        _get(lc, "latency", "plugmem-deep", "p50_ms"),
-        at_most=150,
-    )
+    for key, how in (("latency_isolated", "recall loop alone"), ("latency", "interleaved")):
+        add(
+            f"deterministic deep p50 (ms; {how})",
+            "≤ 150",
+            _get(lc, key, "plugmem-deep", "p50_ms"),
+            at_most=150,
+        )
     esc = _get(lc, "budget", "plugmem-auto", "1000", "tiers", "deep", default=0.0 if lc else None)
     add("auto escalation rate (LoCoMo @1000)", "≤ 0.30", esc, at_most=0.30)
     lme = r.get("longmemeval", {})
@@ -309,13 +314,22 @@ def _latency(r: dict[str, Any]) -> list[str]:
     s = [
         "## Recall latency",
         "",
-        "Measured per query in the LoCoMo run (budget 1,000 tokens), including the query embedding.",
+        "Per query, each timed call paying for its query embedding (the query-vector cache is emptied "
+        "first). *alone*: one system at a time over every LoCoMo question (1,000 tokens). *interleaved*: "
+        "timed inside the LoCoMo scoring loop, right after the other systems answered the same question "
+        "(colder caches). LongMemEval: one question per haystack, 8,000-token budget, k=60.",
         "",
     ]
     rows = []
-    for src in ("locomo", "longmemeval"):
-        for name, v in _get(r, src, "latency", default={}).items():
-            rows.append([src, name, int(v["n"]), v["p50_ms"], v["p95_ms"], v["p99_ms"], v["mean_ms"]])
+    for src, key, how in (
+        ("locomo", "latency_isolated", "alone"),
+        ("locomo", "latency", "interleaved"),
+        ("longmemeval", "latency", "interleaved"),
+    ):
+        for name, v in _get(r, src, key, default={}).items():
+            rows.append(
+                [f"{src} ({how})", name, int(v["n"]), v["p50_ms"], v["p95_ms"], v["p99_ms"], v["mean_ms"]]
+            )
     s.append(table(["run", "system / tier", "n", "p50 ms", "p95 ms", "p99 ms", "mean ms"], rows))
     return s
 

@@ -239,3 +239,15 @@ def test_stats_counts(mem: PlugMem) -> None:
     s = mem.stats()
     assert (s.namespaces, s.steps, s.sessions, s.pending) == (2, 6, 2, 0)
     assert mem.stats(NS).steps == 3
+
+
+def test_recall_counters_are_buffered_but_never_lost_on_close(tmp_path: Path) -> None:
+    path = tmp_path / "counted"
+    with PlugMem.open(path, policy=MemoryPolicy(full_history_when_fits=False), embeddings=None) as m:
+        m.add(FACTS, namespace=NS)
+        for _ in range(3):
+            m.recall("golden retriever", namespace=NS, mode="fast")
+        assert m.stats().recalls["fast"] == 3  # read-through: buffered counts are visible at once
+        m.recall("golden retriever", namespace=NS, mode="fast")
+    with PlugMem.open(path, embeddings=None) as m:
+        assert m.stats().recalls["fast"] == 4  # the count buffered after the last read was written on close
