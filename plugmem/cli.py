@@ -92,11 +92,13 @@ def run_demo(path: Path | None = None, keep: bool = False) -> int:
 
         def recall_node(state: DemoState) -> dict[str, Any]:
             r = mem.recall(state["question"], namespace=ns)
-            return {"memory": r.context, "sources": r.source_ids}
+            # the context is in time order (for the model); the stand-in answer wants relevance order
+            best = sorted(r.items, key=lambda it: -it.score)[:3]
+            return {"memory": "\n".join(it.text for it in best), "sources": r.source_ids}
 
         def answer_node(state: DemoState) -> dict[str, Any]:
-            # No LLM here: the "agent" answers with the most relevant recalled lines.
-            lines = [ln for ln in state["memory"].splitlines()[2:-1]][:3]
+            # No LLM here: the "agent" answers with the three most relevant recalled items.
+            lines = state["memory"].splitlines()
             return {"answer": " | ".join(lines) if lines else "I don't remember."}
 
         g = StateGraph(DemoState)
