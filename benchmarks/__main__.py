@@ -14,18 +14,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import multiprocessing
 import os
 import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from benchmarks import report
-from benchmarks.common import RESULTS, Stopwatch, machine, onnx_model
+from benchmarks.common import RESULTS, RUN_FIELDS, Stopwatch, fresh_process, machine, onnx_model
 from benchmarks.data import data_dir, load_locomo, load_longmemeval
 
 STAGES = ("embedding", "locomo", "longmemeval", "scaling", "checkpointer", "qa")
@@ -60,17 +58,6 @@ def _save(out: Path, results: dict[str, Any]) -> None:
     tmp.replace(out / "results.json")
 
 
-def fresh_process(fn: Callable[..., Any], **kwargs: Any) -> Any:
-    """Run a stage in a new (spawned) interpreter.
-
-    Its RSS and tail latencies would otherwise carry what earlier stages left behind: after the
-    LongMemEval stage the process holds ~3 GB, and the checkpointer's p95 tripled from the
-    garbage collector walking that heap. Spawn, never fork (see docs/NOTES.md).
-    """
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(fn, **kwargs).result()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -96,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:
         convs[0].questions = convs[0].questions[:40]
 
-    run_info = {k: results["machine"][k] for k in ("date", "command", "commit", "cpu", "load_avg_at_start")}
+    run_info = {k: results["machine"][k] for k in RUN_FIELDS}
 
     def stage(name: str, fn: Callable[[], Any]) -> None:
         if name not in stages:
@@ -135,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         given = tuple(int(x) for x in args.sizes.split(",")) if args.sizes else None
         full = given or ((1_000,) if args.quick else (1_000, 10_000))
         bare = given or (() if args.quick else (1_000, 10_000, 100_000))  # quick: one pass only
+        # each pipeline in a fresh process: after LongMemEval this one holds ~3 GB, which would show
+        # in the RSS column and, through GC pauses, in tail latencies (checkpointer p95 tripled)
         out = {"full_pipeline": fresh_process(sc.run, sizes=full, quick=args.quick, structure=True)}
         if bare:
             out["turns_only"] = fresh_process(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import platform
 import resource
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -47,6 +49,24 @@ def shared_embeddings(model: OnnxMiniLM) -> CachedEmbeddings:
         cache.update(vecs)
 
     return CachedEmbeddings(model, model_id="bench", load=load, save=save, query_cache_size=100_000)
+
+
+WARMUP_QUERY = "What did we talk about last time?"  # untimed first recall: loads a namespace's catalog
+RUN_FIELDS = ("date", "command", "commit", "cpu", "load_avg_at_start")  # what identifies a benchmark run
+
+
+def fresh_process(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`fn(*args, **kwargs)` in a new, spawned interpreter, so its RSS and timings start clean.
+
+    Spawn, never fork: forking a process whose onnxruntime/Chroma/tqdm threads hold locks
+    deadlocked the child (seen after the LongMemEval stage of a full run). A script read from
+    stdin cannot be re-imported by a spawned child; then `fn` runs here.
+    """
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not (main_file and Path(main_file).is_file()):
+        return fn(*args, **kwargs)
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(fn, *args, **kwargs).result()
 
 
 def cold_query(emb: CachedEmbeddings | None) -> None:

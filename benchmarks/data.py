@@ -12,6 +12,7 @@ import gzip
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -133,14 +134,20 @@ def _lme_date(text: str) -> datetime:
 
 
 def load_longmemeval(folder: Path, *, limit: int | None = None) -> tuple[list[Conversation], dict[str, int]]:
+    """`longmemeval_haystacks` over `longmemeval_s_dev.json.gz` in `folder`."""
+    with gzip.open(folder / "longmemeval_s_dev.json.gz", "rt") as fh:
+        return longmemeval_haystacks(json.load(fh), limit=limit)
+
+
+def longmemeval_haystacks(
+    rows: Sequence[dict[str, Any]], *, limit: int | None = None
+) -> tuple[list[Conversation], dict[str, int]]:
     """One haystack per question, user turns only, questions the official protocol scores.
 
     Skips abstention questions (`_abs`) and those whose evidence has no user-side turn;
     returns the haystacks and how many questions were skipped for each reason. `limit`
     takes an evenly spaced sample (the file is grouped by question type).
     """
-    with gzip.open(folder / "longmemeval_s_dev.json.gz", "rt") as fh:
-        rows = json.load(fh)
     skipped = {"abstention": 0, "no_user_evidence": 0}
     out: list[Conversation] = []
     for row in rows:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.baselines import full_history, make_baselines, pack, turn_costs, turn_line
-from benchmarks.common import Stopwatch, cold_query, onnx_model, peak_rss_mb, progress
+from benchmarks.common import WARMUP_QUERY, Stopwatch, cold_query, onnx_model, peak_rss_mb, progress
 from benchmarks.data import Conversation
 from benchmarks.metrics import by_group, evidence_recall, latency_summary, mean, recall_at_k
 from benchmarks.plug import ingest, namespace, ranked_ids
@@ -25,7 +25,6 @@ from plugmem.tokens import TokenCounter
 KS = (5, 10)
 BUDGETS = (500, 1000, 2000)
 MODES: tuple[RecallMode, ...] = ("fast", "deep", "auto")
-WARMUP_QUERY = "What did we talk about last time?"
 RANK_DEPTH = 50
 
 

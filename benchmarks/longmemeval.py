@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from benchmarks.baselines import make_baselines
-from benchmarks.common import Stopwatch, cold_query, onnx_model, peak_rss_mb, progress
+from benchmarks.common import WARMUP_QUERY, Stopwatch, cold_query, onnx_model, peak_rss_mb, progress
 from benchmarks.data import Conversation
 from benchmarks.metrics import by_group, latency_summary, ndcg_at_k, recall_all_at_k, recall_any_at_k, roll_up
 from benchmarks.plug import ingest, namespace, ranked_ids
@@ -22,7 +22,6 @@ from plugmem.policy import RecallMode
 
 MODES: tuple[RecallMode, ...] = ("fast", "deep", "auto")
 RANK_DEPTH = 100
-WARMUP_QUERY = "What did we talk about?"
 METRICS = ("recall_all@5", "recall_any@5", "ndcg@5", "recall_all@10")
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from pyinstrument import Profiler
 
-from benchmarks.common import Stopwatch, cold_query, onnx_model
+from benchmarks.common import WARMUP_QUERY, Stopwatch, cold_query, onnx_model
 from benchmarks.data import data_dir, load_locomo
 from benchmarks.metrics import latency_summary
 from benchmarks.plug import ingest, namespace
@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         mem = PlugMem.open(f"{tmp}/mem", embeddings=onnx_model())
         ingest(mem, [conv], "ingest")
         ns = namespace(conv)
-        mem.recall("What did we talk about last time?", namespace=ns, mode=mode)
+        mem.recall(WARMUP_QUERY, namespace=ns, mode=mode)
         ms: list[float] = []
         profiler = Profiler(interval=0.0005)
         for q in conv.questions:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS
+from benchmarks.common import RESULTS, RUN_FIELDS
 
 LOCOMO_CATS = ("multi-hop", "temporal", "open-domain", "single-hop")
 
@@ -448,7 +448,7 @@ def _stage_runs(r: dict[str, Any]) -> list[str]:
     runs: dict[str, Any] = r.get("stage_runs") or {}
     by_run: dict[tuple[str, ...], list[str]] = {}
     for stage, run in runs.items():
-        key = tuple(str(run.get(k)) for k in ("date", "command", "commit", "cpu", "load_avg_at_start"))
+        key = tuple(str(run.get(k)) for k in RUN_FIELDS)
         by_run.setdefault(key, []).append(stage)
     if len(by_run) < 2:
         return []

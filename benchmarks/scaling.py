@@ -15,13 +15,11 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import multiprocessing
 import os
 import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
@@ -33,8 +31,10 @@ import chromadb
 from benchmarks.baselines import BM25Baseline, DenseBaseline, pack, turn_costs
 from benchmarks.common import (
     RESULTS,
+    WARMUP_QUERY,
     Stopwatch,
     cold_query,
+    fresh_process,
     machine,
     onnx_model,
     peak_rss_mb,
@@ -58,7 +58,6 @@ FILLER_START = datetime(2021, 1, 1, tzinfo=UTC)
 FILLER_END = datetime(2022, 12, 31, tzinfo=UTC)
 NAMESPACE = ("bench", "scaling")
 STAT_FIELDS = ("steps", "sessions", "events", "propositions", "prescriptions", "entities", "summaries")
-WARMUP_QUERY = "What did we talk about last time?"
 # filler is cut to the length of an ordinary chat turn: LongMemEval's assistant answers run to
 # thousands of characters, and a 100k-message run of those would measure the embedder, not recall
 FILLER_MAX_CHARS = 300
@@ -101,15 +100,8 @@ def filler_turns(n: int, folder: Path | None = None) -> list[Turn]:
     """
     if n <= 0:
         return []
-    src = str(folder or data_dir())
-    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
-    if main_file and Path(main_file).is_file():
-        # spawn, never fork: forking a process whose onnxruntime/Chroma/tqdm threads hold locks
-        # deadlocked the child (seen after the LongMemEval stage of a full run)
-        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            raw = pool.submit(_read_filler, src, n).result()
-    else:  # a script on stdin cannot be re-imported by a spawned child: read here
-        raw = _read_filler(src, n)
+    # in a child process: the parsed file is ~1 GB of Python objects
+    raw = fresh_process(_read_filler, str(folder or data_dir()), n)
     if len(raw) < n:
         raise ValueError(f"LongMemEval-S has only {len(raw)} distinct turn texts; {n} filler turns requested")
     return [

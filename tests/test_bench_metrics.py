@@ -15,7 +15,6 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -25,9 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # benchmarks/ is not installed; pytest only puts tests/ on the path
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import data as data_module  # noqa: E402
 from benchmarks.baselines import full_history, pack, turn_costs, turn_line  # noqa: E402
-from benchmarks.data import LOCOMO_CATEGORIES, Conversation, Turn, load_locomo, load_longmemeval  # noqa: E402
+from benchmarks.data import LOCOMO_CATEGORIES, Conversation, Turn, load_locomo, longmemeval_haystacks  # noqa: E402
 from benchmarks.metrics import (  # noqa: E402
     by_group,
     dedupe,
@@ -303,9 +301,8 @@ def lme_raw() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def lme(lme_raw: list[dict[str, Any]]) -> tuple[list[Conversation], dict[str, int]]:
-    """The loader on the real file, handed the rows parsed once above (parsing takes seconds)."""
-    with mock.patch.object(data_module.json, "load", lambda _fh: lme_raw):
-        return load_longmemeval(DATA_DIR)
+    """The loader over the real file's rows, parsed once above (parsing takes seconds)."""
+    return longmemeval_haystacks(lme_raw)
 
 
 @needs_data

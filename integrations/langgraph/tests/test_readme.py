@@ -11,32 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatResult
-from pydantic import Field
+from _node_fixtures import REPO, ScriptedChatModel
+from langchain_core.messages import AIMessage
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-
-
-class RecordingModel(GenericFakeChatModel):
-    """Answers from a script and keeps every prompt it was shown."""
-
-    seen: list[list[BaseMessage]] = Field(default_factory=list)
-
-    def bind_tools(self, tools: Any, **kwargs: Any) -> RecordingModel:  # type: ignore[override]
-        return self
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        self.seen.append(list(messages))
-        return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+README = REPO / "README.md"
 
 
 def python_blocks(text: str) -> list[str]:
@@ -47,7 +25,7 @@ def test_readme_python_blocks_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     blocks = python_blocks(README.read_text())
     assert len(blocks) >= 3, "the README lost its examples"
     monkeypatch.chdir(tmp_path)  # "./memory" lands in a temporary folder
-    model = RecordingModel(messages=iter([AIMessage(content="You live in Lisbon.")]))
+    model = ScriptedChatModel(responses=[AIMessage(content="You live in Lisbon.")])
     namespace: dict[str, Any] = {"model": model, "tools": []}
     try:
         for block in blocks:
