@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-SHARED ?= $(abspath ../shared)
+# the shared data and model folder: beside the checkout, else where this machine kind keeps it
+SHARED ?= $(firstword $(wildcard $(abspath ../shared) /work/shared) $(abspath ../shared))
 export PLUGMEM_EMBEDDING_MODEL_DIR ?= $(SHARED)/models/all-MiniLM-L6-v2/onnx
 export PLUGMEM_DATA_DIR ?= $(SHARED)/data
 
