@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
+from conftest import DATA_DIR
 from test_ingest_helpers import T0, agent_trajectory, chat
 
 from plugmem.ingest.dates import parse_datetime
@@ -14,7 +14,7 @@ from plugmem.ingest.extract import Extractor, RuleExtractor, knowledge_id, resol
 from plugmem.ingest.segment import segment
 from plugmem.model import Extraction, Knowledge, Step
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo_dev.json"
+DATA = DATA_DIR / "locomo_dev.json"  # $PLUGMEM_DATA_DIR, else ../shared/data
 
 
 def _extract(steps: list[Step]) -> Extraction:
