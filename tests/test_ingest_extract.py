@@ -104,7 +104,7 @@ def test_prescription_from_successful_tool_sequence() -> None:
     assert weather.steps == ["get_weather(city=Paris)"]
 
 
-def test_failed_tool_sequence_is_not_a_procedure_and_errors_become_conditions() -> None:
+def test_failed_tool_sequence_is_not_a_procedure_and_errors_become_lessons() -> None:
     steps = agent_trajectory()[:6]
     steps[5].content = "Sorry, I couldn't book the table."
     assert [k for k in _extract(steps).knowledge if k.kind == "prescription"] == []
@@ -112,7 +112,7 @@ def test_failed_tool_sequence_is_not_a_procedure_and_errors_become_conditions() 
     steps[2].content = "Error: restaurant name not found"
     [proc] = [k for k in _extract(steps).knowledge if k.kind == "prescription"]
     assert proc.steps == ["book_table(restaurant_id=r-42, party=2, time=19:00)"]
-    assert proc.conditions and "search_restaurants fails" in proc.conditions[0]
+    assert proc.lessons == ['search_restaurants(name=Luigi\'s) failed: "Error: restaurant name not found"']
 
 
 def test_prescription_from_stated_advice() -> None:
