@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from plugmem.memory import PlugMem
     from plugmem.policy import MemoryPolicy
     from plugmem.results import Recall, RecallItem, Stats
+    from plugmem.views import MemoryInspector
 
 _LAZY = {
     "PlugMem": "plugmem.memory",
@@ -41,6 +42,7 @@ _LAZY = {
     "Recall": "plugmem.results",
     "RecallItem": "plugmem.results",
     "Stats": "plugmem.results",
+    "MemoryInspector": "plugmem.views",
 }
 
 
@@ -61,6 +63,7 @@ __all__ = [
     "InvalidNamespaceError",
     "LLMOutputError",
     "MemoryClosedError",
+    "MemoryInspector",
     "MemoryNotFoundError",
     "MemoryPolicy",
     "ModelDownloadError",

@@ -16,6 +16,7 @@ from plugmem.cli import main
 from plugmem.cli.transfer import export_lines, import_lines
 
 NS = "memories/u1"
+NS_T = ("memories", "u1")
 TALK = conv(
     "I live in Lisbon and work as a nurse.",
     "Nice, Lisbon is lovely.",
@@ -99,7 +100,7 @@ def test_a_read_command_on_a_path_that_is_not_a_memory_says_so_and_creates_nothi
     tmp_path: Path, capsys: Any, argv: list[str]
 ) -> None:
     missing = tmp_path / "mistyped"
-    code, out, err = run(capsys, *argv, "--path", str(missing))
+    code, _, err = run(capsys, *argv, "--path", str(missing))
     assert code == 1
     assert "is not a plugmem memory" in err and "nothing was created" in err
     assert not missing.exists()
@@ -111,9 +112,13 @@ def test_path_defaults_to_env_then_dot_memory(
     monkeypatch.setenv("PLUGMEM_PATH", str(memdir))
     assert [n["namespace"] for n in as_json(capsys, "namespaces")] == [NS]
     monkeypatch.delenv("PLUGMEM_PATH")
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(memdir.parent)
+    assert [n["namespace"] for n in as_json(capsys, "namespaces")] == [NS]  # ./memory
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
     code, _, err = run(capsys, "namespaces")
-    assert code == 1 and "memory is not a plugmem memory" in err  # ./memory, relative to the working dir
+    assert code == 1 and "memory is not a plugmem memory" in err
+    assert not (tmp_path / "elsewhere" / "memory").exists()
 
 
 def test_namespaces_facts_timeline_show_as_json(memdir: Path, capsys: Any) -> None:
@@ -193,7 +198,7 @@ def test_import_reuses_the_exported_vectors(memdir: Path, tmp_path: Path) -> Non
     with PlugMem.open(tmp_path / "fresh") as dst:
         import_lines(dst, lines, progress=False)
         assert dst.embeddings is not None and dst.embeddings.embedded == 0  # nothing re-embedded
-        assert [s.id for s in dst.steps(NS)] == [f"m{i}" for i in range(1, 7)]
+        assert [s.id for s in dst.steps(NS_T)] == [f"m{i}" for i in range(1, 7)]
 
 
 def test_export_import_without_the_model_keeps_messages_exactly(
@@ -203,9 +208,9 @@ def test_export_import_without_the_model_keeps_messages_exactly(
     run(capsys, "export", "--path", str(memdir), "-o", str(out_file))
     with PlugMem.open(tmp_path / "lex", embeddings=None) as dst:
         import_lines(dst, [json.loads(x) for x in out_file.read_text().splitlines()], progress=False)
-        got = [(s.id, s.role, s.content, s.timestamp, s.session_id) for s in dst.steps(NS)]
+        got = [(s.id, s.role, s.content, s.timestamp, s.session_id) for s in dst.steps(NS_T)]
     with PlugMem.open(memdir, embeddings=None, create=False) as src:
-        want = [(s.id, s.role, s.content, s.timestamp, s.session_id) for s in src.steps(NS)]
+        want = [(s.id, s.role, s.content, s.timestamp, s.session_id) for s in src.steps(NS_T)]
     assert got == want
 
 

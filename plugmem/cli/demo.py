@@ -19,7 +19,7 @@ from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
@@ -122,9 +122,7 @@ def run_demo(path: Path | None = None, keep: bool = False) -> int:
         agent = create_agent(model, [], middleware=[PlugMemMiddleware(mem)], checkpointer=InMemorySaver())
         for when, thread, said, _ in CONVERSATION:
             clock.set(when)
-            out = agent.invoke(
-                {"messages": [("user", said)]}, {"configurable": {"user_id": USER, "thread_id": thread}}
-            )
+            out = _ask(agent, said, thread)
             print(f"[{when[:10]} {thread}] user: {said}\n{'':17}agent: {out['messages'][-1].content}")
         mem.flush()
         st = mem.stats(("memories", USER))
@@ -135,9 +133,7 @@ def run_demo(path: Path | None = None, keep: bool = False) -> int:
         _show_city_change(mem)
         for when, question, _ in QUESTIONS:
             clock.set(when)
-            out = agent.invoke(
-                {"messages": [("user", question)]}, {"configurable": {"user_id": USER, "thread_id": "s4"}}
-            )
+            out = _ask(agent, question, "s4")
             held = out["plugmem_recall"]
             print(
                 f"Q: {question}\n   memory given to the model ({held['tier']} tier, {held['tokens']} tokens):"
@@ -149,6 +145,14 @@ def run_demo(path: Path | None = None, keep: bool = False) -> int:
         shutil.rmtree(root, ignore_errors=True)
     print("demo finished")
     return 0
+
+
+def _ask(agent: Any, text: str, thread: str) -> dict[str, Any]:
+    """One user turn; the run's config names the user (the namespace) and the conversation (the thread)."""
+    out: dict[str, Any] = agent.invoke(
+        {"messages": [HumanMessage(text)]}, {"configurable": {"user_id": USER, "thread_id": thread}}
+    )
+    return out
 
 
 def _show_city_change(mem: Any) -> None:

@@ -53,14 +53,14 @@ def command(args: argparse.Namespace) -> int:
         "namespaces": len(data["namespaces"]),
         "facts": sum(len(n["facts"]) for n in data["namespaces"]),
         "events": sum(len(d["events"]) for n in data["namespaces"] for d in n["timeline"]),
-        "bytes": len(html.encode()),
     }
+    size = len(html.encode())
     out = Printer(args.json)
     if args.json:
-        out.data(counts)
+        out.data({**counts, "bytes": size})
     else:
         out.line(
-            f"wrote {args.html} ({counts['bytes'] // 1024} KB: {counts['namespaces']} namespace(s), "
+            f"wrote {args.html} ({size // 1024} KB: {counts['namespaces']} namespace(s), "
             f"{counts['facts']} facts, {counts['events']} events); open it in any browser, offline"
         )
     return 0
