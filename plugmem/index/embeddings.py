@@ -60,7 +60,7 @@ def missing_model_message() -> str:
     looked = ", ".join(str(d) for d in candidate_model_dirs())
     return (
         f"the embedding model {MODEL_NAME} (ONNX) is not on this machine (looked in {looked}); "
-        "recall is lexical (BM25) until it is. Get it with `plugmem model fetch` (downloads ~80 MB once, "
+        "recall is lexical-only (BM25) until it is. Get it with `plugmem model fetch` (downloads ~80 MB once, "
         f"checksum-verified, into {chroma_model_home()}), or set {MODEL_ENV} to a folder holding "
         f"{' and '.join(REQUIRED_FILES)}"
     )
