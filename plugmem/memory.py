@@ -19,7 +19,7 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
-from plugmem.errors import InvalidInputError, MemoryClosedError, NotFoundError
+from plugmem.errors import InvalidInputError, MemoryClosedError, MemoryNotFoundError, NotFoundError
 from plugmem.index.catalog import Catalog
 from plugmem.index.embeddings import CachedEmbeddings, default_embeddings, model_id_of
 from plugmem.index.vectors import VectorIndex
@@ -57,10 +57,16 @@ class PlugMem:
         clock: Clock | None = None,
         chroma_client: Any = None,
         start_worker: bool = True,
+        create: bool = True,
     ) -> None:
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
             raise InvalidInputError(f"memory path {self.path} exists and is not a directory")
+        if not create and not (self.path / DB_FILE).is_file():
+            raise MemoryNotFoundError(
+                f"{self.path} is not a plugmem memory (no {DB_FILE} in it); nothing was created. "
+                "Check the path, or open it with create=True to start a new memory there"
+            )
         self.path.mkdir(parents=True, exist_ok=True)
         self.policy = policy or MemoryPolicy()
         self.llm = llm
@@ -110,14 +116,23 @@ class PlugMem:
         *,
         clock: Clock | None = None,
         chroma_client: Any = None,
+        create: bool = True,
     ) -> PlugMem:
         """Open (or create) a memory directory; pending work from a crash is resumed.
 
         `embeddings=True` (default) uses the bundled-format MiniLM ONNX model when it is
         on disk, else lexical-only recall with a warning; `embeddings=None` forces lexical-only.
+        `create=False` opens only an existing memory and raises `MemoryNotFoundError` otherwise
+        (inspecting tools must not leave a new empty memory behind a mistyped path).
         """
         return cls(
-            path, policy=policy, embeddings=embeddings, llm=llm, clock=clock, chroma_client=chroma_client
+            path,
+            policy=policy,
+            embeddings=embeddings,
+            llm=llm,
+            clock=clock,
+            chroma_client=chroma_client,
+            create=create,
         )
 
     @classmethod
