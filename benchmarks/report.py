@@ -459,6 +459,66 @@ def _stage_runs(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def _answers(a: dict[str, Any]) -> list[str]:
+    """What the agent reads: answer in context beside evidence recall, per dataset and budget."""
+    s = [
+        "## What the agent reads: is the answer in the context?",
+        "",
+        "The rendered context (auto mode) checked for the gold answer: **exact** = the normalised answer "
+        "appears as a phrase (dates compared as dates), **words** = share of the answer's words present; "
+        "beside evidence recall and how often recall came back empty. "
+        + (
+            f"`plugmem-before` is plugmem at `{a['before']}`, run in the same job. "
+            if a.get("before")
+            else ""
+        )
+        + f"{a.get('locomo_questions')} LoCoMo questions (incl. adversarial), "
+        f"{a.get('longmemeval_questions')} LongMemEval-S questions.",
+        "",
+    ]
+    for ds in ("locomo", "longmemeval"):
+        if ds not in a:
+            continue
+        rows = []
+        for system, res in a[ds].items():
+            if system == "examples":
+                continue
+            for budget in ("500", "1000"):
+                x = res[budget]
+                empty = x["empty"]
+                rows.append(
+                    [
+                        system,
+                        budget,
+                        x["answer_exact"]["all"],
+                        x["answer_share"]["all"],
+                        x["evidence_recall"]["all"],
+                        empty.get("all", 0),
+                        empty.get("adversarial", "–"),
+                        x["tokens_mean"],
+                    ]
+                )
+        s += [
+            f"### {ds}",
+            "",
+            table(
+                [
+                    "system",
+                    "budget",
+                    "exact",
+                    "words",
+                    "evidence",
+                    "empty (all)",
+                    "empty (adversarial)",
+                    "tokens",
+                ],
+                rows,
+            ),
+            "",
+        ]
+    return s
+
+
 def render(r: dict[str, Any], pngs: Sequence[str]) -> str:
     m = r.get("machine", {})
     s = [
@@ -511,6 +571,8 @@ def render(r: dict[str, Any], pngs: Sequence[str]) -> str:
         ]
     if "locomo" in r:
         s += [*_locomo(r["locomo"]), ""]
+    if "answers" in r:
+        s += [*_answers(r["answers"]), ""]
     if "longmemeval" in r:
         s += [*_lme(r["longmemeval"]), ""]
     s += [*_latency(r), ""]
