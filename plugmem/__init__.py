@@ -7,29 +7,39 @@ with PlugMem.open("./memory") as mem:
 """
 
 from plugmem.errors import (
+    ConflictError,
     ContentTooLargeError,
+    CorruptMemoryError,
     EmbeddingUnavailableError,
     IngestStalledError,
+    IngestTimeoutError,
     InvalidInputError,
     InvalidNamespaceError,
     LLMOutputError,
     MemoryClosedError,
+    MemoryLockedError,
     NotFoundError,
     PlugMemError,
     PolicyError,
+    StorageError,
+    StorageFullError,
 )
 from plugmem.memory import PlugMem
 from plugmem.policy import MemoryPolicy
 from plugmem.results import Recall, RecallItem, Stats
 
 __all__ = [
+    "ConflictError",
     "ContentTooLargeError",
+    "CorruptMemoryError",
     "EmbeddingUnavailableError",
     "IngestStalledError",
+    "IngestTimeoutError",
     "InvalidInputError",
     "InvalidNamespaceError",
     "LLMOutputError",
     "MemoryClosedError",
+    "MemoryLockedError",
     "MemoryPolicy",
     "NotFoundError",
     "PlugMem",
@@ -38,5 +48,7 @@ __all__ = [
     "Recall",
     "RecallItem",
     "Stats",
+    "StorageError",
+    "StorageFullError",
 ]
 __version__ = "0.1.0"

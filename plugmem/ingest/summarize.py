@@ -410,3 +410,40 @@ def rollup(events: Sequence[Event], existing: Sequence[Summary]) -> list[Summary
         wn = node(k[0], "week", week_key(dn.start), dn.start, dn.end)
         wn.put(summary_id(k[0], "day", k[2]), f"{k[2]}: {dn.body()}", dn.start, dn.end, dn.sources)
     return [nodes[k].to_summary() for k in touched]
+
+
+def prune_tree(existing: Sequence[Summary], sessions: set[str]) -> tuple[list[Summary], list[str]]:
+    """Take whole sessions out of the temporal tree (forget, replace); returns (changed, deleted ids).
+
+    Session nodes of `sessions` go; the day and week nodes above them lose those children
+    (their lines, sources and time span shrink to what remains) and go too once empty. The
+    sessions' remaining steps are re-processed afterwards, and `rollup` puts them back.
+    """
+    by_id = {s.id: s for s in existing}
+    nodes = {s.id: _Node.from_summary(s) for s in existing}
+    deleted = {s.id for s in existing if s.level == "session" and s.key in sessions}
+    changed: dict[str, None] = {}
+    for level in ("day", "week"):
+        for sid, n in nodes.items():
+            if n.level != level or sid in deleted:
+                continue
+            gone = [c for c in n.children if c in deleted]
+            redo = [c for c in n.children if c in changed]
+            if not gone and not redo:
+                continue
+            keep = [(c, ln) for c, ln in zip(n.children, n.lines, strict=True) if c not in deleted]
+            if not keep:
+                deleted.add(sid)
+                continue
+            n.children, n.lines = [c for c, _ in keep], [ln for _, ln in keep]
+            for c in redo:  # a week's line for a day that lost sessions
+                day = nodes[c]
+                n.lines[n.children.index(c)] = condense(f"{day.key}: {day.body()}", LINE_CHARS[level])
+            known = [nodes[c] for c in n.children if c in nodes]
+            if known:
+                n.start = min(k.start for k in known)
+                n.end = max(k.end for k in known)
+                n.sources = _union([], (x for k in known for x in k.sources))
+            changed[sid] = None
+    out = [nodes[i].to_summary() for i in changed if i not in deleted]
+    return out, [i for i in by_id if i in deleted]

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from plugmem.fence import defuse
 from plugmem.index.catalog import Doc
 from plugmem.tokens import TokenCounter
 
@@ -32,7 +33,7 @@ def fmt_time(dt: datetime | None) -> str:
 
 
 def render_line(doc: Doc) -> str:
-    text = doc.text.replace("</memory>", "</ memory>").replace("\n", " ").strip()
+    text = defuse(doc.text)
     when = fmt_time(doc.timestamp)
     if doc.kind == "turn":
         return f"[{when}] {text}" if when else text

@@ -1066,6 +1066,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
                 namespace=group.namespace,
                 session_id=group.thread_id,
                 timestamp=group.timestamp,
+                on_conflict="replace",  # an edited message (same id) replaces what memory learned from it
             )
         except InvalidInputError:
             pass  # one bad message rejects the batch; add them one by one below
@@ -1079,7 +1080,11 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         for mid, (digest, msg) in items:
             try:
                 memory.add(
-                    [msg], namespace=group.namespace, session_id=group.thread_id, timestamp=group.timestamp
+                    [msg],
+                    namespace=group.namespace,
+                    session_id=group.thread_id,
+                    timestamp=group.timestamp,
+                    on_conflict="replace",
                 )
                 self._s.fed_messages += 1
             except InvalidInputError as exc:
