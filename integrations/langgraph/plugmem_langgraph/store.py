@@ -365,6 +365,12 @@ class PlugMemStore(BaseStore):
             config = cast(IndexConfig, dict(index))
         else:
             raise InvalidInputError(f'index must be an IndexConfig dict, "auto" or None, got {index!r}')
+        distance = cast(dict[str, Any], config).get("distance_type", "cosine")
+        if distance != "cosine":
+            raise InvalidInputError(
+                f"PlugMemStore ranks by cosine similarity only; distance_type={distance!r} is not supported "
+                "(leave it out or pass 'cosine')"
+            )
         embed = config.get("embed") or memory_embeddings
         if embed is None:
             raise InvalidInputError(
@@ -398,6 +404,9 @@ class PlugMemStore(BaseStore):
             raise InvalidInputError(
                 f"ttl default_ttl must be a non-negative number of minutes, got {default!r}"
             )
+        for flag in ("omit_expired", "refresh_on_read"):
+            if flag in config and not isinstance(config.get(flag), bool):
+                raise InvalidInputError(f"ttl {flag} must be True or False, got {config.get(flag)!r}")
         interval = config.get("sweep_interval_minutes")
         if interval is not None and (not _is_number(interval) or interval <= 0):
             raise InvalidInputError(f"ttl sweep_interval_minutes must be positive, got {interval!r}")
@@ -436,6 +445,13 @@ class PlugMemStore(BaseStore):
 
     def _now(self) -> int:
         return _to_micros(self.clock())
+
+    def _cutoff(self, now: int) -> int:
+        """Items expiring at or before this are hidden: expired ones at once, unless the TTL config
+        says `omit_expired: False` (LangGraph's option), which keeps them visible until swept."""
+        if self.ttl_config is not None and self.ttl_config.get("omit_expired") is False:
+            return -_FOREVER
+        return now
 
     # -- batch -----------------------------------------------------------------------
     def batch(self, ops: Iterable[Op]) -> list[Result]:
@@ -607,7 +623,7 @@ class PlugMemStore(BaseStore):
         row = cur.execute(
             f"SELECT {_ITEM_COLUMNS} FROM store_items "
             "WHERE ns = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?)",
-            (_ns_key(tuple(op.namespace)), str(op.key), now),
+            (_ns_key(tuple(op.namespace)), str(op.key), self._cutoff(now)),
         ).fetchone()
         if row is None:
             return None
@@ -623,7 +639,7 @@ class PlugMemStore(BaseStore):
             f"SELECT {_ITEM_COLUMNS} FROM store_items WHERE {clause} "
             "AND (expires_at IS NULL OR expires_at > ?) ORDER BY updated_at DESC, seq DESC"
         )
-        params.append(now)
+        params.append(self._cutoff(now))
         ranked: list[tuple[_ItemRow, float | None]]
         if query_vec is None:
             if not op.filter:
@@ -718,7 +734,7 @@ class PlugMemStore(BaseStore):
             _ns_tuple(ns)
             for (ns,) in cur.execute(
                 f"SELECT DISTINCT ns FROM store_items WHERE {clause} AND (expires_at IS NULL OR expires_at > ?)",
-                [*params, now],
+                [*params, self._cutoff(now)],
             )
         ]
         conditions = op.match_conditions or ()
@@ -809,6 +825,14 @@ class PlugMemStore(BaseStore):
 
         self._sweeper = threading.Thread(target=loop, name="plugmem-store-ttl-sweeper", daemon=True)
         self._sweeper.start()
+
+    async def astart_ttl_sweeper(self, sweep_interval_minutes: float | None = None) -> None:
+        """Async twin of `start_ttl_sweeper` (the sweeper is a thread either way)."""
+        self.start_ttl_sweeper(sweep_interval_minutes)
+
+    async def astop_ttl_sweeper(self, timeout: float | None = None) -> bool:
+        """Async twin of `stop_ttl_sweeper`; joins the thread without blocking the event loop."""
+        return await asyncio.to_thread(self.stop_ttl_sweeper, timeout)
 
     def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
         """Stop the sweeper thread; True once it is no longer running."""
