@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 
 # every code point str.splitlines() splits on
 LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
@@ -36,12 +37,11 @@ def defuse(text: str) -> str:
     """
     out = _BREAKS.sub(" ", text)
     out = _OTHER_CONTROLS.sub(" ", out)
-    if _CLOSE.search(out) or _OPEN.search(out) or "&" in out:
-        # decode entities first, so "&lt;/memory&gt;" and "<&#47;memory>" are seen as the tag
-        unescaped = html.unescape(out)
-        if _CLOSE.search(unescaped) or _OPEN.search(unescaped):
-            out = _OPEN.sub("[memory", _CLOSE.sub("[/memory", unescaped))
-            out = _BREAKS.sub(" ", _OTHER_CONTROLS.sub(" ", out))  # entities may have encoded breaks
+    # read it as a model would: entities decoded ("&lt;/memory&gt;"), compatibility forms folded ("＜／ｍｅｍｏｒｙ＞")
+    seen = unicodedata.normalize("NFKC", html.unescape(out)) if ("&" in out or not out.isascii()) else out
+    if _CLOSE.search(seen) or _OPEN.search(seen):
+        out = _OPEN.sub("[memory", _CLOSE.sub("[/memory", seen))
+        out = _BREAKS.sub(" ", _OTHER_CONTROLS.sub(" ", out))  # entities may have encoded breaks
     return out.strip()
 
 

@@ -315,7 +315,7 @@ class PlugMem:
         """
         self._check_open()
         if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0
         ):
             raise InvalidInputError(f"timeout must be a non-negative number of seconds, got {timeout!r}")
         self.pipeline.wait_idle(timeout)
@@ -440,16 +440,13 @@ class PlugMem:
         waiting = self.store.pending_count(ns)
         if not waiting:
             return None
+        paused = self.pipeline.paused
         why = (
-            f"ingest is paused ({self.pipeline.paused})"
-            if self.pipeline.paused
-            else (
-                f"still being processed after read_your_writes_timeout_s={pol.read_your_writes_timeout_s:g} s"
-            )
+            f"ingest is paused: {type(paused).__name__}"
+            if paused is not None
+            else f"still being processed after read_your_writes_timeout_s={pol.read_your_writes_timeout_s:g} s"
         )
-        return (
-            f"answered from what is indexed: {waiting} newer messages of this namespace are not yet ({why})"
-        )
+        return f"answered from what is indexed; {waiting} newer messages of this namespace are not ({why})"
 
     async def arecall(
         self,
