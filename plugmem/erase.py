@@ -67,7 +67,7 @@ def _select_in(c: sqlite3.Connection, sql: str, ns: str, values: Sequence[str]) 
 
 def _steps(c: sqlite3.Connection, ns: str, ids: Sequence[str]) -> list[Step]:
     rows = _select_in(c, "SELECT * FROM steps WHERE namespace = ? AND id IN ({})", ns, ids)
-    return [SQLiteStore._step(r) for r in rows]
+    return SQLiteStore._steps_of(rows)
 
 
 def _session_steps(c: sqlite3.Connection, ns: str, sessions: Iterable[str]) -> set[str]:
@@ -125,14 +125,16 @@ def unlink(
     erasers: Sequence[Eraser] = (),
 ) -> Unlinked:
     """Unlink what steps `ids` fed (and delete them when `delete`); unknown ids are ignored."""
-    targets = _steps(c, ns, list(dict.fromkeys(ids)))
-    if not targets:
+    wanted = list(dict.fromkeys(ids))
+    found = _select_in(c, "SELECT id, session_id FROM steps WHERE namespace = ? AND id IN ({})", ns, wanted)
+    if not found:
         return Unlinked()
-    target_ids = {s.id for s in targets}
+    target_ids = {r[0] for r in found}
+    targets = _steps(c, ns, sorted(target_ids))  # rows too damaged to read are still deleted by id
     knowledge = [
         Knowledge(**loads(r[0])) for r in c.execute("SELECT data FROM knowledge WHERE namespace = ?", (ns,))
     ]
-    sessions, step_ids, facts = _scope(c, ns, {s.session_id for s in targets}, knowledge)
+    sessions, step_ids, facts = _scope(c, ns, {r[1] for r in found}, knowledge)
     events = [
         Event(**loads(r[0]))
         for r in _select_in(
@@ -200,7 +202,7 @@ def unlink(
 
 def unlink_namespace(c: sqlite3.Connection, ns: str, *, erasers: Sequence[Eraser] = ()) -> Unlinked:
     """Delete a whole namespace: its steps, everything derived, and the cached vectors of its texts."""
-    steps = [SQLiteStore._step(r) for r in _rows(c, "SELECT * FROM steps WHERE namespace = ?", ns)]
+    steps = SQLiteStore._steps_of(_rows(c, "SELECT * FROM steps WHERE namespace = ?", ns))
     texts = [turn_text(s) for s in steps]
     texts += [
         Event(**loads(r[0])).summary for r in _rows(c, "SELECT data FROM events WHERE namespace = ?", ns)

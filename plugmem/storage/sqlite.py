@@ -252,7 +252,16 @@ class SQLiteStore:
 
     @staticmethod
     def _step(r: sqlite3.Row) -> Step:
-        calls = tuple(ToolCall(**t) for t in loads(r["tool_calls"])) if r["tool_calls"] else ()
+        """A stored row as a Step. Metadata or tool calls that no longer parse (e.g. written by an
+        older version) are kept as text rather than making the whole step unreadable."""
+        try:
+            calls = tuple(ToolCall(**t) for t in loads(r["tool_calls"])) if r["tool_calls"] else ()
+        except (TypeError, ValueError, KeyError, OverflowError):
+            calls = ()
+        try:
+            meta = loads(r["metadata"]) if r["metadata"] else {}
+        except (TypeError, ValueError, KeyError, OverflowError):
+            meta = {"unreadable_metadata": str(r["metadata"])}
         return Step(
             id=r["id"],
             namespace=r["namespace"],
@@ -264,8 +273,19 @@ class SQLiteStore:
             name=r["name"],
             tool_calls=calls,
             tool_call_id=r["tool_call_id"],
-            metadata=loads(r["metadata"]) if r["metadata"] else {},
+            metadata=meta if isinstance(meta, dict) else {"metadata": meta},
         )
+
+    @classmethod
+    def _steps_of(cls, rows: Iterable[sqlite3.Row]) -> list[Step]:
+        """Rows as Steps, skipping any that cannot be read at all (the worker quarantines those)."""
+        out: list[Step] = []
+        for r in rows:
+            try:
+                out.append(cls._step(r))
+            except (TypeError, ValueError, KeyError, OverflowError) as exc:
+                log.warning("plugmem: skipping unreadable step %r: %s", r["id"], exc)
+        return out
 
     def pending_steps(self, namespace: str, limit: int) -> list[Step]:
         """The next logged steps of a namespace; a row that cannot even be read is quarantined."""
@@ -351,13 +371,12 @@ class SQLiteStore:
             for i in range(0, len(idl), 500):
                 chunk = idl[i : i + 500]
                 q = ",".join("?" * len(chunk))
-                out += [
-                    self._step(r)
-                    for r in self.query(
+                out += self._steps_of(
+                    self.query(
                         f"SELECT * FROM steps WHERE namespace = ? AND id IN ({q}) ORDER BY seq",
                         (namespace, *chunk),
                     )
-                ]
+                )
             return sorted(out, key=lambda s: s.seq)
         if session_id is not None:
             rows = self.query(
@@ -366,7 +385,7 @@ class SQLiteStore:
             )
         else:
             rows = self.query("SELECT * FROM steps WHERE namespace = ? ORDER BY seq", (namespace,))
-        return [self._step(r) for r in rows]
+        return self._steps_of(rows)
 
     def session_tail(self, namespace: str, session_id: str, before_seq: int, n: int) -> list[Step]:
         rows = self.query(
@@ -374,7 +393,7 @@ class SQLiteStore:
             " ORDER BY seq DESC LIMIT ?",
             (namespace, session_id, before_seq, n),
         )
-        return [self._step(r) for r in reversed(rows)]
+        return self._steps_of(reversed(rows))
 
     def mark_processed(self, c: sqlite3.Connection, steps: Sequence[Step]) -> None:
         keys = [(s.namespace, s.id) for s in steps]
