@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from plugmem import MemoryPolicy, PlugMem, PlugMemError
 
 NS = ("fuzz", "u1")
-FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 any_text = st.text(max_size=40)  # includes lone surrogates and NULs
 weird_scalars = st.one_of(

@@ -97,7 +97,7 @@ def test_a_forget_killed_at_any_moment_leaves_all_or_nothing_and_can_be_retried(
             mem.add(conv(*texts[s * 100 : (s + 1) * 100], prefix=f"{'kabcdef'[s]}"), namespace=NS, session_id=f"s{s}")
         mem.flush()
     outcomes = []
-    for delay_ms in (0, 2, 5, 10, 20, 40):
+    for delay_ms in (0, 3, 10, 30):
         path = tmp_path / f"m{delay_ms}"
         subprocess.run(["cp", "-r", str(base), str(path)], check=True)
         proc = subprocess.Popen(
@@ -120,4 +120,4 @@ def test_a_forget_killed_at_any_moment_leaves_all_or_nothing_and_can_be_retried(
             r = mem.recall("what is the code word for box 6?", namespace=NS, mode="fast", budget_tokens=3000)
             assert not re.search(r"\bwalrus6\b", r.context) and "k7" not in r.source_ids
             assert "walrus5" in mem.recall("code word for box 5", namespace=NS, mode="fast").context
-    assert len(outcomes) == 6, outcomes
+    assert len(outcomes) == 4, outcomes
