@@ -82,7 +82,9 @@ def fence_mem(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlugMem]:
 
 
 # what a caller can store: arbitrary text in content and in the speaker `name`
-texts = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=120)
+texts = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=120
+)
 attacks = st.sampled_from(ATTACKS)
 payload = st.lists(st.one_of(texts, attacks), min_size=1, max_size=4).map(" ".join)
 

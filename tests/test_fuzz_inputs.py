@@ -38,14 +38,21 @@ weird_scalars = st.one_of(
     st.just({1, 2}),
 )
 json_like = st.recursive(
-    weird_scalars, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(any_text, inner, max_size=3)), max_leaves=6
+    weird_scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(any_text, inner, max_size=3)),
+    max_leaves=6,
 )
-metadata = st.one_of(json_like, st.dictionaries(st.sampled_from(["$dt", "$x", "ok", "k"]), json_like, max_size=3))
+metadata = st.one_of(
+    json_like, st.dictionaries(st.sampled_from(["$dt", "$x", "ok", "k"]), json_like, max_size=3)
+)
 tool_calls = st.one_of(
     st.none(),
     weird_scalars,
     st.lists(
-        st.one_of(weird_scalars, st.fixed_dictionaries({"name": st.one_of(any_text, weird_scalars), "args": json_like})),
+        st.one_of(
+            weird_scalars,
+            st.fixed_dictionaries({"name": st.one_of(any_text, weird_scalars), "args": json_like}),
+        ),
         max_size=2,
     ),
 )
@@ -62,15 +69,21 @@ message = st.fixed_dictionaries(
     },
 )
 # mostly well-formed messages with one field pushed to an edge, so the accept path is exercised too
-word = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=30)
+word = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=30
+)
 plausible = st.fixed_dictionaries(
     {"role": st.sampled_from(["user", "assistant", "human", "ai"]), "content": word},
     optional={
         "id": st.one_of(word, any_text),
         "name": st.one_of(word, any_text),
-        "timestamp": st.one_of(st.datetimes(), st.floats(min_value=-1e12, max_value=1e12), st.just("2023-05-01T10:00Z")),
+        "timestamp": st.one_of(
+            st.datetimes(), st.floats(min_value=-1e12, max_value=1e12), st.just("2023-05-01T10:00Z")
+        ),
         "metadata": st.dictionaries(word, st.one_of(st.integers(), st.floats(), word, st.none()), max_size=2),
-        "tool_calls": st.lists(st.fixed_dictionaries({"name": word, "args": st.dictionaries(word, word, max_size=2)}), max_size=1),
+        "tool_calls": st.lists(
+            st.fixed_dictionaries({"name": word, "args": st.dictionaries(word, word, max_size=2)}), max_size=1
+        ),
     },
 )
 batches = st.one_of(
@@ -93,7 +106,9 @@ def fuzz_mem(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlugMem]:
 
 
 def snapshot(m: PlugMem) -> list[tuple[Any, ...]]:
-    return [tuple(r) for r in m.store.query("SELECT namespace, id, content, ts, state FROM steps ORDER BY seq")]
+    return [
+        tuple(r) for r in m.store.query("SELECT namespace, id, content, ts, state FROM steps ORDER BY seq")
+    ]
 
 
 def only_typed_errors(fn: Any, *args: Any, **kwargs: Any) -> bool:
@@ -105,7 +120,12 @@ def only_typed_errors(fn: Any, *args: Any, **kwargs: Any) -> bool:
     return True
 
 
-@given(batch=batches, namespace=namespaces, session=st.one_of(st.none(), any_text, weird_scalars), ts=weird_scalars)
+@given(
+    batch=batches,
+    namespace=namespaces,
+    session=st.one_of(st.none(), any_text, weird_scalars),
+    ts=weird_scalars,
+)
 @FUZZ
 def test_add_fails_only_with_typed_errors_and_leaves_the_store_as_it_was(
     fuzz_mem: PlugMem, batch: Any, namespace: Any, session: Any, ts: Any
@@ -160,6 +180,11 @@ def test_policy_validation_is_typed(data: dict[str, Any]) -> None:
 @given(timeout=weird_scalars)
 @FUZZ
 def test_flush_timeout_is_validated(fuzz_mem: PlugMem, timeout: Any) -> None:
-    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and math.isfinite(timeout) and timeout >= 0:
+    if (
+        isinstance(timeout, (int, float))
+        and not isinstance(timeout, bool)
+        and math.isfinite(timeout)
+        and timeout >= 0
+    ):
         timeout = min(timeout, 5.0)
     only_typed_errors(fuzz_mem.flush, timeout)

@@ -94,7 +94,11 @@ def test_a_forget_killed_at_any_moment_leaves_all_or_nothing_and_can_be_retried(
     base = tmp_path / "base"
     with PlugMem.open(base, policy=POLICY, embeddings=None) as mem:
         for s in range(6):
-            mem.add(conv(*texts[s * 100 : (s + 1) * 100], prefix=f"{'kabcdef'[s]}"), namespace=NS, session_id=f"s{s}")
+            mem.add(
+                conv(*texts[s * 100 : (s + 1) * 100], prefix=f"{'kabcdef'[s]}"),
+                namespace=NS,
+                session_id=f"s{s}",
+            )
         mem.flush()
     outcomes = []
     for delay_ms in (0, 3, 10, 30):

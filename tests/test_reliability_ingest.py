@@ -54,13 +54,18 @@ POISON_PILLS: list[tuple[dict[str, object], str]] = [
     ({"role": "user", "content": "x", "metadata": {"obj": object()}}, "cannot be stored as JSON"),
     ({"role": "user", "content": "lone \ud800 surrogate"}, "not valid Unicode"),
     ({"role": "user", "content": "x", "name": "bad \udfff"}, "not valid Unicode"),
-    ({"role": "assistant", "content": "x", "tool_calls": [{"name": "f", "args": "not a dict"}]}, "must be a dict"),
+    (
+        {"role": "assistant", "content": "x", "tool_calls": [{"name": "f", "args": "not a dict"}]},
+        "must be a dict",
+    ),
     ({"role": "user", "content": "x", "id": "two\nlines"}, "line break"),
 ]
 
 
 @pytest.mark.parametrize(("pill", "why"), POISON_PILLS)
-def test_poison_pills_are_rejected_at_the_boundary(lexical_mem: PlugMem, pill: dict[str, object], why: str) -> None:
+def test_poison_pills_are_rejected_at_the_boundary(
+    lexical_mem: PlugMem, pill: dict[str, object], why: str
+) -> None:
     lexical_mem.add(conv("I keep my passport in the blue drawer."), namespace=A)
     with pytest.raises(InvalidInputError, match=why):
         lexical_mem.add([{"role": "user", "content": "fine", "id": "ok1"}, pill], namespace=A)
@@ -103,7 +108,15 @@ def test_rows_from_an_older_version_cannot_stop_the_worker(tmp_path: Path) -> No
         db.executemany(
             "INSERT INTO steps(namespace, id, session_id, role, content, ts, metadata) VALUES (?,?,?,?,?,?,?)",
             [
-                ("tenant/a", "old-meta", "default", "user", "the spare key is under the mat", T0.timestamp(), '{"$dt": "x"}'),
+                (
+                    "tenant/a",
+                    "old-meta",
+                    "default",
+                    "user",
+                    "the spare key is under the mat",
+                    T0.timestamp(),
+                    '{"$dt": "x"}',
+                ),
                 ("tenant/a", "old-time", "default", "user", "unreadable time", "soon", None),
             ],
         )
@@ -126,10 +139,18 @@ def test_a_full_disk_pauses_ingest_recall_still_answers_and_ingest_resumes(tmp_p
         # SQLite's own size cap on this connection: the next pages it needs fail with the real SQLITE_FULL
         mem.store.query(f"PRAGMA max_page_count = {pages}")
         with pytest.raises(StorageFullError, match="full"):
-            mem.add(conv(*[f"a long letter number {i} " + "la " * 300 for i in range(100)], prefix="x"), namespace=A)
+            mem.add(
+                conv(*[f"a long letter number {i} " + "la " * 300 for i in range(100)], prefix="x"),
+                namespace=A,
+            )
         assert [s.id for s in mem.steps(A)] == ["m1"]
-        mem.store.query(f"PRAGMA max_page_count = {pages + 3}")  # room for the log, not for what the worker derives
-        mem.add(conv(*[f"my sister Ana visited Berlin in {1990 + i} for work" for i in range(40)], prefix="y"), namespace=A)
+        mem.store.query(
+            f"PRAGMA max_page_count = {pages + 3}"
+        )  # room for the log, not for what the worker derives
+        mem.add(
+            conv(*[f"my sister Ana visited Berlin in {1990 + i} for work" for i in range(40)], prefix="y"),
+            namespace=A,
+        )
         deadline = time.monotonic() + 60
         while mem.stats().ingest_paused is None and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -150,7 +171,9 @@ def test_a_full_disk_pauses_ingest_recall_still_answers_and_ingest_resumes(tmp_p
 
 def test_one_tenants_backlog_does_not_hold_another_tenants_recall(tmp_path: Path) -> None:
     with PlugMem.open(tmp_path / "m", policy=POLICY, embeddings=None) as mem:
-        mem.add(conv(*[f"import {i}: shipment {i} left the depot" for i in range(3000)], prefix="a"), namespace=A)
+        mem.add(
+            conv(*[f"import {i}: shipment {i} left the depot" for i in range(3000)], prefix="a"), namespace=A
+        )
         mem.add(conv("My daughter's school play is on Thursday.", prefix="b"), namespace=B)
         r = mem.recall("when is the school play?", namespace=B)
         assert "b1" in r.source_ids and "answered from what is indexed" not in r.reason
@@ -221,7 +244,14 @@ def test_ids_have_one_meaning(lexical_mem: PlugMem) -> None:
     for changed in (
         conv("I live in Porto."),
         [{"role": "assistant", "content": "I live in Lisbon.", "id": "m1", "timestamp": T0}],
-        [{"role": "user", "content": "I live in Lisbon.", "id": "m1", "timestamp": datetime(2024, 1, 1, tzinfo=UTC)}],
+        [
+            {
+                "role": "user",
+                "content": "I live in Lisbon.",
+                "id": "m1",
+                "timestamp": datetime(2024, 1, 1, tzinfo=UTC),
+            }
+        ],
     ):
         with pytest.raises(ConflictError, match="m1"):
             lexical_mem.add(changed + conv("new", prefix="n"), namespace=A, session_id="s1")

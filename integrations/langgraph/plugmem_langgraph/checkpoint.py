@@ -1029,32 +1029,55 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
                 "SELECT checkpoint_id, checkpoint_ns, type, checkpoint FROM lg_checkpoints WHERE thread_id = ?",
                 (tid,),
             ).fetchall():
-                cp = self.serde.loads_typed((ctype, blob))
-                values = cp.get("channel_values") or {}
-                kept = self._without(values.get(self.messages_key), ids)
-                if kept is not None:
-                    values[self.messages_key] = kept
+                cp, changed = self._scrub(self.serde.loads_typed((ctype, blob)), ids)
+                if changed:
                     c.execute(
                         "UPDATE lg_checkpoints SET type = ?, checkpoint = ? WHERE thread_id = ? AND "
                         "checkpoint_ns = ? AND checkpoint_id = ?",
                         (*self.serde.dumps_typed(cp), tid, cns, cid),
                     )
             for key, vtype, value in c.execute(
-                "SELECT rowid, type, value FROM lg_writes WHERE thread_id = ? AND channel = ?",
-                (tid, self.messages_key),
+                "SELECT rowid, type, value FROM lg_writes WHERE thread_id = ?", (tid,)
             ).fetchall():
-                kept = self._without(self.serde.loads_typed((vtype, value)), ids)
-                if kept is not None:
+                kept, changed = self._scrub(self.serde.loads_typed((vtype, value)), ids)
+                if changed:
                     c.execute(
                         "UPDATE lg_writes SET type = ?, value = ? WHERE rowid = ?",
                         (*self.serde.dumps_typed(kept), key),
                     )
 
-    def _without(self, value: Any, ids: set[str]) -> builtins.list[Any] | None:
-        """`value` (a message or a list of them) without the messages in `ids`; None if nothing matched."""
-        items = value if isinstance(value, list) else [value]
-        kept = [m for m in items if self._message_key(m) not in ids]
-        return kept if len(kept) != len(items) else None
+    def _scrub(self, value: Any, ids: set[str], depth: int = 0) -> tuple[Any, bool]:
+        """`value` without the messages in `ids`, looking inside lists and dicts (channel values,
+        a graph's input under `__start__`, a write's payload); returns (value, whether it changed)."""
+        if depth > 4:
+            return value, False
+        if isinstance(value, (list, tuple)):
+            out: list[Any] = []
+            changed = False
+            for item in value:
+                if isinstance(item, BaseMessage) and self._message_key(item) in ids:
+                    changed = True
+                    continue
+                kept, inner = self._scrub(item, ids, depth + 1)
+                changed = changed or inner
+                out.append(kept)
+            return (type(value)(out) if isinstance(value, tuple) else out), changed
+        if isinstance(value, dict):
+            changed = False
+            for k in list(value):
+                item = value[k]
+                if isinstance(item, BaseMessage) and self._message_key(item) in ids:
+                    value[k] = []
+                    changed = True
+                    continue
+                kept, inner = self._scrub(item, ids, depth + 1)
+                if inner:
+                    value[k] = kept
+                    changed = True
+            return value, changed
+        if isinstance(value, BaseMessage) and self._message_key(value) in ids:
+            return [], True
+        return value, False
 
     def _storable(self, m: Any) -> tuple[str, str, BaseMessage] | None:
         """(id, content digest, message to add) for a message memory should keep, else None."""

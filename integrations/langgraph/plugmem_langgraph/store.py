@@ -26,7 +26,8 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +37,7 @@ from typing import Any, Literal, cast
 import numpy as np
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base import (
+    NOT_PROVIDED,
     BaseStore,
     GetOp,
     IndexConfig,
@@ -43,6 +45,7 @@ from langgraph.store.base import (
     Item,
     ListNamespacesOp,
     MatchCondition,
+    NotProvided,
     Op,
     PutOp,
     Result,
@@ -55,9 +58,28 @@ from langgraph.store.base import (
     validate_op_namespace,
 )
 
-from plugmem.errors import InvalidInputError, MemoryClosedError
+from plugmem.errors import InvalidInputError, MemoryClosedError, PlugMemError
+from plugmem.errors import InvalidNamespaceError as PlugMemNamespaceError
 
 log = logging.getLogger("plugmem.langgraph.store")
+
+
+class StoreNamespaceError(PlugMemNamespaceError, InvalidNamespaceError):
+    """A namespace LangGraph's store rules reject: both plugmem's and LangGraph's error type."""
+
+
+@contextmanager
+def _typed_errors(what: str) -> Iterator[None]:
+    """Argument errors from LangGraph's own checks (which run before our code) as plugmem's typed errors."""
+    try:
+        yield
+    except PlugMemError:
+        raise
+    except InvalidNamespaceError as exc:
+        raise StoreNamespaceError(f"PlugMemStore.{what}: {exc}") from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise InvalidInputError(f"PlugMemStore.{what}: invalid argument ({exc})") from None
+
 
 Clock = Callable[[], datetime]
 Namespace = tuple[str, ...]
@@ -453,6 +475,91 @@ class PlugMemStore(BaseStore):
             return -_FOREVER
         return now
 
+    # -- single operations: LangGraph's own argument checks, raised as typed errors --------------
+    def put(
+        self,
+        namespace: tuple[str, ...],
+        key: str,
+        value: dict[str, Any],
+        index: Literal[False] | list[str] | None = None,
+        *,
+        ttl: float | NotProvided | None = NOT_PROVIDED,
+    ) -> None:
+        with _typed_errors("put"):
+            super().put(namespace, key, value, index, ttl=ttl)
+
+    async def aput(
+        self,
+        namespace: tuple[str, ...],
+        key: str,
+        value: dict[str, Any],
+        index: Literal[False] | list[str] | None = None,
+        *,
+        ttl: float | NotProvided | None = NOT_PROVIDED,
+    ) -> None:
+        with _typed_errors("aput"):
+            await super().aput(namespace, key, value, index, ttl=ttl)
+
+    def get(self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None) -> Item | None:
+        with _typed_errors("get"):
+            return super().get(namespace, key, refresh_ttl=refresh_ttl)
+
+    async def aget(
+        self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None
+    ) -> Item | None:
+        with _typed_errors("aget"):
+            return await super().aget(namespace, key, refresh_ttl=refresh_ttl)
+
+    def search(
+        self,
+        namespace_prefix: tuple[str, ...],
+        /,
+        *,
+        query: str | None = None,
+        filter: dict[str, Any] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        refresh_ttl: bool | None = None,
+    ) -> list[SearchItem]:
+        with _typed_errors("search"):
+            return super().search(
+                namespace_prefix,
+                query=query,
+                filter=filter,
+                limit=limit,
+                offset=offset,
+                refresh_ttl=refresh_ttl,
+            )
+
+    async def asearch(
+        self,
+        namespace_prefix: tuple[str, ...],
+        /,
+        *,
+        query: str | None = None,
+        filter: dict[str, Any] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        refresh_ttl: bool | None = None,
+    ) -> list[SearchItem]:
+        with _typed_errors("asearch"):
+            return await super().asearch(
+                namespace_prefix,
+                query=query,
+                filter=filter,
+                limit=limit,
+                offset=offset,
+                refresh_ttl=refresh_ttl,
+            )
+
+    def delete(self, namespace: tuple[str, ...], key: str) -> None:
+        with _typed_errors("delete"):
+            super().delete(namespace, key)
+
+    async def adelete(self, namespace: tuple[str, ...], key: str) -> None:
+        with _typed_errors("adelete"):
+            await super().adelete(namespace, key)
+
     # -- batch -----------------------------------------------------------------------
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Run ops in one transaction; embeddings are computed before the lock is taken."""
@@ -481,7 +588,8 @@ class PlugMemStore(BaseStore):
         for op in op_list:
             if not isinstance(op, (GetOp, PutOp, SearchOp, ListNamespacesOp)):
                 raise InvalidInputError(f"unknown store operation {type(op).__name__}")
-            validate_op_namespace(op)
+            with _typed_errors("batch"):
+                validate_op_namespace(op)
             if isinstance(op, PutOp):
                 ns = tuple(op.namespace)
                 _validate_put_namespace(ns)
