@@ -122,7 +122,9 @@ def test_rows_from_an_older_version_cannot_stop_the_worker(tmp_path: Path) -> No
         )
     with PlugMem.open(path, policy=POLICY, embeddings=None) as mem:
         mem.add(conv("The dentist is on Friday at 9.", prefix="d"), namespace=A)
-        with pytest.raises(IngestStalledError, match=r"1 logged steps could not be processed.*unreadable row"):
+        with pytest.raises(
+            IngestStalledError, match=r"1 logged steps could not be processed.*unreadable row"
+        ):
             mem.flush()
         assert [q["id"] for q in mem.store.quarantined()] == ["old-time"]
         assert "d1" in mem.recall("when is the dentist?", namespace=A).source_ids
