@@ -46,7 +46,7 @@ from plugmem.tokens import TokenCounter
 
 log = logging.getLogger("plugmem")
 
-BATCH = 512
+BATCH = 128  # one namespace's batch; a reader of another namespace waits for at most one
 SHARED_BATCH = 64  # batch size while a reader of another namespace is waiting
 MAX_ATTEMPTS = 3  # whole-batch attempts before the batch is split (its halves get one each)
 COALESCE_S = 0.05  # let a burst of add() calls gather into one embedding batch
