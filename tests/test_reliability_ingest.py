@@ -16,6 +16,7 @@ from langchain_core.embeddings import Embeddings
 from plugmem import (
     ConflictError,
     IngestStalledError,
+    IngestTimeoutError,
     InvalidInputError,
     MemoryPolicy,
     PlugMem,
@@ -184,6 +185,8 @@ def test_one_tenants_backlog_does_not_hold_another_tenants_recall(tmp_path: Path
         quick = MemoryPolicy(full_history_when_fits=False, read_your_writes_timeout_s=0)
         r = mem.recall("where did shipment 2999 go?", namespace=A, policy=quick)
         assert "answered from what is indexed" in r.reason
+        with pytest.raises(IngestTimeoutError, match="timed out"):
+            mem.flush(timeout=0)  # a typed error (also a TimeoutError); the work goes on
         mem.flush()
         assert "a3000" in mem.recall("shipment 2999", namespace=A, mode="fast").source_ids
 
