@@ -65,7 +65,7 @@ def test_defuse_leaves_plain_text_alone() -> None:
 
 
 @given(st.text(max_size=300))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 def test_defuse_output_is_one_line_without_a_fence_tag(text: str) -> None:
     out = defuse(text)
     assert closes(out) == 0
@@ -90,7 +90,7 @@ payload = st.lists(st.one_of(texts, attacks), min_size=1, max_size=4).map(" ".jo
 
 
 @given(content=payload, name=st.one_of(st.none(), payload))
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_recalled_context_has_one_close_at_the_end_and_no_injected_line(
     fence_mem: PlugMem, content: str, name: str | None
 ) -> None:
