@@ -2,31 +2,39 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# the shared data and model folder: beside the checkout, else where this machine kind keeps it
-SHARED ?= $(firstword $(wildcard $(abspath ../shared) /work/shared) $(abspath ../shared))
+# The shared data and model folder: ../shared beside the checkout when present, or wherever
+# PLUGMEM_SHARED points. Nothing else is assumed about the machine; without it the model is
+# looked up in Chroma's cache (or downloaded, `plugmem model fetch`) and data tests skip.
+SHARED ?= $(or $(PLUGMEM_SHARED),$(wildcard $(abspath ../shared)))
+ifneq ($(SHARED),)
 export PLUGMEM_EMBEDDING_MODEL_DIR ?= $(SHARED)/models/all-MiniLM-L6-v2/onnx
 export PLUGMEM_DATA_DIR ?= $(SHARED)/data
+endif
+PACKAGES := -e ".[dev,cli]" -e integrations/langgraph -e integrations/mcp
 
 .PHONY: setup demo test lint typecheck unit bench bench-quick clean
 
-$(VENV)/.installed: pyproject.toml integrations/langgraph/pyproject.toml
+$(VENV)/.installed: pyproject.toml integrations/langgraph/pyproject.toml integrations/mcp/pyproject.toml
+	@echo "== plugmem setup: a virtualenv in $(VENV), then the packages (a few minutes the first time) =="
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]" -e integrations/langgraph
+	$(PY) -m pip install --upgrade --progress-bar on pip
+	$(PY) -m pip install --progress-bar on $(PACKAGES)
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@test -x /usr/bin/chromium || { echo "== installing Debian's chromium (headless browser for the HTML page test) =="; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }; }
 	touch $@
 
 setup: $(VENV)/.installed
 
 demo: setup
-	$(PY) -m plugmem demo
+	$(VENV)/bin/plugmem demo
 
 lint: setup
-	$(VENV)/bin/ruff check plugmem integrations benchmarks tests
-	$(VENV)/bin/ruff format --check plugmem integrations benchmarks tests
+	$(VENV)/bin/ruff check plugmem integrations benchmarks tests conftest.py
+	$(VENV)/bin/ruff format --check plugmem integrations benchmarks tests conftest.py
 
 typecheck: setup
-	$(VENV)/bin/mypy plugmem integrations/langgraph/plugmem_langgraph benchmarks
+	$(VENV)/bin/mypy plugmem integrations/langgraph/plugmem_langgraph integrations/mcp/plugmem_mcp benchmarks
 
 unit: setup
 	$(PY) -m pytest -q -p no:cacheprovider

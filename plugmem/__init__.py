@@ -4,7 +4,16 @@ from plugmem import PlugMem
 with PlugMem.open("./memory") as mem:
     mem.add([{"role": "user", "content": "I moved to Lisbon"}], namespace=("users", "u1"))
     print(mem.recall("Where do I live?", namespace=("users", "u1")).context)
+
+The memory, policy and result classes are imported on first use (PEP 562), so that
+`import plugmem` and the `plugmem` command start fast: `plugmem --help` must not pay for
+Chroma, onnxruntime and LangChain.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from plugmem.errors import (
     ConflictError,
@@ -18,15 +27,39 @@ from plugmem.errors import (
     LLMOutputError,
     MemoryClosedError,
     MemoryLockedError,
+    MemoryNotFoundError,
+    ModelDownloadError,
     NotFoundError,
     PlugMemError,
     PolicyError,
     StorageError,
     StorageFullError,
 )
-from plugmem.memory import PlugMem
-from plugmem.policy import MemoryPolicy
-from plugmem.results import Recall, RecallItem, Stats
+
+if TYPE_CHECKING:
+    from plugmem.memory import PlugMem
+    from plugmem.policy import MemoryPolicy
+    from plugmem.results import Recall, RecallItem, Stats
+    from plugmem.views import MemoryInspector
+
+_LAZY = {
+    "PlugMem": "plugmem.memory",
+    "MemoryPolicy": "plugmem.policy",
+    "Recall": "plugmem.results",
+    "RecallItem": "plugmem.results",
+    "Stats": "plugmem.results",
+    "MemoryInspector": "plugmem.views",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'plugmem' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
 
 __all__ = [
     "ConflictError",
@@ -40,7 +73,10 @@ __all__ = [
     "LLMOutputError",
     "MemoryClosedError",
     "MemoryLockedError",
+    "MemoryInspector",
+    "MemoryNotFoundError",
     "MemoryPolicy",
+    "ModelDownloadError",
     "NotFoundError",
     "PlugMem",
     "PlugMemError",

@@ -26,7 +26,13 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
 from plugmem.erase import Eraser, Unlinked, unlink, unlink_namespace
-from plugmem.errors import InvalidInputError, MemoryClosedError, PlugMemError, StorageError
+from plugmem.errors import (
+    InvalidInputError,
+    MemoryClosedError,
+    MemoryNotFoundError,
+    PlugMemError,
+    StorageError,
+)
 from plugmem.index import repair
 from plugmem.index.catalog import Catalog
 from plugmem.index.embeddings import CachedEmbeddings, default_embeddings, model_id_of
@@ -67,11 +73,17 @@ class PlugMem:
         clock: Clock | None = None,
         chroma_client: Any = None,
         start_worker: bool = True,
+        create: bool = True,
     ) -> None:
         self._closed = True  # until the setup below succeeded
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
             raise InvalidInputError(f"memory path {self.path} exists and is not a directory")
+        if not create and not (self.path / DB_FILE).is_file():
+            raise MemoryNotFoundError(
+                f"{self.path} is not a plugmem memory (no {DB_FILE} in it); nothing was created. "
+                "Check the path, or open it with create=True to start a new memory there"
+            )
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             self._dir_lock = DirectoryLock(self.path)
@@ -148,14 +160,23 @@ class PlugMem:
         *,
         clock: Clock | None = None,
         chroma_client: Any = None,
+        create: bool = True,
     ) -> PlugMem:
         """Open (or create) a memory directory; pending work from a crash is resumed.
 
         `embeddings=True` (default) uses the bundled-format MiniLM ONNX model when it is
         on disk, else lexical-only recall with a warning; `embeddings=None` forces lexical-only.
+        `create=False` opens only an existing memory and raises `MemoryNotFoundError` otherwise
+        (inspecting tools must not leave a new empty memory behind a mistyped path).
         """
         return cls(
-            path, policy=policy, embeddings=embeddings, llm=llm, clock=clock, chroma_client=chroma_client
+            path,
+            policy=policy,
+            embeddings=embeddings,
+            llm=llm,
+            clock=clock,
+            chroma_client=chroma_client,
+            create=create,
         )
 
     @classmethod
