@@ -150,7 +150,7 @@ def unlink(
     summaries = [
         Summary(**loads(r[0])) for r in c.execute("SELECT data FROM summaries WHERE namespace = ?", (ns,))
     ]
-    pruned, dropped = prune_tree(summaries, sessions)
+    pruned, dropped = prune_tree(summaries, sessions, {e.id for e in events}, step_ids)
     old_summaries = {s.id: s for s in summaries}
     removed = (
         [f"t:{i}" for i in sorted(target_ids)]

@@ -454,7 +454,7 @@ class PlugMem:
 
     def _read_your_writes(self, ns: str, pol: MemoryPolicy) -> str | None:
         """Wait (bounded) for this namespace's own pending writes; say so when recall cannot."""
-        if not pol.read_your_writes or not self.store.pending_count(ns):
+        if not pol.read_your_writes or not self.pipeline.busy_with(ns):
             return None
         if self.pipeline.wait_namespace(ns, pol.read_your_writes_timeout_s):
             return None

@@ -96,6 +96,7 @@ class Pipeline:
         self._locks_guard = threading.Lock()
         self._waiting: dict[str, int] = {}  # namespaces a read-your-writes recall is waiting for
         self._last_ns: str | None = None  # round-robin position
+        self._active: str | None = None  # the namespace a batch is being processed for
         self.last_error: str | None = None
         self.paused: PlugMemError | None = None  # storage failing: ingest waits and retries
         self.restarts = 0
@@ -227,6 +228,10 @@ class Pipeline:
                 "(stats().quarantined), stay in the log and are retried with backoff, on the next flush and on open"
             )
 
+    def busy_with(self, namespace: str) -> bool:
+        """True while `namespace` has logged steps not yet processed and indexed."""
+        return self._active == namespace or self.store.pending_count(namespace) > 0
+
     def wait_namespace(self, namespace: str, timeout: float) -> bool:
         """Wait (at most `timeout` s) until `namespace` has nothing pending; True if it caught up.
 
@@ -241,7 +246,7 @@ class Pipeline:
             self._waiting[namespace] = self._waiting.get(namespace, 0) + 1
         try:
             self.notify()
-            while self.store.pending_count(namespace):
+            while self.busy_with(namespace):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self.paused is not None:
                     return False
@@ -270,6 +275,7 @@ class Pipeline:
             return False
         ns, size = self._pick(namespaces)
         with self.ns_lock(ns):
+            self._active = ns  # its steps are marked processed at commit, its derived docs indexed just after
             try:
                 steps = self.store.pending_steps(ns, size)
                 if steps:
@@ -280,6 +286,8 @@ class Pipeline:
                     raise
                 self._pause(exc)
                 return False
+            finally:
+                self._active = None
         return True
 
     def _pick(self, namespaces: list[str]) -> tuple[str, int]:

@@ -41,7 +41,7 @@ def test_forgotten_text_and_vectors_leave_the_database_files(mem: PlugMem) -> No
     mem.flush()
     r = mem.recall("what is my locker combination?", namespace=NS, mode="fast", budget_tokens=2000)
     assert "7-31-4" not in r.context and "m2" not in r.source_ids
-    assert "o1" in mem.recall("what do I like?", namespace=OTHER).source_ids  # other tenants untouched
+    assert "o1" in mem.recall("do I like tea?", namespace=OTHER).source_ids  # other tenants untouched
     db = mem.db_path
     mem.close()
     raw = file_bytes(db)

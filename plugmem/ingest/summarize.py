@@ -409,14 +409,16 @@ def rollup(events: Sequence[Event], existing: Sequence[Summary]) -> list[Summary
     return [nodes[k].to_summary() for k in touched]
 
 
-def prune_tree(existing: Sequence[Summary], sessions: set[str]) -> tuple[list[Summary], list[str]]:
+def prune_tree(
+    existing: Sequence[Summary], sessions: set[str], events: set[str], steps: set[str]
+) -> tuple[list[Summary], list[str]]:
     """Take whole sessions out of the temporal tree (forget, replace); returns (changed, deleted ids).
 
-    Session nodes of `sessions` go; the day and week nodes above them lose those children
-    (their lines, sources and time span shrink to what remains) and go too once empty. The
-    sessions' remaining steps are re-processed afterwards, and `rollup` puts them back.
+    The session nodes of `sessions` go; day and week nodes lose the children that were those
+    sessions, their `events` or days that emptied, with those lines and the `steps` among
+    their sources, and go too once empty. The sessions' remaining steps are re-processed
+    afterwards, and `rollup` puts them back.
     """
-    by_id = {s.id: s for s in existing}
     nodes = {s.id: _Node.from_summary(s) for s in existing}
     deleted = {s.id for s in existing if s.level == "session" and s.key in sessions}
     changed: dict[str, None] = {}
@@ -424,23 +426,22 @@ def prune_tree(existing: Sequence[Summary], sessions: set[str]) -> tuple[list[Su
         for sid, n in nodes.items():
             if n.level != level or sid in deleted:
                 continue
-            gone = [c for c in n.children if c in deleted]
             redo = [c for c in n.children if c in changed]
-            if not gone and not redo:
+            keep = [
+                (c, ln)
+                for c, ln in zip(n.children, n.lines, strict=True)
+                if c not in deleted and c not in events
+            ]
+            if len(keep) == len(n.children) and not redo:
                 continue
-            keep = [(c, ln) for c, ln in zip(n.children, n.lines, strict=True) if c not in deleted]
             if not keep:
                 deleted.add(sid)
                 continue
             n.children, n.lines = [c for c, _ in keep], [ln for _, ln in keep]
-            for c in redo:  # a week's line for a day that lost sessions
+            for c in redo:  # a week's line for a day that lost some of its lines
                 day = nodes[c]
                 n.lines[n.children.index(c)] = condense(f"{day.key}: {day.body()}", LINE_CHARS[level])
-            known = [nodes[c] for c in n.children if c in nodes]
-            if known:
-                n.start = min(k.start for k in known)
-                n.end = max(k.end for k in known)
-                n.sources = _union([], (x for k in known for x in k.sources))
+            n.sources = [x for x in n.sources if x not in steps]
             changed[sid] = None
     out = [nodes[i].to_summary() for i in changed if i not in deleted]
-    return out, [i for i in by_id if i in deleted]
+    return out, [s.id for s in existing if s.id in deleted]
