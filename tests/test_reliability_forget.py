@@ -11,6 +11,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 from _support import conv
 
 from plugmem import MemoryPolicy, PlugMem
@@ -27,6 +28,7 @@ def file_bytes(path: Path) -> bytes:
     return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists())
 
 
+@pytest.mark.needs_model
 def test_forgotten_text_and_vectors_leave_the_database_files(mem: PlugMem) -> None:
     mem.add(conv("I like tea.", SECRET, "Noted."), namespace=NS, session_id="s1")
     mem.add(conv("I like tea.", prefix="o"), namespace=OTHER)

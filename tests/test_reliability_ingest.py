@@ -33,8 +33,7 @@ class PoisonedEmbeddings(Embeddings):
 
     def __init__(self) -> None:
         inner = default_embeddings()
-        if inner is None:
-            pytest.skip("the ONNX embedding model is not on disk (set PLUGMEM_EMBEDDING_MODEL_DIR)")
+        assert inner is not None, "the ONNX model is needed (the test is marked needs_model)"
         self.inner = inner
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
@@ -77,6 +76,7 @@ def test_poison_pills_are_rejected_at_the_boundary(
     assert lexical_mem.stats().quarantined == 0
 
 
+@pytest.mark.needs_model
 def test_a_step_the_worker_cannot_process_is_quarantined_and_everything_else_flows(tmp_path: Path) -> None:
     with PlugMem.open(tmp_path / "m", policy=POLICY, embeddings=PoisonedEmbeddings()) as mem:
         texts = [f"note {i}: the locker code for gym {i} is {1000 + i}" for i in range(12)]
@@ -134,6 +134,7 @@ def test_rows_from_an_older_version_cannot_stop_the_worker(tmp_path: Path) -> No
         mem.flush()
 
 
+@pytest.mark.needs_model
 def test_a_full_disk_pauses_ingest_recall_still_answers_and_ingest_resumes(tmp_path: Path) -> None:
     with PlugMem.open(tmp_path / "m", policy=POLICY) as mem:
         mem.add(conv("I bought a red bicycle in Porto."), namespace=A)

@@ -52,13 +52,12 @@ def test_a_second_process_gets_a_typed_error_naming_the_holder_and_a_killed_hold
         mem.flush()
 
 
+@pytest.mark.needs_model
 def test_a_damaged_vector_index_is_probed_in_a_child_and_rebuilt_from_sqlite(tmp_path: Path) -> None:
     path = tmp_path / "m"
     policy = MemoryPolicy(full_history_when_fits=False, extract_knowledge=False)
     texts = [f"entry {i}: the parcel locker {i} opens with pin {4000 + i}" for i in range(1100)]
     with PlugMem.open(path, policy=policy) as mem:
-        if mem.lexical_only:
-            pytest.skip("the ONNX embedding model is not on disk (set PLUGMEM_EMBEDDING_MODEL_DIR)")
         mem.add(conv(*texts), namespace=NS)
         mem.flush()
     headers = list((path / "chroma").glob("*/header.bin"))
