@@ -16,18 +16,24 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from plugmem.errors import (
+    ConflictError,
     ContentTooLargeError,
+    CorruptMemoryError,
     EmbeddingUnavailableError,
     IngestStalledError,
+    IngestTimeoutError,
     InvalidInputError,
     InvalidNamespaceError,
     LLMOutputError,
     MemoryClosedError,
+    MemoryLockedError,
     MemoryNotFoundError,
     ModelDownloadError,
     NotFoundError,
     PlugMemError,
     PolicyError,
+    StorageError,
+    StorageFullError,
 )
 
 if TYPE_CHECKING:
@@ -56,14 +62,18 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ConflictError",
     "ContentTooLargeError",
+    "CorruptMemoryError",
     "EmbeddingUnavailableError",
     "IngestStalledError",
+    "IngestTimeoutError",
     "InvalidInputError",
     "InvalidNamespaceError",
     "LLMOutputError",
     "MemoryClosedError",
     "MemoryInspector",
+    "MemoryLockedError",
     "MemoryNotFoundError",
     "MemoryPolicy",
     "ModelDownloadError",
@@ -74,5 +84,7 @@ __all__ = [
     "Recall",
     "RecallItem",
     "Stats",
+    "StorageError",
+    "StorageFullError",
 ]
 __version__ = "0.1.0"
