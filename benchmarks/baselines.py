@@ -17,13 +17,13 @@ from langgraph.store.memory import InMemoryStore
 
 from benchmarks.data import Turn
 from plugmem.index.embeddings import CachedEmbeddings
-from plugmem.recall.context import FOOTER, HEADER, fmt_time
+from plugmem.recall.context import FOOTER, HEADER, fmt_day
 from plugmem.tokens import TokenCounter
 
 
 def turn_line(t: Turn) -> str:
     """The same line plugmem renders for a turn: `[date] speaker: text`."""
-    return f"[{fmt_time(t.timestamp)}] {t.speaker}: {t.text}".replace("\n", " ")
+    return f"[{fmt_day(t.timestamp)}] {t.speaker}: {t.text}".replace("\n", " ")
 
 
 def turn_costs(turns: Sequence[Turn], tokens: TokenCounter) -> dict[str, int]:

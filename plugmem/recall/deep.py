@@ -74,7 +74,9 @@ def deep_deterministic(
         for d_id, s in _normalise({it.doc.id: it.score for it in fast2.ranked}).items():
             base[d_id] = max(base.get(d_id, 0.0), 0.6 * s)
     # 2. personalized PageRank from the best seeds and the entities the query names
-    seeds = dict(sorted(base.items(), key=lambda kv: -kv[1])[:SEEDS])
+    # seeds are turns and facts: a summary node links a whole week, its neighbourhood is everything
+    walkable = ((d, v) for d, v in base.items() if cat.docs[d].kind in ("turn", "knowledge"))
+    seeds = dict(sorted(walkable, key=lambda kv: -kv[1])[:SEEDS])
     for n in entity_nodes_in(graph, query):
         seeds[n] = 0.5
     ppr = _normalise({n: v for n, v in personalized_pagerank(graph, seeds).items() if n in cat.docs})

@@ -147,9 +147,8 @@ class RecallEngine:
         if not cat.docs:
             return _Run(Decision("fast", "memory is empty in this namespace"))
         scope = time_scope(query, now, lambda phrase: self._anchor(cat, phrase))
-        topic = scope.topic if scope is not None else query  # "since I moved" dates, it is not the topic
-        qvec = self._qvec(topic)
-        fast = fast_search(cat, topic, qvec)
+        qvec = self._qvec(query)
+        fast = fast_search(cat, query, qvec)
         answers_slot = any(d.valid_until is None for d in slot_facts(query, cat)[1].values())
         verdict = judge(
             fast,
@@ -165,7 +164,7 @@ class RecallEngine:
             ranked = [Scored(d, 1.0) for d in turns]
             decision = Decision("full", f"full history ({total} tokens) fits the {budget}-token budget")
             return _Run(decision, apply_currency(ranked, cat, policy.stale, pull=False))
-        run = self._tiers(topic, cat, qvec, fast, mode, policy)
+        run = self._tiers(query, cat, qvec, fast, mode, policy)
         if scope is not None:
             run.ranked = apply_scope(run.ranked, scope, cat)
             run.notes.append(

@@ -34,7 +34,6 @@ class TimeScope:
     ranges: list[TimeRange]
     broad: bool
     label: str  # what was resolved, for `Recall.reason`
-    topic: str  # the query without clauses that only date it ("since I moved"): what to search for
 
     def contains(self, ts: datetime) -> bool:
         return any(r.start <= ts <= r.end for r in self.ranges)
@@ -64,11 +63,8 @@ def time_scope(query: str, now: datetime, anchor: Anchor) -> TimeScope | None:
     if not ranges:
         return None
     label = "; ".join(f"{r.text!r} → {r.label()}" for r in ranges)
-    topic = query
-    for r in anchored:
-        topic = topic.replace(r.text, " ")
-    topic = " ".join(topic.split())
-    return TimeScope(ranges, is_broad(query), label, topic if len(topic) > 3 else query)
+    # the dating clause stays in the search: "how did she feel after the accident" is about the accident
+    return TimeScope(ranges, is_broad(query), label)
 
 
 def _span(doc: Doc) -> tuple[datetime, datetime] | None:
