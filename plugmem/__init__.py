@@ -13,6 +13,7 @@ from plugmem.errors import (
     InvalidInputError,
     InvalidNamespaceError,
     LLMOutputError,
+    LLMUnavailableError,
     MemoryClosedError,
     NotFoundError,
     PlugMemError,
@@ -20,21 +21,26 @@ from plugmem.errors import (
 )
 from plugmem.memory import PlugMem
 from plugmem.policy import MemoryPolicy
-from plugmem.results import Recall, RecallItem, Stats
+from plugmem.prompts import PROMPTS_VERSION, Prompts
+from plugmem.results import Guidance, Recall, RecallItem, Stats
 
 __all__ = [
+    "PROMPTS_VERSION",
     "ContentTooLargeError",
     "EmbeddingUnavailableError",
+    "Guidance",
     "IngestStalledError",
     "InvalidInputError",
     "InvalidNamespaceError",
     "LLMOutputError",
+    "LLMUnavailableError",
     "MemoryClosedError",
     "MemoryPolicy",
     "NotFoundError",
     "PlugMem",
     "PlugMemError",
     "PolicyError",
+    "Prompts",
     "Recall",
     "RecallItem",
     "Stats",

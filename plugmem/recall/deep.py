@@ -16,15 +16,16 @@ from datetime import datetime
 import networkx as nx
 import numpy as np
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from plugmem.graph import entity_nodes_in, personalized_pagerank
 from plugmem.index.catalog import Catalog
 from plugmem.index.text import tokenize
 from plugmem.ingest.dates import parse_time_constraints
-from plugmem.llm import invoke_json
+from plugmem.llm import LLMJSONError, M, invoke_structured
 from plugmem.model import LLMUsage
+from plugmem.prompts import Prompts
 from plugmem.recall.context import Scored, render_line
 from plugmem.recall.fast import FastResult, fast_search
 
@@ -126,21 +127,6 @@ class Reflection(BaseModel):
     missing: str = ""
 
 
-PLAN_PROMPT = (
-    "You plan memory lookups. Split the question into at most 3 simpler sub-questions, list the entities it "
-    'names and any time constraints. Answer only JSON: {"sub_questions": [...], "entities": [...], '
-    '"time_constraints": [...]}'
-)
-WALK_PROMPT = (
-    "You explore a memory graph to answer a question. Given what is gathered and candidate memories linked to it, "
-    'choose the ids worth following (at most 5). Answer only JSON: {"expand": ["id", ...]}'
-)
-REFLECT_PROMPT = (
-    "Decide whether the gathered memories are enough to answer the question. Answer only JSON: "
-    '{"enough": true|false, "missing": "what to look for next, if anything"}'
-)
-
-
 def deep_llm(
     cat: Catalog,
     graph: nx.Graph,
@@ -152,9 +138,26 @@ def deep_llm(
     max_rounds: int,
     max_tokens: int,
     retries: int = 1,
+    prompts: Prompts | None = None,
 ) -> DeepResult:
+    """Plan → walk → reflect with `llm` (the "plan" role).
+
+    An answer that cannot be used after its retries raises `LLMJSONError` whose `usage`
+    is everything this recall spent, so the caller can fall back and still account for it.
+    """
     usage = LLMUsage()
     gathered: dict[str, float] = {}
+    p = prompts or Prompts()
+
+    def ask(messages: list[BaseMessage], schema: type[M]) -> M:
+        try:
+            answer, u = invoke_structured(llm, messages, schema, retries=retries)
+        except LLMJSONError as exc:
+            usage.add(exc.usage)
+            exc.usage = usage
+            raise
+        usage.add(u)
+        return answer
 
     def gather(result: FastResult, weight: float, n: int = 8) -> None:
         for it in result.ranked[:n]:
@@ -167,10 +170,7 @@ def deep_llm(
         return "\n".join(f"{i}: {render_line(cat.docs[i])}" for i in ids if i in cat.docs)
 
     gather(fast, 1.0)
-    plan, u = invoke_json(
-        llm, [SystemMessage(PLAN_PROMPT), HumanMessage(f"Question: {query}")], Plan, retries=retries
-    )
-    usage.add(u)
+    plan = ask([SystemMessage(p.plan), HumanMessage(f"Question: {query}")], Plan)
     for sq in plan.sub_questions[:3]:
         qv = embed_query(sq) if embed_query is not None else None
         gather(fast_search(cat, sq, qv), 0.8)
@@ -190,18 +190,15 @@ def deep_llm(
                         frontier.append(nb)
         frontier = frontier[:20]
         if frontier:
-            walk, u = invoke_json(
-                llm,
+            walk = ask(
                 [
-                    SystemMessage(WALK_PROMPT),
+                    SystemMessage(p.walk),
                     HumanMessage(
                         f"Question: {query}\n\nGathered:\n{listing(top)}\n\nCandidates:\n{listing(frontier)}"
                     ),
                 ],
                 Walk,
-                retries=retries,
             )
-            usage.add(u)
             floor = min(gathered.values()) if gathered else 0.0
             for d in walk.expand[:5]:
                 if d in frontier:
@@ -210,13 +207,10 @@ def deep_llm(
             stop = "token limit"
             break
         top = sorted(gathered, key=lambda d: -gathered[d])[:12]
-        refl, u = invoke_json(
-            llm,
-            [SystemMessage(REFLECT_PROMPT), HumanMessage(f"Question: {query}\n\nGathered:\n{listing(top)}")],
+        refl = ask(
+            [SystemMessage(p.reflect), HumanMessage(f"Question: {query}\n\nGathered:\n{listing(top)}")],
             Reflection,
-            retries=retries,
         )
-        usage.add(u)
         if refl.enough:
             stop = "answered"
             break

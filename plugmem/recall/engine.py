@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 import networkx as nx
 import numpy as np
-from langchain_core.language_models import BaseChatModel
 
-from plugmem.errors import LLMOutputError
 from plugmem.graph import build_graph
 from plugmem.index.catalog import Catalog
 from plugmem.index.embeddings import CachedEmbeddings
+from plugmem.llm import LLMJSONError, usage_counters
+from plugmem.llm_roles import ChatModels
+from plugmem.model import LLMUsage
 from plugmem.policy import MemoryPolicy
+from plugmem.prompts import Prompts
 from plugmem.recall.context import Scored, arrange, doc_tokens, render, select
 from plugmem.recall.deep import DeepResult, deep_deterministic, deep_llm
 from plugmem.recall.fast import FastResult, fast_search
@@ -23,6 +26,8 @@ from plugmem.recall.scheduler import Decision, decide_escalation
 from plugmem.results import Recall, RecallItem
 from plugmem.storage.sqlite import SQLiteStore
 from plugmem.tokens import TokenCounter
+
+log = logging.getLogger("plugmem")
 
 # each time deep is wanted but skipped as too slow, its latency estimate shrinks by this
 # factor, so deep is tried again after a while rather than never
@@ -38,15 +43,17 @@ class RecallEngine:
         embeddings: CachedEmbeddings | None,
         tokens: TokenCounter,
         policy: MemoryPolicy,
-        llm: BaseChatModel | None,
+        models: ChatModels,
         clock: Callable[[], datetime],
+        prompt_overrides: Mapping[str, str] | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
         self.embeddings = embeddings
         self.tokens = tokens
         self.policy = policy
-        self.llm = llm
+        self.models = models
+        self.prompt_overrides = dict(prompt_overrides or {})
         self.clock = clock
         self._graphs: dict[str, tuple[int, nx.Graph]] = {}
         self._lock = threading.Lock()
@@ -92,7 +99,7 @@ class RecallEngine:
         cat = self.catalog(namespace)
         turns = cat.turns()
         total = sum(doc_tokens(d, self.tokens) for d in turns)
-        usage_calls = usage_tokens = 0
+        usage = LLMUsage()
         graph_ms = 0.0
         if policy.full_history_when_fits and mode == "auto" and turns and total + 40 <= budget:
             decision = Decision("full", f"full history ({total} tokens) fits the {budget}-token budget")
@@ -130,10 +137,7 @@ class RecallEngine:
                 graph_ms = (time.perf_counter() - t_graph) * 1000
                 deep = self._deep(cat, query, qvec, fast, policy)
                 ranked = deep.ranked
-                usage_calls, usage_tokens = (
-                    deep.usage.calls,
-                    deep.usage.input_tokens + deep.usage.output_tokens,
-                )
+                usage = deep.usage
                 decision = Decision("deep", f"{decision.reason}; {deep.stop_reason}", decision.score)
         limit = k if k is not None else None
         chosen = arrange(select(ranked, budget, self.tokens, limit=limit), policy.order)
@@ -162,9 +166,7 @@ class RecallEngine:
         counters = {f"recall.{decision.tier}": 1}
         if mode == "auto":
             counters[f"recall.auto.{decision.tier}"] = 1
-        if usage_calls:
-            counters["llm.calls.recall"] = usage_calls
-            counters["llm.tokens.recall"] = usage_tokens
+        counters.update(usage_counters("plan", usage))
         self.store.bump(counters, soon=True)
         return Recall(
             query=query,
@@ -175,8 +177,8 @@ class RecallEngine:
             tier=decision.tier,
             reason=decision.reason,
             latency_ms=round(latency, 3),
-            llm_calls=usage_calls,
-            llm_tokens=usage_tokens,
+            llm_calls=usage.calls,
+            llm_tokens=usage.tokens,
         )
 
     def _deep(
@@ -185,20 +187,28 @@ class RecallEngine:
         g = self.graph(cat)
         emb = self.embeddings
         embed_query = emb.embed_query_array if emb is not None else None
-        if self.llm is not None:
-            try:
-                return deep_llm(
-                    cat,
-                    g,
-                    query,
-                    fast,
-                    llm=self.llm,
-                    embed_query=embed_query,
-                    max_rounds=policy.deep_max_rounds,
-                    max_tokens=policy.deep_max_llm_tokens,
-                )
-            except LLMOutputError as exc:
-                res = deep_deterministic(cat, g, query, qvec, fast, now=self.clock(), embed_query=embed_query)
-                res.stop_reason = f"LLM failed ({exc}); deterministic deep used"
-                return res
-        return deep_deterministic(cat, g, query, qvec, fast, now=self.clock(), embed_query=embed_query)
+        llm = self.models.get("plan", policy)
+        if llm is None:
+            return deep_deterministic(cat, g, query, qvec, fast, now=self.clock(), embed_query=embed_query)
+        try:
+            return deep_llm(
+                cat,
+                g,
+                query,
+                fast,
+                llm=llm,
+                embed_query=embed_query,
+                max_rounds=policy.deep_max_rounds,
+                max_tokens=policy.deep_max_llm_tokens,
+                prompts=Prompts.with_overrides(policy.prompts, self.prompt_overrides),
+            )
+        except LLMJSONError as exc:
+            usage, why = exc.usage, str(exc)
+        except Exception as exc:  # provider or transport error: recall still answers, deterministically
+            usage, why = LLMUsage(calls=1), f"{type(exc).__name__}: {exc}"
+        log.warning("plugmem: the plan model failed (%s); deterministic deep tier used", why)
+        res = deep_deterministic(cat, g, query, qvec, fast, now=self.clock(), embed_query=embed_query)
+        usage.fallbacks += 1
+        res.usage = usage
+        res.stop_reason = f"LLM failed ({why}); deterministic deep used"
+        return res
