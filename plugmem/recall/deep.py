@@ -127,6 +127,80 @@ class Reflection(BaseModel):
     missing: str = ""
 
 
+class _LLMWalk:
+    """The state of one LLM-driven deep recall: what is gathered, what the model was asked, what it cost."""
+
+    def __init__(
+        self,
+        cat: Catalog,
+        graph: nx.Graph,
+        query: str,
+        llm: BaseChatModel,
+        embed_query: Callable[[str], np.ndarray] | None,
+        prompts: Prompts,
+        retries: int,
+    ) -> None:
+        self.cat, self.graph, self.query, self.llm = cat, graph, query, llm
+        self.embed_query, self.prompts, self.retries = embed_query, prompts, retries
+        self.usage = LLMUsage()
+        self.gathered: dict[str, float] = {}
+
+    def ask(self, system: str, body: str, schema: type[M]) -> M:
+        """One structured call; on failure the error carries everything this recall spent."""
+        messages: list[BaseMessage] = [SystemMessage(system), HumanMessage(f"Question: {self.query}{body}")]
+        try:
+            answer, u = invoke_structured(self.llm, messages, schema, retries=self.retries)
+        except LLMJSONError as exc:
+            self.usage.add(exc.usage)
+            exc.usage = self.usage
+            raise
+        self.usage.add(u)
+        return answer
+
+    def search(self, text: str, weight: float, n: int = 8) -> None:
+        qv = self.embed_query(text) if self.embed_query is not None else None
+        self.gather(fast_search(self.cat, text, qv), weight, n)
+
+    def gather(self, result: FastResult, weight: float, n: int = 8) -> None:
+        for it in result.ranked[:n]:
+            self.gathered[it.doc.id] = max(self.gathered.get(it.doc.id, 0.0), it.score * weight)
+
+    def top(self, n: int) -> list[str]:
+        return sorted(self.gathered, key=lambda d: -self.gathered[d])[:n]
+
+    def listing(self, ids: list[str]) -> str:
+        return "\n".join(f"{i}: {render_line(self.cat.docs[i])}" for i in ids if i in self.cat.docs)
+
+    def walk(self) -> None:
+        """Offer the graph neighbours of the best gathered items; keep the ones the model picks."""
+        top = self.top(8)
+        frontier: list[str] = []
+        for d in top:
+            if d not in self.graph:
+                continue
+            for nb in self.graph.neighbors(d):
+                if nb in self.cat.docs and nb not in self.gathered and nb not in frontier:
+                    frontier.append(nb)
+        frontier = frontier[:20]
+        if not frontier:
+            return
+        body = f"\n\nGathered:\n{self.listing(top)}\n\nCandidates:\n{self.listing(frontier)}"
+        walk = self.ask(self.prompts.walk, body, Walk)
+        floor = min(self.gathered.values()) if self.gathered else 0.0
+        for d in walk.expand[:5]:
+            if d in frontier:
+                self.gathered[d] = max(self.gathered.get(d, 0.0), floor)
+
+    def reflect(self) -> bool:
+        """True when the model says the gathered items answer the question; else look for what it misses."""
+        refl = self.ask(self.prompts.reflect, f"\n\nGathered:\n{self.listing(self.top(12))}", Reflection)
+        if refl.enough:
+            return True
+        if refl.missing.strip():
+            self.search(refl.missing, 0.7, n=5)
+        return False
+
+
 def deep_llm(
     cat: Catalog,
     graph: nx.Graph,
@@ -145,80 +219,27 @@ def deep_llm(
     An answer that cannot be used after its retries raises `LLMJSONError` whose `usage`
     is everything this recall spent, so the caller can fall back and still account for it.
     """
-    usage = LLMUsage()
-    gathered: dict[str, float] = {}
-    p = prompts or Prompts()
-
-    def ask(messages: list[BaseMessage], schema: type[M]) -> M:
-        try:
-            answer, u = invoke_structured(llm, messages, schema, retries=retries)
-        except LLMJSONError as exc:
-            usage.add(exc.usage)
-            exc.usage = usage
-            raise
-        usage.add(u)
-        return answer
-
-    def gather(result: FastResult, weight: float, n: int = 8) -> None:
-        for it in result.ranked[:n]:
-            gathered[it.doc.id] = max(gathered.get(it.doc.id, 0.0), it.score * weight)
-
-    def spent() -> int:
-        return usage.input_tokens + usage.output_tokens
-
-    def listing(ids: list[str]) -> str:
-        return "\n".join(f"{i}: {render_line(cat.docs[i])}" for i in ids if i in cat.docs)
-
-    gather(fast, 1.0)
-    plan = ask([SystemMessage(p.plan), HumanMessage(f"Question: {query}")], Plan)
+    w = _LLMWalk(cat, graph, query, llm, embed_query, prompts or Prompts(), retries)
+    w.gather(fast, 1.0)
+    plan = w.ask(w.prompts.plan, "", Plan)
     for sq in plan.sub_questions[:3]:
-        qv = embed_query(sq) if embed_query is not None else None
-        gather(fast_search(cat, sq, qv), 0.8)
+        w.search(sq, 0.8)
     rounds = 0
     stop = "max rounds"
     while rounds < max_rounds:
-        if spent() >= max_tokens:
+        if w.usage.tokens >= max_tokens:
             stop = "token limit"
             break
         rounds += 1
-        top = sorted(gathered, key=lambda d: -gathered[d])[:8]
-        frontier: list[str] = []
-        for d in top:
-            if d in graph:
-                for nb in graph.neighbors(d):
-                    if nb in cat.docs and nb not in gathered and nb not in frontier:
-                        frontier.append(nb)
-        frontier = frontier[:20]
-        if frontier:
-            walk = ask(
-                [
-                    SystemMessage(p.walk),
-                    HumanMessage(
-                        f"Question: {query}\n\nGathered:\n{listing(top)}\n\nCandidates:\n{listing(frontier)}"
-                    ),
-                ],
-                Walk,
-            )
-            floor = min(gathered.values()) if gathered else 0.0
-            for d in walk.expand[:5]:
-                if d in frontier:
-                    gathered[d] = max(gathered.get(d, 0.0), floor)
-        if spent() >= max_tokens:
+        w.walk()
+        if w.usage.tokens >= max_tokens:
             stop = "token limit"
             break
-        top = sorted(gathered, key=lambda d: -gathered[d])[:12]
-        refl = ask(
-            [SystemMessage(p.reflect), HumanMessage(f"Question: {query}\n\nGathered:\n{listing(top)}")],
-            Reflection,
-        )
-        if refl.enough:
+        if w.reflect():
             stop = "answered"
             break
-        if refl.missing.strip():
-            qv = embed_query(refl.missing) if embed_query is not None else None
-            gather(fast_search(cat, refl.missing, qv), 0.7, n=5)
     ranked = [
-        Scored(cat.docs[d], s) for d, s in gathered.items() if cat.docs[d].kind in ("turn", "knowledge")
+        Scored(cat.docs[d], s) for d, s in w.gathered.items() if cat.docs[d].kind in ("turn", "knowledge")
     ]
     ranked.sort(key=lambda x: -x.score)
-    return DeepResult(ranked=ranked, usage=usage, rounds=rounds, stop_reason=stop)
+    return DeepResult(ranked=ranked, usage=w.usage, rounds=rounds, stop_reason=stop)
