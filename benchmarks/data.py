@@ -21,6 +21,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 LOCOMO_CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
+ADVERSARIAL = 5  # questions the conversation cannot answer
 
 
 def data_dir(arg: str | os.PathLike[str] | None = None) -> Path:
@@ -79,8 +80,10 @@ def _locomo_date(text: str) -> datetime:
     return datetime.strptime(text.strip(), "%I:%M %p on %d %B, %Y").replace(tzinfo=UTC)
 
 
-def load_locomo(folder: Path, *, limit: int | None = None) -> list[Conversation]:
-    """The LoCoMo conversations, categories 1–4 only (5 is adversarial / unanswerable)."""
+def load_locomo(
+    folder: Path, *, limit: int | None = None, adversarial: bool = False
+) -> list[Conversation]:
+    """The LoCoMo conversations, categories 1–4 (and 5, adversarial / unanswerable, when asked for)."""
     samples = json.loads((folder / "locomo_dev.json").read_text())
     audit_path = folder / "locomo_audit_errors.json"
     corrections: dict[tuple[str, int], list[str]] = {}
@@ -108,6 +111,9 @@ def load_locomo(folder: Path, *, limit: int | None = None) -> list[Conversation]
         malformed: list[str] = []
         for i, qa in enumerate(sample["qa"]):
             cat = int(qa["category"])
+            if cat == ADVERSARIAL and adversarial:
+                questions.append(_adversarial(sample["sample_id"], i, qa))
+                continue
             if cat not in LOCOMO_CATEGORIES:
                 continue
             ev = [e for e in qa.get("evidence", []) if e in ids]
@@ -127,6 +133,17 @@ def load_locomo(folder: Path, *, limit: int | None = None) -> list[Conversation]
             )
         out.append(Conversation(sample["sample_id"], turns, questions, malformed))
     return out
+
+
+def _adversarial(sample_id: str, index: int, qa: dict[str, Any]) -> Question:
+    """A category-5 question: memory should come back empty (its "answer" is a plausible trap)."""
+    return Question(
+        id=f"{sample_id}#{index}",
+        question=qa["question"],
+        category="adversarial",
+        evidence=[],
+        answer=str(qa.get("adversarial_answer", "")),
+    )
 
 
 def _lme_date(text: str) -> datetime:

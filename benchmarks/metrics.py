@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
 
@@ -90,3 +91,53 @@ def by_group(rows: Iterable[tuple[str, float]]) -> dict[str, float]:
     out = {g: round(mean(v), 4) for g, v in sorted(groups.items())}
     out["all"] = round(mean(every), 4)
     return out
+
+
+# -- answer in context: is the gold answer's text in what the model reads? ----------------------
+_MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        "january february march april may june july august september october november december".split()
+    )
+}
+_DMY = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?([a-z]+),?\s+(\d{4})\b")
+_MDY = re.compile(r"\b([a-z]+)\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b")
+_MY = re.compile(r"\b([a-z]+),?\s+(\d{4})\b")
+_ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+_TOKEN = re.compile(r"[a-z0-9]+(?:-[0-9]{2}){0,2}")
+ANSWER_STOPWORDS = frozenset("a an the of and or to in on at for with by is was were be".split())
+
+
+def _iso(y: str, m: int, d: str | None = None) -> str:
+    return f"{y}-{m:02d}" + (f"-{int(d):02d}" if d is not None else "")
+
+
+def canonical_dates(text: str) -> str:
+    """Write dates one way ("7 May 2023", "May 7, 2023", "2023-05-07" → "2023-05-07"; "May 2023" → "2023-05")."""
+    low = text.lower()
+    low = _DMY.sub(lambda m: _iso(m[3], _MONTHS[m[2]], m[1]) if m[2] in _MONTHS else m[0], low)
+    low = _MDY.sub(lambda m: _iso(m[3], _MONTHS[m[1]], m[2]) if m[1] in _MONTHS else m[0], low)
+    return _MY.sub(lambda m: _iso(m[2], _MONTHS[m[1]]) if m[1] in _MONTHS else m[0], low)
+
+
+def answer_tokens(text: str) -> list[str]:
+    """Lowercased word tokens with dates made canonical; ISO dates stay one token."""
+    return _TOKEN.findall(canonical_dates(text))
+
+
+def answer_in_context(answer: str, context: str) -> tuple[float, float]:
+    """(exact, share): 1.0 when the normalised answer occurs as a phrase in the context, and the
+    share of the answer's content words found anywhere in it. A date counts at the precision the
+    answer gives: "May 2023" is found in "2023-05-07"."""
+    gold = answer_tokens(answer)
+    if not gold:
+        return 0.0, 0.0
+    ctx = answer_tokens(context)
+    vocab = set(ctx) | {t[:7] for t in ctx if _ISO.fullmatch(t)}
+    n = len(gold)
+    exact = any(ctx[i : i + n] == gold for i in range(len(ctx) - n + 1))
+    if not exact and n == 1:
+        exact = gold[0] in vocab
+    content = [t for t in gold if t not in ANSWER_STOPWORDS] or gold
+    share = sum(1 for t in content if t in vocab) / len(content)
+    return (1.0 if exact else 0.0), share

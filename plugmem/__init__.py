@@ -4,7 +4,16 @@ from plugmem import PlugMem
 with PlugMem.open("./memory") as mem:
     mem.add([{"role": "user", "content": "I moved to Lisbon"}], namespace=("users", "u1"))
     print(mem.recall("Where do I live?", namespace=("users", "u1")).context)
+
+The memory, policy and result classes are imported on first use (PEP 562), so that
+`import plugmem` and the `plugmem` command start fast: `plugmem --help` must not pay for
+Chroma, onnxruntime and LangChain.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from plugmem.errors import (
     ContentTooLargeError,
@@ -15,14 +24,41 @@ from plugmem.errors import (
     LLMOutputError,
     LLMUnavailableError,
     MemoryClosedError,
+    MemoryNotFoundError,
+    ModelDownloadError,
     NotFoundError,
     PlugMemError,
     PolicyError,
 )
-from plugmem.memory import PlugMem
-from plugmem.policy import MemoryPolicy
-from plugmem.prompts import PROMPTS_VERSION, Prompts
-from plugmem.results import Guidance, Recall, RecallItem, Stats
+
+if TYPE_CHECKING:
+    from plugmem.memory import PlugMem
+    from plugmem.policy import MemoryPolicy
+    from plugmem.prompts import PROMPTS_VERSION, Prompts
+    from plugmem.results import Guidance, Recall, RecallItem, Stats
+    from plugmem.views import MemoryInspector
+
+_LAZY = {
+    "PlugMem": "plugmem.memory",
+    "MemoryPolicy": "plugmem.policy",
+    "PROMPTS_VERSION": "plugmem.prompts",
+    "Prompts": "plugmem.prompts",
+    "Guidance": "plugmem.results",
+    "Recall": "plugmem.results",
+    "RecallItem": "plugmem.results",
+    "Stats": "plugmem.results",
+    "MemoryInspector": "plugmem.views",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'plugmem' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
 
 __all__ = [
     "PROMPTS_VERSION",
@@ -35,7 +71,10 @@ __all__ = [
     "LLMOutputError",
     "LLMUnavailableError",
     "MemoryClosedError",
+    "MemoryInspector",
+    "MemoryNotFoundError",
     "MemoryPolicy",
+    "ModelDownloadError",
     "NotFoundError",
     "PlugMem",
     "PlugMemError",

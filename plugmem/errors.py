@@ -38,6 +38,14 @@ class EmbeddingUnavailableError(PlugMemError, RuntimeError):
     """No embedding model could be loaded; recall falls back to lexical search."""
 
 
+class ModelDownloadError(EmbeddingUnavailableError):
+    """The default embedding model could not be downloaded (no network to its host, or a bad archive)."""
+
+
+class MemoryNotFoundError(NotFoundError):
+    """A read-only open named a directory that holds no plugmem memory; nothing was created."""
+
+
 class IngestStalledError(PlugMemError, RuntimeError):
     """Logged messages could not be processed (e.g. the embedding model kept failing).
 

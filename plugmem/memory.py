@@ -18,7 +18,7 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from plugmem.errors import InvalidInputError, MemoryClosedError, NotFoundError
+from plugmem.errors import InvalidInputError, MemoryClosedError, MemoryNotFoundError, NotFoundError
 from plugmem.index.catalog import Catalog
 from plugmem.index.embeddings import CachedEmbeddings, default_embeddings, model_id_of
 from plugmem.index.vectors import VectorIndex
@@ -62,10 +62,16 @@ class PlugMem:
         start_worker: bool = True,
         llms: Mapping[str, ModelLike] | None = None,
         prompts: Mapping[str, str] | None = None,
+        create: bool = True,
     ) -> None:
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
             raise InvalidInputError(f"memory path {self.path} exists and is not a directory")
+        if not create and not (self.path / DB_FILE).is_file():
+            raise MemoryNotFoundError(
+                f"{self.path} is not a plugmem memory (no {DB_FILE} in it); nothing was created. "
+                "Check the path, or open it with create=True to start a new memory there"
+            )
         self.models = ChatModels(llm, llms)  # checks role names before anything is created
         self.prompt_overrides = dict(prompts or {})
         check_overrides(self.prompt_overrides)
@@ -122,6 +128,7 @@ class PlugMem:
         prompts: Mapping[str, str] | None = None,
         clock: Clock | None = None,
         chroma_client: Any = None,
+        create: bool = True,
     ) -> PlugMem:
         """Open (or create) a memory directory; pending work from a crash is resumed.
 
@@ -130,6 +137,8 @@ class PlugMem:
         `llm` is the chat model of every role (extract, plan, reason), `llms` one per role; either
         may be a `BaseChatModel` or an `init_chat_model` spec such as "openai:gpt-4o-mini".
         `prompts` overrides prompts of `plugmem.prompts` by name for this memory.
+        `create=False` opens only an existing memory and raises `MemoryNotFoundError` otherwise
+        (inspecting tools must not leave a new empty memory behind a mistyped path).
         """
         return cls(
             path,
@@ -140,6 +149,7 @@ class PlugMem:
             prompts=prompts,
             clock=clock,
             chroma_client=chroma_client,
+            create=create,
         )
 
     @classmethod

@@ -59,6 +59,7 @@ class Event:
     participants: list[str] = field(default_factory=list)
     entities: list[str] = field(default_factory=list)  # canonical entity names
     boundary: str = "start"  # why it starts here: start|session|time_gap|topic_shift|new_goal|tool_done
+    quoted: list[str] = field(default_factory=list)  # step ids the summary quotes (its sources)
 
 
 @dataclass(slots=True)
@@ -80,10 +81,17 @@ class Knowledge:
     superseded_by: str | None = None
     confidence: float = 0.5
     entities: list[str] = field(default_factory=list)
+    # functional relations this fact fills or ends (plugmem.ingest.slots): relation → value key
+    slots: dict[str, str] = field(default_factory=dict)
+    ends: dict[str, str] = field(default_factory=dict)  # "" as value: ends whatever value it had
     # prescriptions only
     goal: str | None = None
     steps: list[str] = field(default_factory=list)
     conditions: list[str] = field(default_factory=list)
+    lessons: list[str] = field(default_factory=list)  # what failed and why ("month must be YYYY-MM-DD")
+    outcome: str | None = None  # what the procedure achieved the last time it worked
+    tools: list[str] = field(default_factory=list)  # tool names of the calls that worked, in order
+    successes: int = 1  # times this procedure was seen to work (merged duplicates add up)
 
 
 @dataclass(slots=True)

@@ -13,6 +13,7 @@ from plugmem.prompts import check_overrides
 
 RecallMode = Literal["auto", "fast", "deep"]
 Order = Literal["time", "relevance"]
+StaleMode = Literal["mark", "drop", "keep"]
 LLMRole = Literal["extract", "plan", "reason"]
 
 
@@ -30,7 +31,10 @@ class MemoryPolicy(BaseModel):
     latency_budget_ms: float = Field(500.0, gt=0)
     max_deep_share: float = Field(0.3, ge=0.0, le=1.0)
     full_history_when_fits: bool = True
-    order: Order = "time"
+    order: Order = "relevance"  # how the context is ordered; `Recall.items` is always best first
+    # superseded knowledge: "mark" it with what replaced it, "drop" it when its replacement is in
+    # the context, or "keep" it unmarked (as any other item)
+    stale: StaleMode = "mark"
     k: int = Field(12, ge=1, le=1000)  # seeds taken from the fast tier before budget fitting
     deep_max_rounds: int = Field(3, ge=1, le=20)
     deep_max_llm_tokens: int = Field(8000, ge=100)

@@ -23,6 +23,11 @@ class RecallItem(BaseModel):
     session_id: str | None = None
     tier: Tier = "fast"
     tokens: int = 0
+    # knowledge: when it held; for a superseded fact, or a turn whose facts were all superseded,
+    # when it stopped and the ids of the items that replaced it
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    superseded_by: list[str] = Field(default_factory=list)
 
 
 class Guidance(BaseModel):

@@ -165,17 +165,18 @@ class Structurer:
         out.summaries = summaries
         out.edges = [graph_edge(e, all_steps) for e in raw_edges]
         out.failures = list(extraction.failures)
+        # superseded facts stay searchable (history questions need them); recall marks them stale
         out.docs = [
             *(event_doc(e) for e in new_events),
-            *(knowledge_doc(k) for k in [*cons.to_add, *cons.merged] if k.valid_until is None),
+            *(knowledge_doc(k) for k in [*cons.to_add, *cons.merged, *cons.to_close]),
             *(summary_doc(s) for s in summaries),
         ]
-        out.removed_doc_ids = ["k:" + k.id for k in cons.to_close] + ["k:" + i for i in cons.merged_ids]
+        out.removed_doc_ids = ["k:" + i for i in cons.merged_ids]
         out.counters = usage_counters("extract", extraction.usage)
         return out
 
     def docs_from_store(self, namespace: str) -> list[Doc]:
         docs = [event_doc(e) for e in self.store.events(namespace)]
-        docs += [knowledge_doc(k) for k in self.store.knowledge(namespace) if k.valid_until is None]
+        docs += [knowledge_doc(k) for k in self.store.knowledge(namespace)]
         docs += [summary_doc(s) for s in self.store.summaries(namespace)]
         return docs

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 T0 = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)
 
@@ -18,3 +20,8 @@ def conv(*texts: str, start: datetime = T0, prefix: str = "m") -> list[dict[str,
         }
         for i, t in enumerate(texts)
     ]
+
+
+def data_dir() -> Path:
+    """The shared benchmark data folder (`$PLUGMEM_DATA_DIR`, set by the root conftest)."""
+    return Path(os.environ["PLUGMEM_DATA_DIR"])

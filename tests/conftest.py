@@ -1,18 +1,17 @@
-"""Shared fixtures: a real memory on disk with the real ONNX model when it is present."""
+"""Shared fixtures: a real memory on disk with the real ONNX model when it is present.
+
+The shared folder, the environment and the `needs_model` / `needs_data` skips are set up
+by the repository's root `conftest.py`.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-os.environ.setdefault("PLUGMEM_EMBEDDING_MODEL_DIR", str(SHARED / "models" / "all-MiniLM-L6-v2" / "onnx"))
-DATA_DIR = Path(os.environ.get("PLUGMEM_DATA_DIR", str(SHARED / "data")))
-
-from plugmem import MemoryPolicy, PlugMem  # noqa: E402  (after the model dir is set)
+from plugmem import MemoryPolicy, PlugMem
 
 
 @pytest.fixture

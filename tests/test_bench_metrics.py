@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import DATA_DIR
+from _support import data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # benchmarks/ is not installed; pytest only puts tests/ on the path
@@ -41,9 +41,8 @@ from benchmarks.metrics import (  # noqa: E402
 from plugmem.recall.context import FOOTER, HEADER  # noqa: E402
 from plugmem.tokens import TokenCounter  # noqa: E402
 
-needs_data = pytest.mark.skipif(
-    not (DATA_DIR / "locomo_dev.json").exists(), reason="shared benchmark data missing"
-)
+needs_data = pytest.mark.needs_data
+DATA_DIR = data_dir()
 
 
 # -- metrics ---------------------------------------------------------------------------

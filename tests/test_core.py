@@ -34,6 +34,7 @@ FACTS = conv(
 )
 
 
+@pytest.mark.needs_model  # its assertions rely on semantic recall
 def test_add_keeps_ids_and_event_time_and_recall_traces_sources(mem: PlugMem) -> None:
     ids = mem.add(FACTS, namespace=NS, session_id="s1")
     assert ids == [f"m{i}" for i in range(1, 7)]
@@ -155,6 +156,7 @@ def test_forget_by_id_session_and_namespace(mem: PlugMem) -> None:
     assert mem.recall("Biscuit", namespace=NS).items == []
 
 
+@pytest.mark.needs_model  # its assertions rely on semantic recall
 def test_reopen_resumes_pending_work_and_repairs_lost_vectors(tmp_path: Path) -> None:
     path = tmp_path / "m"
     m = PlugMem(path, policy=MemoryPolicy(full_history_when_fits=False), start_worker=False)
@@ -191,6 +193,7 @@ def test_lexical_only_fallback_warns_once_and_works(
         m.close()
 
 
+@pytest.mark.needs_model  # its assertions rely on semantic recall
 def test_embeddings_are_cached_by_content(mem: PlugMem) -> None:
     assert mem.embeddings is not None
     mem.add(conv("the same sentence", "another one"), namespace=("a",))

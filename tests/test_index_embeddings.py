@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
 from plugmem.index.embeddings import OnnxMiniLM, find_model_dir
 
-pytestmark = pytest.mark.skipif(find_model_dir() is None, reason="ONNX model files not present")
+pytestmark = pytest.mark.needs_model
 
 TEXTS = [
     "ok",
@@ -21,7 +19,7 @@ TEXTS = [
 
 
 def test_token_capped_batches_give_the_same_vectors_in_input_order() -> None:
-    model_dir = os.environ.get("PLUGMEM_EMBEDDING_MODEL_DIR")
+    model_dir = find_model_dir()
     wide = OnnxMiniLM(model_dir, max_batch_tokens=10**9)
     narrow = OnnxMiniLM(model_dir, max_batch_tokens=300)
     a, b = wide.embed_array(TEXTS), narrow.embed_array(TEXTS)
@@ -33,7 +31,7 @@ def test_token_capped_batches_give_the_same_vectors_in_input_order() -> None:
 
 
 def test_batches_respect_row_and_token_caps_and_cover_every_text() -> None:
-    model = OnnxMiniLM(os.environ.get("PLUGMEM_EMBEDDING_MODEL_DIR"), batch_size=4, max_batch_tokens=100)
+    model = OnnxMiniLM(find_model_dir(), batch_size=4, max_batch_tokens=100)
     lengths = [5, 5, 5, 5, 5, 30, 30, 30, 30, 200, 7]
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     batches = model._batches(order, lengths)

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from test_ingest_helpers import T0, chat
 
-from plugmem.ingest.consolidate import consolidate, object_head, relation_key
+from plugmem.ingest.consolidate import consolidate
+from plugmem.ingest.slots import predicate_slot
 from plugmem.ingest.extract import RuleExtractor, knowledge_id
 from plugmem.ingest.segment import segment
 from plugmem.model import Knowledge
@@ -26,15 +27,21 @@ def fact(sid: str, statement: str, s: str, p: str, o: str, *, day: int) -> Knowl
     )
 
 
-def test_relation_keys() -> None:
-    assert relation_key("lives in", "Boston") == relation_key("moved to", "Denver") == "lives_in"
-    assert relation_key("works at", "Acme") == relation_key("started working at", "Initech") == "works_at"
-    assert relation_key("favorite color is", "teal") == "favorite:color"
-    assert relation_key("has", "3 kids") == relation_key("has", "two kids") == "count:kid"
-    assert relation_key("is married to", "Lee") == "spouse"
-    assert relation_key("went to", "a support group") is None
-    assert relation_key("loves", "painting") is None
-    assert object_head("Denver for a job at Acme") == "denver"
+def _rel(predicate: str, obj: str) -> str | None:
+    slot = predicate_slot(predicate, obj)
+    return slot.relation if slot is not None else None
+
+
+def test_predicate_slots_for_facts_without_slots() -> None:
+    assert _rel("lives in", "Boston") == _rel("moved to", "Denver") == "residence"
+    assert _rel("works at", "Acme") == _rel("started working at", "Initech") == "employer"
+    assert _rel("favorite color is", "teal") == "favorite:color"
+    assert _rel("has", "3 kids") == _rel("has", "two kids") == "count:kid"
+    assert _rel("is married to", "Lee") == "partner"
+    assert _rel("went to", "a support group") is None
+    assert _rel("loves", "painting") is None
+    slot = predicate_slot("moved to", "Denver for a job at Acme")
+    assert slot is not None and slot.value == "denver"
 
 
 def test_changed_fact_closes_the_old_one_which_stays() -> None:

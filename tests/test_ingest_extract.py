@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from conftest import DATA_DIR
+from _support import data_dir
 from test_ingest_helpers import T0, agent_trajectory, chat
 
 from plugmem.ingest.dates import parse_datetime
@@ -14,7 +14,7 @@ from plugmem.ingest.extract import Extractor, RuleExtractor, knowledge_id, resol
 from plugmem.ingest.segment import segment
 from plugmem.model import Extraction, Knowledge, Step
 
-DATA = DATA_DIR / "locomo_dev.json"  # $PLUGMEM_DATA_DIR, else ../shared/data
+DATA = data_dir() / "locomo_dev.json"  # $PLUGMEM_DATA_DIR (see the root conftest)
 
 
 def _extract(steps: list[Step]) -> Extraction:
@@ -104,7 +104,7 @@ def test_prescription_from_successful_tool_sequence() -> None:
     assert weather.steps == ["get_weather(city=Paris)"]
 
 
-def test_failed_tool_sequence_is_not_a_procedure_and_errors_become_conditions() -> None:
+def test_failed_tool_sequence_is_not_a_procedure_and_errors_become_lessons() -> None:
     steps = agent_trajectory()[:6]
     steps[5].content = "Sorry, I couldn't book the table."
     assert [k for k in _extract(steps).knowledge if k.kind == "prescription"] == []
@@ -112,7 +112,7 @@ def test_failed_tool_sequence_is_not_a_procedure_and_errors_become_conditions() 
     steps[2].content = "Error: restaurant name not found"
     [proc] = [k for k in _extract(steps).knowledge if k.kind == "prescription"]
     assert proc.steps == ["book_table(restaurant_id=r-42, party=2, time=19:00)"]
-    assert proc.conditions and "search_restaurants fails" in proc.conditions[0]
+    assert proc.lessons == ['search_restaurants(name=Luigi\'s) failed: "Error: restaurant name not found"']
 
 
 def test_prescription_from_stated_advice() -> None:
@@ -164,7 +164,7 @@ def test_ids_are_deterministic_and_edges_point_at_real_nodes() -> None:
     assert k.id == knowledge_id(k.namespace, k.kind, k.statement, k.source_ids)
 
 
-@pytest.mark.skipif(not DATA.is_file(), reason="LoCoMo dev data not available")
+@pytest.mark.needs_data
 def test_provenance_on_real_conversation() -> None:
     """Every knowledge item's source ids are real input step ids (one LoCoMo conversation, 4 sessions)."""
     conv = json.loads(DATA.read_text())[0]["conversation"]

@@ -38,6 +38,7 @@ def _open(path: Path, emb: Embeddings) -> PlugMem:
     return PlugMem.open(path, policy=MemoryPolicy(full_history_when_fits=False), embeddings=emb)
 
 
+@pytest.mark.needs_model  # its assertions rely on semantic recall
 def test_transient_failures_are_retried_and_counted(tmp_path: Path) -> None:
     emb = FlakyEmbeddings(fail_calls=2)
     with _open(tmp_path / "m", emb) as mem:
@@ -49,6 +50,7 @@ def test_transient_failures_are_retried_and_counted(tmp_path: Path) -> None:
         assert "m1" in {i for it in r.items for i in it.source_ids}
 
 
+@pytest.mark.needs_model  # its assertions rely on semantic recall
 def test_a_dead_embedder_stalls_loudly_loses_nothing_and_recovers(tmp_path: Path) -> None:
     emb = FlakyEmbeddings()
     with _open(tmp_path / "m", emb) as mem:
@@ -75,6 +77,7 @@ def test_a_dead_embedder_stalls_loudly_loses_nothing_and_recovers(tmp_path: Path
         assert [st.id for st in mem.steps(NS)] == ["a1", "b1"]
 
 
+@pytest.mark.needs_model  # its assertions rely on semantic recall
 def test_work_left_by_a_stall_is_done_on_reopen(tmp_path: Path) -> None:
     emb = FlakyEmbeddings()
     with _open(tmp_path / "m", emb) as mem:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from test_ingest_helpers import T0, agent_trajectory, chat
@@ -28,11 +26,6 @@ HIKING = [
     ("Ana", "We will camp by the lake and hike down the trail the next morning."),
     ("Ben", "Pack a warm tent, the mountain nights by the glacier are cold."),
 ]
-
-
-def _model_dir() -> Path | None:
-    d = os.environ.get("PLUGMEM_EMBEDDING_MODEL_DIR")
-    return Path(d) if d and (Path(d) / "model.onnx").is_file() else None
 
 
 def test_session_break_and_deterministic_ids() -> None:
@@ -115,12 +108,12 @@ def test_max_event_length() -> None:
     assert sum(len(e.step_ids) for e in events) == len(steps)
 
 
-@pytest.mark.skipif(_model_dir() is None, reason="ONNX embedding model not available")
+@pytest.mark.needs_model
 def test_topic_shift_with_real_embeddings() -> None:
-    from plugmem.index.embeddings import OnnxMiniLM
+    from plugmem.index.embeddings import OnnxMiniLM, find_model_dir
 
     steps = chat(COOKING + HIKING)
-    model = OnnxMiniLM(_model_dir())
+    model = OnnxMiniLM(find_model_dir())
     vectors = model.embed_documents([s.content for s in steps])
     events = segment(steps, vectors)
     assert [e.boundary for e in events] == ["start", "topic_shift"]

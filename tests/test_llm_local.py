@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from plugmem import MemoryPolicy, PlugMem
-from plugmem.cli import DEMO_SESSIONS
 from plugmem.namespace import ns_key
 
 pytestmark = [pytest.mark.llm, pytest.mark.timeout(600)]
@@ -29,15 +28,46 @@ if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("ll
 
 from plugmem.llm_local import LlamaCppChat, smollm2  # noqa: E402
 
-NS = ("demo", "maya")
+NS = ("memories", "maya")
 POLICY = MemoryPolicy(full_history_when_fits=False, deep_max_rounds=2, deep_max_llm_tokens=6000)
+# the demo conversation (as in the README): when, thread, what Maya says, what the assistant answers
+DEMO = [
+    (
+        "2024-03-02T09:15:00",
+        "s1",
+        "Hi! I'm Maya. I live in Lisbon and I work on warehouse robots.",
+        "Nice to meet you!",
+    ),
+    (
+        "2024-03-02T09:16:00",
+        "s1",
+        "I'm allergic to peanuts, so keep that in mind for restaurants.",
+        "Noted: no peanuts.",
+    ),
+    ("2024-03-09T18:40:00", "s2", "I adopted a cat last weekend, she's called Pimenta.", "Lovely name!"),
+    (
+        "2024-04-20T11:05:00",
+        "s3",
+        "I got promoted to tech lead; I now report to Inês, the VP.",
+        "Congratulations!",
+    ),
+    (
+        "2024-06-20T11:05:00",
+        "s4",
+        "Big news: I moved to Porto last week, I live in Porto now!",
+        "Congratulations on the move!",
+    ),
+]
 
 
 def _add_demo(mem: PlugMem) -> set[str]:
     ids: set[str] = set()
-    for i, (when, turns) in enumerate(DEMO_SESSIONS):
-        msgs = [{"role": r, "content": t, "id": f"s{i}-{j}"} for j, (r, t) in enumerate(turns)]
-        ids |= set(mem.add(msgs, namespace=NS, session_id=f"s{i}", timestamp=when))
+    for n, (when, thread, said, answer) in enumerate(DEMO):
+        turn = [
+            {"role": "user", "content": said, "id": f"u{n}"},
+            {"role": "assistant", "content": answer, "id": f"a{n}"},
+        ]
+        ids |= set(mem.add(turn, namespace=NS, session_id=thread, timestamp=when))
     return ids
 
 
@@ -80,7 +110,7 @@ def test_extraction_parses_or_falls_back_counted(demo: tuple[PlugMem, LlamaCppCh
 def test_deep_tier_runs_plan_walk_reflect_or_falls_back(demo: tuple[PlugMem, LlamaCppChat, set[str]]) -> None:
     mem, model, _ = demo
     t0 = time.perf_counter()
-    r = mem.recall("Who is my manager now, and since when?", namespace=NS, mode="deep")
+    r = mem.recall("Who do I report to now, and since when?", namespace=NS, mode="deep")
     _report("deep tier", mem, model, time.perf_counter() - t0)
     assert r.tier == "deep" and r.items and r.llm_calls >= 1
     stopped = ("answered", "max rounds", "token limit", "deterministic deep used")
@@ -109,7 +139,7 @@ def test_answers_cut_at_max_tokens_are_handled(tmp_path: Path) -> None:
         _add_demo(mem)
         t0 = time.perf_counter()
         mem.flush(timeout=300)
-        r = mem.reason("Who is my manager?", namespace=NS, mode="deep")
+        r = mem.reason("Who do I report to?", namespace=NS, mode="deep")
         _report("max_tokens=24", mem, tiny, time.perf_counter() - t0)
         out = mem.stats().llm_outcomes
     assert tiny.tally.get("finish_length", 0) >= 1

@@ -8,11 +8,13 @@ from typing import Any
 import pytest
 from _support import T0, conv
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
-from langchain_core.messages import BaseMessage
-from pydantic import ValidationError
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import Field, ValidationError
 
-from plugmem import InvalidInputError, LLMUnavailableError, MemoryPolicy, PlugMem, PolicyError
+from plugmem import InvalidInputError, LLMUnavailableError, MemoryPolicy, PlugMem, PolicyError, prompts
 from plugmem.llm_roles import ChatModels
 from plugmem.prompts import PROMPTS_VERSION
 
@@ -36,6 +38,34 @@ def _model(*responses: str) -> tuple[FakeListChatModel, Seen]:
     return FakeListChatModel(responses=list(responses), callbacks=[seen]), seen
 
 
+class RoleModel(BaseChatModel):
+    """Answers each of plugmem's prompts (told apart by the system prompt) with a fixed valid answer."""
+
+    answers: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def _llm_type(self) -> str:
+        return "by-role"
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
+        reply = self.answers[str(messages[0].content)]
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=reply))])
+
+
+DEEP = {
+    prompts.PLAN: PLAN,
+    prompts.WALK: '{"expand": []}',
+    prompts.REFLECT: '{"enough": true, "missing": ""}',
+}
+
+
+def _roles(answers: dict[str, str]) -> tuple[RoleModel, Seen]:
+    seen = Seen()
+    return RoleModel(answers=answers, callbacks=[seen]), seen
+
+
 def _talk(mem: PlugMem) -> None:
     mem.add(
         conv(
@@ -52,31 +82,33 @@ def _talk(mem: PlugMem) -> None:
 
 def test_each_role_uses_its_own_model_and_is_accounted_apart(tmp_path: Path) -> None:
     extract, seen_x = _model(*[EMPTY] * 5)
-    plan, seen_p = _model(PLAN, '{"expand": []}', '{"enough": true, "missing": ""}')
+    plan, seen_p = _roles(DEEP)
     reason, seen_r = _model('{"relevant": true, "guidance": "Maya lives in Lisbon.", "used": [1]}')
     llms = {"extract": extract, "plan": plan, "reason": reason}
     with PlugMem.open(tmp_path / "m", MemoryPolicy(full_history_when_fits=False), llms=llms) as mem:
         _talk(mem)
         assert seen_x.prompts and not seen_p.prompts and not seen_r.prompts  # ingest used "extract" only
         r = mem.reason("Where is my robotics job?", namespace=NS, mode="deep")
-        assert len(seen_p.prompts) == 3 and len(seen_r.prompts) == 1
-        assert r.guidance is not None and r.guidance.llm and r.llm_calls == 4
+        n_plan = len(seen_p.prompts)  # plan, (walk when the graph offers neighbours), reflect
+        assert n_plan in (2, 3) and len(seen_r.prompts) == 1
+        assert r.guidance is not None and r.guidance.llm and r.llm_calls == n_plan + 1
         st = mem.stats()
-        assert st.llm_calls == {"extract": len(seen_x.prompts), "plan": 3, "reason": 1}
+        assert st.llm_calls == {"extract": len(seen_x.prompts), "plan": n_plan, "reason": 1}
         assert set(st.llm_tokens) == {"extract", "plan", "reason"} and all(st.llm_tokens.values())
-        assert st.llm_outcomes["plan"] == {"parsed": 3} and st.llm_outcomes["reason"] == {"parsed": 1}
+        assert st.llm_outcomes["plan"] == {"parsed": n_plan} and st.llm_outcomes["reason"] == {"parsed": 1}
 
 
 def test_one_llm_serves_every_role_and_per_role_models_win(tmp_path: Path) -> None:
-    shared, seen_s = _model(EMPTY, PLAN, '{"expand": []}', '{"enough": true, "missing": ""}')
+    shared, seen_s = _roles({prompts.EXTRACT: EMPTY, **DEEP})
     reason, seen_r = _model('{"relevant": false, "guidance": "", "used": []}')
     with PlugMem.open(
         tmp_path / "m", MemoryPolicy(full_history_when_fits=False), llm=shared, llms={"reason": reason}
     ) as mem:
         _talk(mem)
-        assert len(seen_s.prompts) == 1  # one event, one extraction call
+        assert [str(p[0].content) for p in seen_s.prompts] == [prompts.EXTRACT]  # one event, one call
         r = mem.reason("Where is my robotics job?", namespace=NS, mode="deep")
-        assert len(seen_s.prompts) == 1 + 3 and len(seen_r.prompts) == 1
+        systems = [str(p[0].content) for p in seen_s.prompts[1:]]
+        assert systems[0] == prompts.PLAN and systems[-1] == prompts.REFLECT and len(seen_r.prompts) == 1
         assert r.guidance is None  # the reason model said nothing recalled is relevant
 
 
@@ -130,7 +162,13 @@ def test_bad_role_and_spec_configuration_is_rejected(tmp_path: Path) -> None:
 
 
 def test_prompts_are_overridden_per_memory_and_versioned(tmp_path: Path) -> None:
-    plan, seen = _model(PLAN, '{"expand": []}', '{"enough": true, "missing": ""}')
+    plan, seen = _roles(
+        {
+            "PLAN LIKE THIS. Answer JSON.": PLAN,
+            **DEEP,
+            "REFLECT LIKE THIS. Answer JSON.": DEEP[prompts.REFLECT],
+        }
+    )
     policy = MemoryPolicy(
         full_history_when_fits=False, prompts={"reflect": "REFLECT LIKE THIS. Answer JSON."}
     )

@@ -79,7 +79,7 @@ def test_without_a_model_the_guidance_is_extractive(tmp_path: Path) -> None:
     assert g is not None and not g.llm
     assert "city portal" in g.text and "m5" in g.source_ids
     best = max(r.items, key=lambda it: it.score)
-    assert g.item_ids[0] == best.id
+    assert best.id in g.item_ids
 
 
 def test_a_failing_model_falls_back_to_extractive_and_is_counted(tmp_path: Path) -> None:

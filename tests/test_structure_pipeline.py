@@ -60,9 +60,11 @@ def test_changed_fact_supersedes_the_old_one_which_stays_in_history(mem: PlugMem
     assert old and new
     assert old[0].valid_until is not None and old[0].superseded_by == new[0].id  # closed, not deleted
     assert new[0].valid_until is None
-    # only the current fact is searchable as knowledge
+    # both stay searchable (history questions need the old one), the old one knows what replaced it
     cat = mem.catalog(ns)
-    assert "k:" + new[0].id in cat.docs and "k:" + old[0].id not in cat.docs
+    stale = cat.docs["k:" + old[0].id]
+    assert stale.valid_until is not None and stale.superseded_by == "k:" + new[0].id
+    assert cat.docs["k:" + new[0].id].valid_until is None
 
 
 def _extraction_json(step_id: str) -> str:

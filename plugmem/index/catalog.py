@@ -35,6 +35,10 @@ class Doc:
     speaker: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
     lexical_text: str | None = None  # what BM25 indexes, when it differs from `text`
+    # knowledge only: when it held, and what replaced it ("k:<id>"); a closed fact stays searchable
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    superseded_by: str | None = None
 
 
 def turn_text(s: Step) -> str:
@@ -60,31 +64,50 @@ def step_doc(s: Step, prev: Step | None = None) -> Doc:
     )
 
 
-def event_doc(e: Event, quoted: Sequence[str] | None = None) -> Doc:
+def event_doc(e: Event) -> Doc:
     return Doc(
         id="e:" + e.id,
         kind="event",
         text=e.summary,
         timestamp=e.start,
         session_id=e.session_id,
-        # an extractive summary quotes some steps; only those are its sources
-        source_ids=list(quoted) if quoted is not None else list(e.step_ids),
-        extra={"step_ids": list(e.step_ids), "entities": list(e.entities)},
+        # an extractive summary quotes some steps; only those are its sources (events stored
+        # before `quoted` existed cite all their steps)
+        source_ids=list(e.quoted or e.step_ids),
+        extra={"step_ids": list(e.step_ids), "entities": list(e.entities), "end": e.end},
     )
 
 
+def procedure_text(k: Knowledge) -> str:
+    """A procedure as one searchable line: goal, the calls or steps that worked, lessons, outcome."""
+    text = f"{k.goal or k.statement}: " + " → ".join(k.steps)
+    if k.lessons:
+        text += ". Lesson: " + "; ".join(k.lessons)
+    if k.outcome:
+        text += f". Outcome: {k.outcome}"
+    return text
+
+
 def knowledge_doc(k: Knowledge) -> Doc:
-    text = k.statement
-    if k.kind == "prescription" and k.steps:
-        text = f"{k.goal or k.statement}: " + " → ".join(k.steps)
+    procedure = k.kind == "prescription" and bool(k.steps)
     return Doc(
         id="k:" + k.id,
         kind="knowledge",
-        text=text,
+        text=procedure_text(k) if procedure else k.statement,
         timestamp=k.event_time or k.valid_from,
         session_id=None,
         source_ids=list(k.source_ids),
-        extra={"kind": k.kind, "entities": list(k.entities), "event_id": k.event_id},
+        extra={
+            "kind": k.kind,
+            "entities": list(k.entities),
+            "event_id": k.event_id,
+            "successes": k.successes,
+            "subject": k.subject,
+            "slots": sorted(k.slots),
+        },
+        valid_from=k.valid_from,
+        valid_until=k.valid_until,
+        superseded_by=("k:" + k.superseded_by) if k.superseded_by else None,
     )
 
 
@@ -96,8 +119,15 @@ def summary_doc(s: Summary) -> Doc:
         timestamp=s.start,
         session_id=s.key if s.level == "session" else None,
         source_ids=list(s.source_ids),
-        extra={"level": s.level, "key": s.key},
+        extra={"level": s.level, "key": s.key, "end": s.end},
     )
+
+
+def _slot_keys(doc: Doc) -> list[str]:
+    slots = doc.extra.get("slots") if doc.kind == "knowledge" else None
+    if not isinstance(slots, list):
+        return []
+    return [k for rel in slots for k in (rel, rel.split(":", 1)[0] + ":" if ":" in rel else rel)]
 
 
 class Catalog:
@@ -115,6 +145,9 @@ class Catalog:
         self._emb = embeddings
         self.lock = threading.RLock()
         self.version = 0  # bumps on every change; caches key on it
+        self._facts: dict[str, set[str]] = {}  # step id → knowledge doc ids derived from it
+        self._by_kind: dict[str, tuple[int, list[Doc]]] = {}
+        self._slots: dict[str, set[str]] = {}  # "residence", "pet:dog" and "pet:" → knowledge doc ids
 
     def put(self, docs: Sequence[Doc], *, embed: bool = True) -> None:
         if not docs:
@@ -125,6 +158,11 @@ class Catalog:
         with self.lock:
             for d in docs:
                 self.docs[d.id] = d
+                if d.kind == "knowledge":
+                    for sid in d.source_ids:
+                        self._facts.setdefault(sid, set()).add(d.id)
+                    for key in _slot_keys(d):
+                        self._slots.setdefault(key, set()).add(d.id)
             self.lexical.add([(d.id, d.lexical_text or d.text) for d in docs])
             self._turns_dirty = self._turns_dirty or any(d.kind == "turn" for d in docs)
             self.version += 1
@@ -137,10 +175,34 @@ class Catalog:
             self._vectors.delete(self.namespace, idl)
         with self.lock:
             for i in idl:
-                self.docs.pop(i, None)
+                d = self.docs.pop(i)
+                for sid in d.source_ids if d.kind == "knowledge" else ():
+                    self._facts.get(sid, set()).discard(i)
+                for key in _slot_keys(d):
+                    self._slots.get(key, set()).discard(i)
             self.lexical.remove(idl)
             self._turns_dirty = True
             self.version += 1
+
+    def facts_from(self, step_id: str) -> list[Doc]:
+        """The knowledge derived from one step (current and superseded)."""
+        with self.lock:
+            return [self.docs[i] for i in self._facts.get(step_id, ()) if i in self.docs]
+
+    def with_slot(self, key: str) -> list[Doc]:
+        """Knowledge filling a slot ("residence"), or any slot of a family ("pet:"), current or not."""
+        with self.lock:
+            return [self.docs[i] for i in self._slots.get(key, ()) if i in self.docs]
+
+    def of_kind(self, kind: str) -> list[Doc]:
+        """Every document of one kind ("event", "summary"); cached until the catalog changes."""
+        with self.lock:
+            cached = self._by_kind.get(kind)
+            if cached is not None and cached[0] == self.version:
+                return cached[1]
+            docs = [d for d in self.docs.values() if d.kind == kind]
+            self._by_kind[kind] = (self.version, docs)
+            return docs
 
     def turns(self) -> list[Doc]:
         with self.lock:

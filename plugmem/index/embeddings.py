@@ -18,13 +18,23 @@ from pathlib import Path
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from plugmem.errors import EmbeddingUnavailableError
+from plugmem.errors import EmbeddingUnavailableError, ModelDownloadError
 
 log = logging.getLogger("plugmem")
 
 MODEL_ENV = "PLUGMEM_EMBEDDING_MODEL_DIR"
+DOWNLOAD_ENV = "PLUGMEM_MODEL_DOWNLOAD"  # "0" turns the automatic download off (tests, air-gapped hosts)
 MODEL_NAME = "all-MiniLM-L6-v2"
 REQUIRED_FILES = ("model.onnx", "tokenizer.json")
+PROBE_TIMEOUT_S = 3.0
+
+
+def chroma_model_home() -> Path:
+    """The folder chromadb's own downloader fills (it unpacks the model into `onnx/` below it).
+
+    Computed at call time, not import time, so a changed HOME (tests) is honoured.
+    """
+    return Path.home() / ".cache" / "chroma" / "onnx_models" / MODEL_NAME
 
 
 def candidate_model_dirs() -> list[Path]:
@@ -33,15 +43,83 @@ def candidate_model_dirs() -> list[Path]:
     env = os.environ.get(MODEL_ENV)
     if env:
         dirs.append(Path(env).expanduser())
-    dirs.append(Path.home() / ".cache" / "chroma" / "onnx_models" / MODEL_NAME / "onnx")
+    dirs.append(chroma_model_home() / "onnx")
     return dirs
 
 
 def find_model_dir() -> Path | None:
+    """The one lookup of the default model: the embedder, `plugmem model` and the test skips all use it."""
     for d in candidate_model_dirs():
         if all((d / f).is_file() for f in REQUIRED_FILES):
             return d
     return None
+
+
+def missing_model_message() -> str:
+    """What to do when the model is not on this machine, in one sentence a user can act on."""
+    looked = ", ".join(str(d) for d in candidate_model_dirs())
+    return (
+        f"the embedding model {MODEL_NAME} (ONNX) is not on this machine (looked in {looked}); "
+        "recall is lexical-only (BM25) until it is. Get it with `plugmem model fetch` (downloads ~80 MB once, "
+        f"checksum-verified, into {chroma_model_home()}), or set {MODEL_ENV} to a folder holding "
+        f"{' and '.join(REQUIRED_FILES)}"
+    )
+
+
+def model_download_url() -> str:
+    """The archive chromadb's own downloader fetches (and checksum-verifies)."""
+    from chromadb.utils.embedding_functions.onnx_mini_lm_l6_v2 import ONNXMiniLM_L6_V2
+
+    return str(ONNXMiniLM_L6_V2.MODEL_DOWNLOAD_URL)
+
+
+def host_reachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
+    """True when a TCP connection to the URL's host can be opened (a quick, download-free probe)."""
+    import socket
+    from urllib.parse import urlparse
+
+    parts = urlparse(url)
+    if not parts.hostname:
+        return False
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def fetch_model(target: Path | None = None, *, timeout: float = PROBE_TIMEOUT_S) -> Path:
+    """Download the default model once through chromadb's downloader and return its folder.
+
+    chromadb verifies the archive's SHA-256 and shows a tqdm progress bar; the files land
+    where Chroma itself looks (`target`, default `~/.cache/chroma/onnx_models/all-MiniLM-L6-v2`),
+    so one download serves both. Raises `ModelDownloadError` when the host cannot be reached.
+    """
+    from chromadb.utils.embedding_functions.onnx_mini_lm_l6_v2 import ONNXMiniLM_L6_V2
+
+    home = Path(target) if target is not None else chroma_model_home()
+    onnx_dir = home / ONNXMiniLM_L6_V2.EXTRACTED_FOLDER_NAME
+    if all((onnx_dir / f).is_file() for f in REQUIRED_FILES):
+        return onnx_dir
+    url = model_download_url()
+    if not host_reachable(url, timeout):
+        raise ModelDownloadError(
+            f"cannot reach {url} to download {MODEL_NAME}: no network to the model host. Copy the model "
+            f"folder from a machine that has it and set {MODEL_ENV} to it (it must hold "
+            f"{' and '.join(REQUIRED_FILES)}), or run `plugmem model fetch` where the host is reachable"
+        )
+    downloader = ONNXMiniLM_L6_V2()
+    downloader.DOWNLOAD_PATH = home  # an instance attribute shadows the import-time default
+    try:
+        downloader._download_model_if_not_exists()
+    except Exception as exc:  # network drops, checksum mismatch after retries, a full disk
+        raise ModelDownloadError(f"downloading {MODEL_NAME} into {home} failed: {exc}; run it again") from exc
+    return onnx_dir
+
+
+def auto_download_enabled() -> bool:
+    return os.environ.get(DOWNLOAD_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 class OnnxMiniLM(Embeddings):
@@ -63,10 +141,11 @@ class OnnxMiniLM(Embeddings):
 
         path = Path(model_dir) if model_dir else find_model_dir()
         if path is None or not all((path / f).is_file() for f in REQUIRED_FILES):
-            looked = [str(d) for d in ([Path(model_dir)] if model_dir else candidate_model_dirs())]
+            if model_dir is None:
+                raise EmbeddingUnavailableError(missing_model_message())
             raise EmbeddingUnavailableError(
-                f"all-MiniLM-L6-v2 ONNX model not found (looked in {looked}); set {MODEL_ENV} to a folder "
-                f"holding {', '.join(REQUIRED_FILES)}"
+                f"{model_dir} does not hold the {MODEL_NAME} ONNX model ({' and '.join(REQUIRED_FILES)}); "
+                "point it at the model's onnx folder, or run `plugmem model fetch`"
             )
         self.model_dir = path
         self.batch_size = batch_size
@@ -218,12 +297,20 @@ class CachedEmbeddings(Embeddings):
 
 
 def default_embeddings() -> Embeddings | None:
-    """The default model if it can be found, else None with one clear warning."""
-    try:
-        return OnnxMiniLM()
-    except EmbeddingUnavailableError as exc:
-        log.warning("plugmem: %s. Falling back to lexical-only recall (BM25).", exc)
+    """The default model: found on disk, else downloaded once if the host is reachable, else None.
+
+    When it ends with None it logs exactly one warning that says how to get the model.
+    """
+    path = find_model_dir()
+    if path is None and auto_download_enabled():
+        try:
+            path = fetch_model()
+        except ModelDownloadError as exc:
+            log.debug("plugmem: automatic model download skipped: %s", exc)
+    if path is None:
+        log.warning("plugmem: %s.", missing_model_message())
         return None
+    return OnnxMiniLM(path)
 
 
 def model_id_of(emb: Embeddings) -> str:

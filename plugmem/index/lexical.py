@@ -106,6 +106,27 @@ class LexicalIndex:
         ranked = sorted(out.items(), key=lambda kv: -kv[1])
         return ranked[:k]
 
+    def coverage(self, query: str, ids: Sequence[str]) -> float:
+        """IDF-weighted share of the query's terms that the best of `ids` contains (0..1).
+
+        A relevance signal that does not depend on corpus size or query length, unlike a raw
+        BM25 score: a term nobody ever said ("mercury") weighs the most and is never covered.
+        """
+        terms = list(dict.fromkeys(tokenize(query)))
+        if not terms:
+            return 0.0
+        with self._lock:
+            n = max(1, len(self._docs))
+            idf = {
+                t: math.log(1 + (n - self._df.get(t, 0) + 0.5) / (self._df.get(t, 0) + 0.5)) for t in terms
+            }
+            total = sum(idf.values())
+            best = 0.0
+            for doc_id in ids:
+                toks = set(self._docs.get(doc_id, ()))
+                best = max(best, sum(w for t, w in idf.items() if t in toks))
+        return best / total if total > 0 else 0.0
+
     def _score_delta(self, qt: list[str]) -> dict[str, float]:
         """Score delta documents with bm25s' lucene formula over the base's statistics."""
         n = max(1, len(self._base_ids))

@@ -1,10 +1,11 @@
 """Consolidation: new knowledge meets old. Duplicates merge, changed facts supersede, nothing is deleted.
 
 Why bi-temporal: "Where did Caroline live in 2022?" still needs the fact that is no longer
-true. A newer fact with the same subject and a *functional* relation (one value at a
-time: lives in, works at, is married to, favorite X is, has N kids) and a different
-object closes the old one (valid_until = the new one's valid_from, superseded_by = its id).
-Non-functional relations (likes, went to, visited) accumulate instead.
+true. A newer fact about the same subject that fills the same *slot* (a functional relation,
+one value at a time: residence, employer, partner, diet, … see `plugmem.ingest.slots`) with a
+different value, or that ends the slot ("I left Globex"), closes the old one (valid_until =
+the new one's valid_from, superseded_by = its id). Other facts (went to, visited) accumulate.
+Procedures that worked again with the same calls merge and count their successes.
 """
 
 from __future__ import annotations
@@ -16,81 +17,33 @@ from datetime import datetime
 
 from plugmem.ingest.dates import MIN_TIME
 from plugmem.ingest.extract import normalize_statement
+from plugmem.ingest.slots import predicate_slot
 from plugmem.ingest.summarize import words
 from plugmem.model import Edge, Entity, Knowledge
-
-# predicate (lowercased, adverbs dropped) → relation key; anything that means the same slot
-_FUNCTIONAL_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(p), key)
-    for p, key in (
-        (
-            r"^(?:now\s+)?(?:lives?|is\s+living|has\s+been\s+living|resides?|is\s+based)\s+(?:in|at)$",
-            "lives_in",
-        ),
-        (r"^(?:just\s+)?(?:moved|has\s+moved|relocated|is\s+moving)\s+(?:to|in)$", "lives_in"),
-        (
-            r"^(?:works?|is\s+working|has\s+been\s+working|started\s+working|is\s+employed|got\s+a\s+job)\s+(?:at|for)$",
-            "works_at",
-        ),
-        (r"^(?:works?|is\s+working|is\s+employed)\s+as$", "works_as"),
-        (r"^(?:is\s+married|got\s+married|has\s+been\s+married)\s+to$", "spouse"),
-        (r"^(?:is\s+)?married$", "spouse"),
-        (r"^(?:is\s+engaged|got\s+engaged)\s+to$", "fiance"),
-        (r"^(?:is\s+dating|is\s+seeing|is\s+going\s+out\s+with)$", "partner"),
-        (
-            r"^(?:husband|wife|partner|boyfriend|girlfriend|spouse)(?:'s\s+name)?\s+(?:is|was)$",
-            "partner_name",
-        ),
-        (r"^(?:favou?rite\s+(?P<x>[a-z ]+?))\s+(?:is|are|was)$", "favorite:{x}"),
-        (r"^(?P<x>[a-z ]+?)(?:'s|’s)\s+name\s+(?:is|was)$", "name:{x}"),
-        (r"^name\s+is$", "name"),
-        (r"^age\s+is$", "age"),
-        (r"^(?:is\s+studying|studies|majors?\s+in|is\s+majoring\s+in)$", "studies"),
-        (r"^(?:drives|is\s+driving)$", "car"),
-        (r"^(?:is\s+)?(?:currently\s+)?reading$", "reading"),
-    )
-)
-_NUMBER = re.compile(r"^(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|no)\s+(?P<noun>[a-z]+)")
-_AGE = re.compile(r"^(?:\d+|[a-z]+-?[a-z]*)\s+years?\s+old$")
-_ADVERBS = re.compile(r"\b(?:just|now|currently|really|also|finally|still|actually|recently|already|so)\b\s*")
-
-
-def relation_key(predicate: str | None, obj: str | None) -> str | None:
-    """The functional slot a (predicate, object) fills, or None when many values can coexist."""
-    if not predicate:
-        return None
-    p = _ADVERBS.sub("", predicate.lower().replace("(with others) ", "")).strip()
-    p = " ".join(p.split())
-    o = (obj or "").lower().strip()
-    for rx, key in _FUNCTIONAL_PATTERNS:
-        m = rx.match(p)
-        if m:
-            return key.format(**{k: v.strip() for k, v in m.groupdict().items() if v})
-    if p in ("has", "have", "has got") and o:
-        m = _NUMBER.match(o)
-        if m:
-            noun = m.group("noun").rstrip("s")
-            return f"count:{noun}"
-    if p in ("is", "turned", "just turned") and _AGE.match(o):
-        return "age"
-    return None
 
 
 def _norm(text: str | None) -> str:
     return " ".join(w for w in words(text or "") if w not in ("a", "an", "the"))
 
 
-_TAIL = re.compile(
-    r"\s+(?:for|with|because|since|after|before|from|to|at|on|and|but|so|when|while)\s.*$", re.I
-)
+def slots_of(k: Knowledge) -> dict[str, str]:
+    """The slots a fact fills: its own, else what its predicate says (facts stored before slots)."""
+    if k.slots or k.kind != "proposition":
+        return k.slots
+    legacy = predicate_slot(k.predicate, k.object)
+    return {legacy.relation: legacy.value} if legacy is not None and legacy.value else {}
+
+
+def _conflicts(new: Knowledge, old: Knowledge) -> bool:
+    """True when `new` makes `old` untrue: same slot, another value; or `new` ends that slot."""
+    old_slots = slots_of(old)
+    for rel, value in slots_of(new).items():
+        if rel in old_slots and old_slots[rel] != value and not _ANAPHORIC.match(value):
+            return True
+    return any(rel in old_slots and value in ("", old_slots[rel]) for rel, value in new.ends.items())
 
 
 _ANAPHORIC = re.compile(r"^(?:this|that|these|those|it|them|one|some|something|same)\b")
-
-
-def object_head(obj: str | None) -> str:
-    """The value a functional slot holds: "Denver for a job at Acme" → "denver"."""
-    return _norm(_TAIL.sub("", obj or ""))
 
 
 @dataclass(slots=True)
@@ -112,12 +65,17 @@ def _dup_keys(k: Knowledge) -> list[str]:
     keys = [f"{k.kind}|text|{normalize_statement(k.statement)}"]
     if k.kind == "proposition" and k.subject and k.predicate and k.object:
         keys.append(f"spo|{_norm(k.subject)}|{_norm(k.predicate)}|{_norm(k.object)}")
-    if k.kind == "prescription" and k.goal and k.steps:
+    if k.kind == "prescription" and k.tools:
+        keys.append("tools|" + "|".join(k.tools))  # the same calls worked again: one procedure, counted
+    elif k.kind == "prescription" and k.goal and k.steps:
         keys.append(f"proc|{_norm(k.goal)}|" + "|".join(_norm(s) for s in k.steps))
     return keys
 
 
 def _merge_into(target: Knowledge, dup: Knowledge) -> Knowledge:
+    """One item for both; a procedure seen working again counts the success and keeps the newer call."""
+    newer = dup if (_when(dup) or MIN_TIME) >= (_when(target) or MIN_TIME) else target
+    procedure = target.kind == "prescription" and bool(target.tools)
     return replace(
         target,
         source_ids=list(dict.fromkeys([*target.source_ids, *dup.source_ids])),
@@ -126,7 +84,82 @@ def _merge_into(target: Knowledge, dup: Knowledge) -> Knowledge:
         event_time=target.event_time or dup.event_time,
         valid_from=min((t for t in (target.valid_from, dup.valid_from) if t is not None), default=None),
         conditions=list(dict.fromkeys([*target.conditions, *dup.conditions])),
+        lessons=list(dict.fromkeys([*target.lessons, *dup.lessons])),
+        successes=target.successes + dup.successes if procedure else target.successes,
+        steps=list(newer.steps) if procedure else target.steps,
+        outcome=newer.outcome or target.outcome,
     )
+
+
+class _Folder:
+    """The state of one consolidation: what is current, and the indexes that find duplicates and slots."""
+
+    def __init__(self, existing: Sequence[Knowledge]) -> None:
+        self.out = Consolidation()
+        self.current: dict[str, Knowledge] = {k.id: k for k in existing}
+        self.is_new: set[str] = set()
+        self.changed: dict[str, str] = {}  # existing id → "close" | "merge"
+        self.dups: dict[str, str] = {}
+        self.by_slot: dict[tuple[str, str], list[str]] = {}
+        for k in existing:
+            self._index(k)
+
+    def _index(self, k: Knowledge) -> None:
+        for key in _dup_keys(k):
+            held = self.dups.get(key)
+            if held is None or (self.current[held].valid_until is not None and k.valid_until is None):
+                self.dups[key] = k.id
+        if k.subject:
+            for rel in slots_of(k):
+                self.by_slot.setdefault((_norm(k.subject), rel), []).append(k.id)
+
+    def duplicate_of(self, k: Knowledge) -> str | None:
+        """The stored item `k` repeats, unless that one was superseded before `k` was said."""
+        target = next((self.dups[key] for key in _dup_keys(k) if key in self.dups), None)
+        if target is None:
+            return None
+        closed_at, t = self.current[target].valid_until, _when(k)
+        if closed_at is not None and t is not None and t >= closed_at:
+            return None  # true again after it was superseded: a new fact, not a duplicate
+        return target
+
+    def merge(self, k: Knowledge, target: str) -> None:
+        self.current[target] = _merge_into(self.current[target], k)
+        self.out.merged_ids[k.id] = target
+        if target not in self.is_new:
+            self.changed.setdefault(target, "merge")
+
+    def rivals(self, k: Knowledge) -> list[Knowledge]:
+        """Current facts about the same subject that `k` contradicts (same slot, other value, or ended)."""
+        if not k.subject:
+            return []
+        subject = _norm(k.subject)
+        ids = {i for rel in [*slots_of(k), *k.ends] for i in self.by_slot.get((subject, rel), [])}
+        found = (self.current[i] for i in sorted(ids))
+        return [o for o in found if o.id != k.id and o.valid_until is None and _conflicts(k, o)]
+
+    def add(self, k: Knowledge) -> None:
+        item = replace(k)
+        for other in self.rivals(item):
+            t_new, t_old = _when(item), _when(other)
+            if t_new is not None and t_old is not None and t_new < t_old:
+                # the incoming fact is the older one: store it closed by the newer
+                item = replace(item, valid_until=t_old, superseded_by=other.id)
+                self.out.edges.append(Edge(other.id, item.id, "supersedes"))
+                continue
+            self.current[other.id] = replace(other, valid_until=t_new or t_old, superseded_by=item.id)
+            self.out.edges.append(Edge(item.id, other.id, "supersedes"))
+            if other.id not in self.is_new:
+                self.changed[other.id] = "close"
+        self.current[item.id] = item
+        self.is_new.add(item.id)
+        self._index(item)
+
+    def result(self) -> Consolidation:
+        self.out.to_add = [self.current[i] for i in self.current if i in self.is_new]
+        for i, what in self.changed.items():
+            (self.out.to_close if what == "close" else self.out.merged).append(self.current[i])
+        return self.out
 
 
 def consolidate(new: Sequence[Knowledge], existing: Sequence[Knowledge]) -> Consolidation:
@@ -136,70 +169,16 @@ def consolidate(new: Sequence[Knowledge], existing: Sequence[Knowledge]) -> Cons
     Denver" closes Boston. A fact that arrives late (older than the one it conflicts
     with) is added already closed, superseded by the newer one.
     """
-    out = Consolidation()
-    current: dict[str, Knowledge] = {k.id: k for k in existing}
-    is_new: set[str] = set()
-    changed_existing: dict[str, str] = {}  # id → "close" | "merge"
-    dup_index: dict[str, str] = {}
-    slot_index: dict[tuple[str, str], list[str]] = {}
-
-    def index(k: Knowledge) -> None:
-        for key in _dup_keys(k):
-            held = dup_index.get(key)
-            if held is None or (current[held].valid_until is not None and k.valid_until is None):
-                dup_index[key] = k.id
-        rk = relation_key(k.predicate, k.object) if k.kind == "proposition" and k.subject else None
-        if rk is not None and k.subject:
-            slot_index.setdefault((_norm(k.subject), rk), []).append(k.id)
-
-    for k in existing:
-        index(k)
-    order = sorted(new, key=lambda k: (_when(k) or MIN_TIME, k.id))
-    for k in order:
-        if k.id in current and k.id not in is_new:
+    folder = _Folder(existing)
+    for k in sorted(new, key=lambda k: (_when(k) or MIN_TIME, k.id)):
+        if k.id in folder.current and k.id not in folder.is_new:
             continue  # re-extraction of something already stored: idempotent
-        target_id = next((dup_index[key] for key in _dup_keys(k) if key in dup_index), None)
-        if target_id is not None:
-            closed_at = current[target_id].valid_until
-            t = _when(k)
-            if closed_at is not None and t is not None and t >= closed_at:
-                target_id = None  # true again after it was superseded: a new fact, not a duplicate
-        if target_id is not None:
-            merged = _merge_into(current[target_id], k)
-            current[target_id] = merged
-            out.merged_ids[k.id] = target_id
-            if target_id not in is_new:
-                changed_existing.setdefault(target_id, "merge")
-            continue
-        item = replace(k)
-        rk = (
-            relation_key(item.predicate, item.object) if item.kind == "proposition" and item.subject else None
-        )
-        if rk is not None and item.subject:
-            for other_id in slot_index.get((_norm(item.subject), rk), []):
-                other = current[other_id]
-                if other.valid_until is not None or object_head(other.object) == object_head(item.object):
-                    continue
-                if _ANAPHORIC.match(object_head(item.object)):
-                    continue  # "is reading this book": which book is unknown, so no change is known
-                t_new, t_old = _when(item), _when(other)
-                if t_new is not None and t_old is not None and t_new < t_old:
-                    # the incoming fact is the older one: store it closed by the newer
-                    item = replace(item, valid_until=t_old, superseded_by=other.id)
-                    out.edges.append(Edge(other.id, item.id, "supersedes"))
-                    continue
-                closed_at = t_new or t_old
-                current[other_id] = replace(other, valid_until=closed_at, superseded_by=item.id)
-                out.edges.append(Edge(item.id, other_id, "supersedes"))
-                if other_id not in is_new:
-                    changed_existing[other_id] = "close"
-        current[item.id] = item
-        is_new.add(item.id)
-        index(item)
-    out.to_add = [current[i] for i in current if i in is_new]
-    for i, what in changed_existing.items():
-        (out.to_close if what == "close" else out.merged).append(current[i])
-    return out
+        target = folder.duplicate_of(k)
+        if target is not None:
+            folder.merge(k, target)
+        else:
+            folder.add(k)
+    return folder.result()
 
 
 @dataclass(slots=True)

@@ -16,7 +16,7 @@ from typing import Literal
 Granularity = Literal[
     "day", "week", "weekend", "month", "season", "year", "decade", "approx", "range", "before", "after"
 ]
-Direction = Literal["past", "future"]
+Direction = Literal["past", "future", "nearest"]
 
 MIN_TIME = datetime(1, 1, 2, tzinfo=UTC)
 MAX_TIME = datetime(9999, 12, 30, tzinfo=UTC)
@@ -213,6 +213,8 @@ def _season_span(y: int, start_month: int) -> Span:
 def _pick(cands: list[Span], a: date, prefer: Direction) -> Span | None:
     """Of the candidate periods, the latest one that had started (past) or the first not yet over (future)."""
     cands = sorted(cands, key=lambda c: c[0])
+    if prefer == "nearest" and cands:
+        return min(cands, key=lambda c: min(abs((c[0] - a).days), abs((c[1] - a).days)))
     if prefer == "past":
         started = [c for c in cands if c[0] <= a]
         return started[-1] if started else (cands[0] if cands else None)
@@ -442,20 +444,56 @@ def _other_day(m: re.Match[str], a: date, prefer: Direction) -> Span | None:
     return a - timedelta(days=5), a - timedelta(days=1), "approx"
 
 
-@_rule(r"\b(?:(?P<rel>last|next|this|on|coming|this\s+past|past)\s+)?" + _WEEKDAY + r"\b(?!s)")
+_HABIT = re.compile(r"\b(?:every|each|on\s+alternate|most)\s+$", re.I)
+
+
+@_rule(
+    r"\b(?:(?P<rel>last|next|this|on|coming|this\s+past|past|by|until|till|before)\s+)?"
+    + _WEEKDAY
+    + r"\b(?!s\b|\s+(?:nights|mornings|evenings|afternoons)\b)"
+)
 def _weekday(m: re.Match[str], a: date, prefer: Direction) -> Span | None:
+    """A named weekday. A habit ("every Friday", "Friday nights") names no date; a deadline
+    ("by Sunday") is the coming one, even said the day before."""
+    if _HABIT.search(m.string[: m.start()]):
+        return None
     wd = WEEKDAYS.index(m["weekday"].lower())
     rel = " ".join((m["rel"] or "").lower().split())
+    if rel in ("by", "until", "till", "before"):
+        rel, prefer = "next", "future"
+    if rel in ("", "on") and prefer == "nearest" and wd == a.weekday():
+        return a, a, "day"  # "what a fun Sunday", said on a Sunday
     if rel == "this":
         d = _monday(a) + timedelta(days=wd)
         return d, d, "day"
-    if rel in ("last", "past", "this past") or (rel in ("", "on") and prefer == "past"):
+    if rel in ("last", "past", "this past") or (rel in ("", "on") and prefer != "future"):
         back = (a.weekday() - wd) % 7 or 7
         d = a - timedelta(days=back)
         return d, d, "day"
     ahead = (wd - a.weekday()) % 7 or 7
     d = a + timedelta(days=ahead)
     return d, d, "day"
+
+
+_WEEKDAY_ABBR = {
+    "mon": 0,
+    "tue": 1,
+    "tues": 1,
+    "wed": 2,
+    "thu": 3,
+    "thur": 3,
+    "thurs": 3,
+    "fri": 4,
+    "sat": 5,
+    "sun": 6,
+}
+
+
+@_rule(r"\b(?P<rel>last|next|this|on)\s+(?-i:(?P<abbr>Mon|Tues?|Wed|Thu(?:rs?)?|Fri|Sat|Sun))\b\.?")
+def _weekday_abbr(m: re.Match[str], a: date, prefer: Direction) -> Span | None:
+    """ "last Fri", "on Sat": abbreviations only with a word that makes them a day ("I sat down")."""
+    full = WEEKDAYS[_WEEKDAY_ABBR[m["abbr"].lower()]]
+    return _weekday(re.match(r"(?P<rel>\w+) (?P<weekday>\w+)", f"{m['rel']} {full}"), a, prefer)  # type: ignore[arg-type]
 
 
 @_rule(
@@ -508,6 +546,62 @@ def find_dates(text: str, anchor: datetime, *, prefer: Direction = "past") -> li
         end = datetime.combine(d2 + timedelta(days=1), time(), tzinfo=UTC) - _US
         out.append(TimeRange(start, end, gran, txt, (s, e)))
     return out
+
+
+FUTURE = re.compile(
+    r"\b(will|going to|gonna|plan(?:ning)? to|next|tomorrow|upcoming|can['’]t wait|looking forward|this coming)\b|['’]ll\b",
+    re.I,
+)
+REQUEST = re.compile(
+    r"^\W*(?:please\s+)?(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?)?(?:find|book|search|get|look"
+    r"|send|check|order|schedule|buy|reserve|remind|set\s+up|plan)\b",
+    re.I,
+)
+PAST = re.compile(r"\b(?:was|were|did|had|went|came|got|saw|took|made|met|\w{3,}ed)\b", re.I)
+_SENTENCE_EDGE = re.compile(r"[.!?…\n]")
+
+
+def _sentence_around(text: str, start: int, end: int) -> str:
+    left = max((m.end() for m in _SENTENCE_EDGE.finditer(text, 0, start)), default=0)
+    right = _SENTENCE_EDGE.search(text, end)
+    return text[left : right.start() if right else len(text)]
+
+
+def direction(sentence: str) -> Direction:
+    """How a sentence reads a date that could point either way: plans and requests look ahead,
+    narration in the past tense looks back, anything else takes the nearest occurrence."""
+    if FUTURE.search(sentence) or REQUEST.search(sentence):
+        return "future"
+    return "past" if PAST.search(sentence) else "nearest"
+
+
+def annotate_dates(text: str, anchor: datetime) -> tuple[str, TimeRange | None]:
+    """Write the resolved date after each relative expression: "yesterday (7 May 2023)".
+
+    Each expression is read in the direction its own sentence points (`direction`). Returns
+    the text and the first range found. Absolute dates are left as they are.
+    """
+    found: list[TimeRange] = []
+    by_way: dict[Direction, dict[tuple[int, int], TimeRange]] = {}
+    for r in find_dates(text, anchor, prefer="past"):
+        way = direction(_sentence_around(text, *r.span))
+        if way == "past":
+            found.append(r)
+            continue
+        if way not in by_way:
+            by_way[way] = {x.span: x for x in find_dates(text, anchor, prefer=way)}
+        found.append(by_way[way].get(r.span, r))
+    out = text
+    for r in reversed(found):
+        label = r.label()
+        if label.lower() in r.text.lower() or _plain(label) == _plain(r.text):
+            continue
+        out = out[: r.span[1]] + f" ({label})" + out[r.span[1] :]
+    return out, (found[0] if found else None)
+
+
+def _plain(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
 
 
 def resolve(text: str, anchor: datetime, *, prefer: Direction = "past") -> TimeRange | None:

@@ -15,10 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from plugmem.ingest.dates import Direction, TimeRange, find_dates
+from plugmem.ingest.dates import TimeRange, annotate_dates, find_dates
 from plugmem.ingest.entities import EntityIndex, entity_id
+from plugmem.ingest.slots import Slot, slots_in
 from plugmem.ingest.summarize import clip, content_words, is_chitchat, sentences, short_hash, words, wordset
-from plugmem.model import Edge, Entity, Event, Extraction, Knowledge, KnowledgeKind, Step
+from plugmem.model import Edge, Entity, Event, Extraction, Knowledge, KnowledgeKind, Step, ToolCall
 
 
 class Extractor(Protocol):
@@ -71,10 +72,7 @@ HEDGES = re.compile(
     r"\b(maybe|might|probably|perhaps|not sure|thinking about|considering|hope to|hoping to|wish|would love|'d love|’d love|someday|one day)\b",
     re.I,
 )
-FUTURE = re.compile(
-    r"\b(will|going to|gonna|plan(?:ning)? to|next|tomorrow|upcoming|can['’]t wait|looking forward|this coming)\b|['’]ll\b",
-    re.I,
-)
+
 _INTERJECTION_PREFIX = re.compile(
     r"^(?:(?:hey|hi|hello|wow|whoa|oh|ooh|ah|aw+|yeah|yes|yep|yup|well|so|haha|hahaha|lol|omg|thanks|thank you|sure|"
     r"okay|ok|great|cool|awesome|nice|totally|honestly|actually|anyway|anyways|by the way|btw|omg|no way|"
@@ -85,6 +83,7 @@ _INTERJECTION_PREFIX = re.compile(
 _CLAUSE_SPLIT = re.compile(
     r"\s*(?:,\s*|\s+)(?:and|but|so|or|because)\s+(?=(?:i|it|that|this|he|she|they|we|you|there|my|our|your|his"
     r"|her|their)\b)"
+    r"|\s*,\s+(?=(?:i|i['’]m|i['’]ve|we|we['’]re)\s)"
     r"|\s+[-–—]+\s+(?=(?:i|it|that|this|he|she|they|we|you|there|my|our|and)\b)|\s*;\s*",
     re.I,
 )
@@ -204,12 +203,20 @@ class _Prop:
     when: TimeRange | None
     confidence: float
     entities: list[str] = field(default_factory=list)
+    slots: list[Slot] = field(default_factory=list)
+
+
+_TIME_OPENER = re.compile(
+    r"^(?:these\s+days|nowadays|lately|currently|at\s+the\s+moment|right\s+now|now|since\s+then)\s*,?\s+",
+    re.I,
+)
 
 
 def _strip_opening(sentence: str, index: EntityIndex) -> str:
     """Drop interjections and a leading vocative ("Wow, Caroline! I ..." → "I ...")."""
     out = _INTERJECTION_PREFIX.sub("", sentence).strip()
     out = re.sub(r"^(?:[A-Za-z]+\s+){0,2}[A-Za-z]+:\s+", "", out)  # "Big news: I moved" → "I moved"
+    out = _TIME_OPENER.sub("", out)  # "These days my favourite band is …": the clause starts after it
     m = re.match(r"^([A-Z][a-z]+)\s*[,!]\s*", out)
     if m and index.canonical(m.group(1)) is not None:
         out = out[m.end() :]
@@ -225,21 +232,6 @@ def is_question(sentence: str) -> bool:
         return True
     first = words(s)[:1]
     return bool(first) and first[0] in QUESTION_OPENERS and "?" in s
-
-
-def _annotate_dates(clause: str, anchor: Step) -> tuple[str, TimeRange | None]:
-    """Write the resolved date after each relative expression: "yesterday (7 May 2023)"."""
-    prefer: Direction = "future" if FUTURE.search(clause) else "past"
-    found = find_dates(clause, anchor.timestamp, prefer=prefer)
-    if not found:
-        return clause, None
-    out = clause
-    for r in reversed(found):
-        label = r.label()
-        if label.lower() in r.text.lower() or normalize_statement(label) == normalize_statement(r.text):
-            continue
-        out = out[: r.span[1]] + f" ({label})" + out[r.span[1] :]
-    return out, found[0]
 
 
 def _subject(clause: str, index: EntityIndex) -> tuple[str, int] | None:
@@ -363,6 +355,19 @@ def _spo(
     return subject, predicate, resolve_pronouns(obj, speaker, addressee) or None
 
 
+_IMPLIED = {"i'm": "am", "i've": "have", "i'd": "would", "i'll": "will", "we're": "are", "we've": "have"}
+
+
+def _slot_phrase(clause: str, subj: tuple[str, int]) -> tuple[str, bool]:
+    """What follows the subject, for `slots_in`: ("am a data analyst at Globex", False), or
+    ("favourite band is Wet Leg", True) after "my"."""
+    kind, n = subj
+    toks = clause.split()
+    possessive = kind == "self-possessive" or kind.endswith("'s")
+    implied = _IMPLIED.get(toks[0].lower().replace("’", "'"), "") if kind == "self" else ""
+    return " ".join([implied, *toks[n:]]).strip(), possessive
+
+
 def _restore_subject(clause: str) -> str:
     """Chat drops the "I": "Gonna check it out" → "I'm going to check it out"."""
     first, _, rest = clause.partition(" ")
@@ -394,7 +399,7 @@ def propositions_from_step(
         if is_question(sent):
             continue
         body = _strip_opening(sent, index)
-        if not body or is_chitchat(body) or len(words(body)) < 4:
+        if not body or len(words(body)) < 2:
             continue
         for clause in _split_clauses(body):
             prop = _proposition(clause, step, speaker, addressee, index)
@@ -408,25 +413,67 @@ def propositions_from_step(
     return out
 
 
+_PRONOUN_VERB = re.compile(r"\b(?:i|we|you|they|he|she)\s+[a-z]", re.I)
+_VERBISH = re.compile(r"(?:ed|ing|s|n['’]t)$")
+_CONTRACTED = re.compile(r"['’](?:m|s|re|ve|ll|d)$")  # "I'm", "she's": the verb is in the contraction
+
+
+def has_verb(clause: str) -> bool:
+    """Whether a clause has something that can be its verb ("And on Friday Jo" has none).
+
+    No tagger offline: auxiliaries, modals, irregular pasts, the verbs the rules know, or a
+    verb-like ending. Loose on purpose: it only has to keep verbless fragments out.
+    """
+    if _PRONOUN_VERB.search(clause):
+        return True  # "I live", "we moved": a subject pronoun is followed by its verb
+    known = AUX | MODALS | IRREGULAR_PAST | GERUND_VERBS | TO_VERBS | IMPERATIVE_VERBS
+    toks = [t.lower() for t in re.findall(r"[A-Za-z'’]+", clause)]
+    return any(t in known or _CONTRACTED.search(t) or (len(t) > 3 and _VERBISH.search(t)) for t in toks)
+
+
+def _subject_of(clause: str, index: EntityIndex) -> tuple[str, tuple[str, int] | None]:
+    """The clause (its dropped "I" restored) and who it is about."""
+    subj = _subject(clause, index)
+    if subj is not None and subj[0] == "self-elided":
+        return _restore_subject(clause), ("self", 1)
+    return clause, subj
+
+
+def _worth_a_fact(clause: str, subj: tuple[str, int] | None, speaker: str, index: EntityIndex) -> bool:
+    """A clause long enough to say something, about the speaker or someone memory knows."""
+    ws = words(clause)
+    if len(ws) < 3 or len(content_words(clause)) < 2:
+        return False
+    if subj is not None:
+        return True
+    if ws[0] in ("you", "your", "youre", "youve", "youd", "youll"):
+        return False  # opinions about the listener: not a fact the speaker states about the world
+    first_person = bool(re.search(r"\b(I|me|my|mine|myself|we|our|us)\b|\bI['’]", clause, re.I))
+    return first_person or bool([m for m in index.mentions(clause) if m != speaker])
+
+
+def _confidence(predicate: str | None, obj: str | None, when: TimeRange | None, **flags: bool) -> float:
+    conf = 0.55 + (0.15 if predicate and obj else 0.0) + (0.1 if when is not None else 0.0)
+    conf -= 0.15 if flags["no_subject"] else 0.0
+    conf -= 0.2 if flags["hedged"] else 0.0
+    conf += 0.1 if flags["slots"] else 0.0  # a known slot is the kind of fact memory must keep current
+    return round(max(0.1, min(0.95, conf)), 2)
+
+
 def _proposition(
     clause: str, step: Step, speaker: str, addressee: str | None, index: EntityIndex
 ) -> _Prop | None:
     clause = clause.strip().rstrip(".!…").strip()
-    ws = words(clause)
-    if len(ws) < 3 or len(content_words(clause)) < 2 or is_question(clause) or is_chitchat(clause):
+    if not clause or is_question(clause) or not has_verb(clause):
         return None
-    subj = _subject(clause, index)
-    first_person = bool(re.search(r"\b(I|me|my|mine|myself|we|our|us)\b|\bI['’]", clause, re.I))
-    mentioned = index.mentions(clause)
-    if subj is None:
-        if ws[0] in ("you", "your", "youre", "youve", "youd", "youll"):
-            return None  # opinions about the listener: not a fact the speaker states about the world
-        if not first_person and not [m for m in mentioned if m != speaker]:
-            return None
-    if subj is not None and subj[0] == "self-elided":
-        clause = _restore_subject(clause)
-        subj = ("self", 1)
-    annotated, when = _annotate_dates(clause, step)
+    clause, subj = _subject_of(clause, index)
+    slots: list[Slot] = []
+    if subj is not None:
+        phrase, possessive = _slot_phrase(clause, subj)
+        slots = slots_in(phrase, possessive=possessive)
+    if not slots and (is_chitchat(clause) or not _worth_a_fact(clause, subj, speaker, index)):
+        return None  # "I'm vegetarian" is short, but it fills a slot memory must keep current
+    annotated, when = annotate_dates(clause, step.timestamp)
     statement = resolve_pronouns(annotated, speaker, addressee)
     if subj is not None and not subj[0].startswith("self"):
         # lead with the canonical name ("Mel went" → "Melanie went")
@@ -438,19 +485,15 @@ def _proposition(
         subject, predicate, obj = _spo(clause, subj, speaker, addressee, step)
         if subject is not None and subject.endswith("'s"):
             subject = subject[:-2]
-    conf = 0.55
-    if predicate and obj:
-        conf += 0.15
-    if when is not None:
-        conf += 0.1
-    if subj is None:
-        conf -= 0.15
-    if HEDGES.search(clause):
-        conf -= 0.2
+    conf = _confidence(
+        predicate, obj, when, no_subject=subj is None, hedged=bool(HEDGES.search(clause)), slots=bool(slots)
+    )
+    mentioned = index.mentions(clause)
     ents = list(dict.fromkeys([*([subject] if subject and index.canonical(subject) else []), *mentioned]))
+    first_person = bool(re.search(r"\b(I|me|my|mine|myself|we|our|us)\b|\bI['’]", clause, re.I))
     if first_person and speaker not in ents and index.canonical(speaker) is not None:
         ents.insert(0, speaker)
-    return _Prop(statement, subject, predicate, obj, when, round(max(0.1, min(0.95, conf)), 2), ents)
+    return _Prop(statement, subject, predicate, obj, when, conf, ents, slots)
 
 
 # -- prescriptions ------------------------------------------------------------------------
@@ -461,6 +504,9 @@ class _Proc:
     conditions: list[str]
     source_ids: list[str]
     confidence: float
+    lessons: list[str] = field(default_factory=list)
+    outcome: str | None = None
+    tools: list[str] = field(default_factory=list)
 
 
 _REQUEST_PREFIX = re.compile(
@@ -528,14 +574,57 @@ def _tool_error(s: Step) -> bool:
     )
 
 
+def error_message(content: str) -> str:
+    """The message of a tool error: the "error"/"message" field of a JSON reply, else the text."""
+    try:
+        data = json.loads(content)
+    except (ValueError, TypeError):
+        data = None
+    if isinstance(data, dict):
+        for key in ("error", "message", "detail", "reason"):
+            value = data.get(key)
+            if isinstance(value, str) and value.strip():
+                return clip(value.strip(), 100)
+            if isinstance(value, dict) and isinstance(value.get("message"), str):
+                return clip(value["message"].strip(), 100)
+    return clip(" ".join(content.split()), 100)
+
+
+def _lesson(failed: ToolCall, error: str, fixed: ToolCall | None) -> str:
+    """What a failed call teaches: the arguments that were rejected, why, and what worked instead."""
+    if fixed is None:
+        return f'{render_call(failed.name, failed.args)} failed: "{error}"'
+    changed = [k for k in failed.args if failed.args.get(k) != fixed.args.get(k)]
+    if not changed:
+        return f'{failed.name} failed once ("{error}"); the same call worked on retry'
+    was = ", ".join(f"{k}={_short(failed.args[k])}" for k in changed[:3])
+    now = ", ".join(f"{k}={_short(fixed.args.get(k))}" for k in changed[:3])
+    return f'{failed.name} rejected {was} ("{error}"); {now} worked'
+
+
+def _calls(run: Sequence[Step]) -> tuple[list[ToolCall], list[tuple[ToolCall, str]]]:
+    """The calls of a run that worked, and the ones that failed with their error message."""
+    results = {s.tool_call_id: s for s in run if s.role == "tool" and s.tool_call_id}
+    worked: list[ToolCall] = []
+    failed: list[tuple[ToolCall, str]] = []
+    for s in run:
+        for c in s.tool_calls if s.role == "assistant" else ():
+            res = results.get(c.id)
+            if res is not None and _tool_error(res):
+                failed.append((c, error_message(res.content)))
+            else:
+                worked.append(c)
+    return worked, failed
+
+
 def tool_procedure(run: Sequence[Step]) -> _Proc | None:
-    """A tool sequence that reached a final answer, as goal → ordered calls (+ what to watch for)."""
+    """A tool sequence that reached a final answer: the calls that worked, the lessons of the ones
+    that failed (and what fixed them), the outcome; goal from the request that started it."""
     goal_step = next((s for s in run if s.role == "user" and s.content.strip()), None)
     calls = [s for s in run if s.role == "assistant" and s.tool_calls]
     if goal_step is None or not calls:
         return None
     last_call = max(run.index(s) for s in calls)
-    results = [s for s in run if s.role == "tool"]
     final = next(
         (
             s
@@ -546,29 +635,25 @@ def tool_procedure(run: Sequence[Step]) -> _Proc | None:
     )
     if final is None or FAILURE.search(final.content):
         return None
-    by_call = {s.tool_call_id: s for s in results if s.tool_call_id}
-    steps: list[str] = []
-    conditions: list[str] = []
-    failed_names: set[str] = set()
-    for s in calls:
-        for c in s.tool_calls:
-            res = by_call.get(c.id)
-            if res is not None and _tool_error(res):
-                failed_names.add(c.name)
-                conditions.append(
-                    f"if {c.name} fails ({clip(res.content, 60)}), adjust the arguments and retry"
-                )
-                continue
-            steps.append(render_call(c.name, c.args))
-    if not steps:
-        return None
-    for clause in re.findall(r"\b(?:if|when|only|unless)\b[^.,;!?]{3,80}", goal_step.content, re.I):
-        conditions.append(clause.strip())
+    worked, failed = _calls(run)
     goal = goal_text(goal_step.content)
-    if not goal:
+    if not worked or not goal:
         return None
-    sources = [goal_step.id, *(s.id for s in run if s.role in ("tool",) or s.tool_calls), final.id]
-    return _Proc(goal, steps, conditions, list(dict.fromkeys(sources)), 0.6 if failed_names else 0.7)
+    lessons = [_lesson(c, err, next((w for w in worked if w.name == c.name), None)) for c, err in failed]
+    conditions = [
+        c.strip() for c in re.findall(r"\b(?:if|when|only|unless)\b[^.,;!?]{3,80}", goal_step.content, re.I)
+    ]
+    sources = [goal_step.id, *(s.id for s in run if s.role == "tool" or s.tool_calls), final.id]
+    return _Proc(
+        goal,
+        [render_call(c.name, c.args) for c in worked],
+        conditions,
+        list(dict.fromkeys(sources)),
+        0.6 if failed else 0.7,
+        lessons=list(dict.fromkeys(lessons)),
+        outcome=clip(" ".join(final.content.split()), 160),
+        tools=list(dict.fromkeys(c.name for c in worked)),
+    )
 
 
 _HOWTO = re.compile(r"^(?:so\s+|well\s+)?(?:in order\s+)?to\s+(?P<goal>[^,]{3,100}),\s*(?P<rest>.+)$", re.I)
@@ -781,6 +866,8 @@ class RuleExtractor:
                         valid_from=s.timestamp,
                         confidence=p.confidence,
                         entities=[index.canonical(x) or x for x in p.entities],
+                        slots={sl.relation: sl.value for sl in p.slots if not sl.ends},
+                        ends={sl.relation: sl.value for sl in p.slots if sl.ends},
                     )
                 )
         procs: list[_Proc] = []
@@ -806,6 +893,9 @@ class RuleExtractor:
                     goal=pr.goal,
                     steps=list(pr.steps),
                     conditions=list(pr.conditions),
+                    lessons=list(pr.lessons),
+                    outcome=pr.outcome,
+                    tools=list(pr.tools),
                 )
             )
         return items

@@ -287,6 +287,7 @@ def _event(run: Sequence[Step], vectors: Sequence[Vector] | None, index: EntityI
         participants=_participants(run, index),
         entities=_entities(run, index),
         boundary=reason,
+        quoted=summ.step_ids,
     )
 
 
@@ -301,11 +302,13 @@ def _extend(
 ) -> Event:
     """The open event with the new steps appended; summary redone over all its steps when known."""
     if has_prev_steps:
-        summary = summarize_steps(run, vectors).text
+        whole = summarize_steps(run, vectors)
+        summary, quoted = whole.text, whole.step_ids
     else:
-        addition = summarize_steps(new).text
-        summary = previous.summary if not addition else f"{previous.summary} {addition}".strip()
+        addition = summarize_steps(new)
+        summary = previous.summary if not addition.text else f"{previous.summary} {addition.text}".strip()
         summary = condense(summary, 480)
+        quoted = list(dict.fromkeys([*previous.quoted, *addition.step_ids]))
     step_ids = list(dict.fromkeys([*previous.step_ids, *(s.id for s in new)]))
     participants = list(dict.fromkeys([*previous.participants, *_participants(new, index)]))
     entities = list(dict.fromkeys([*previous.entities, *_entities(new, index)]))
@@ -320,4 +323,5 @@ def _extend(
         participants=participants,
         entities=entities,
         boundary=previous.boundary,
+        quoted=quoted,
     )

@@ -394,17 +394,14 @@ def rollup(events: Sequence[Event], existing: Sequence[Summary]) -> list[Summary
         touched[k] = None
         return nodes[k]
 
-    days_of_session: dict[tuple[str, str], set[str]] = {}
     for e in sorted(events, key=lambda e: (e.start, e.id)):
-        sess = node(e.namespace, "session", e.session_id, e.start, e.end)
-        sess.put(e.id, e.summary, e.start, e.end, e.step_ids)
-        days_of_session.setdefault((e.namespace, e.session_id), set()).add(e.start.date().isoformat())
-    for (ns, sid), days in days_of_session.items():
-        sess = nodes[(ns, "session", sid)]
-        sess_id = summary_id(ns, "session", sid)
-        for day in sorted(days):
-            dn = node(ns, "day", day, sess.start, sess.end)
-            dn.put(sess_id, sess.body(), sess.start, sess.end, sess.sources)
+        sources = e.quoted or e.step_ids
+        node(e.namespace, "session", e.session_id, e.start, e.end).put(
+            e.id, e.summary, e.start, e.end, sources
+        )
+        # a day holds the events that started on it, whatever session they belong to
+        day = e.start.date().isoformat()
+        node(e.namespace, "day", day, e.start, e.end).put(e.id, e.summary, e.start, e.end, sources)
     for k in [k for k in touched if k[1] == "day"]:
         dn = nodes[k]
         wn = node(k[0], "week", week_key(dn.start), dn.start, dn.end)

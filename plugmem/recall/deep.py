@@ -1,8 +1,8 @@
 """The deep tier: goal-directed retrieval over the event and knowledge graph.
 
 Two modes behind one call. Without an LLM: query expansion (entities, pseudo-relevance
-feedback), personalized PageRank from the fast tier's seeds, time filtering from parsed
-dates, and neighbour turns around each hit. With an LLM: plan → walk → reflect rounds,
+feedback), personalized PageRank from the fast tier's seeds, and neighbour turns around each
+hit (time windows are applied after either tier, in `recall/scope.py`). With an LLM: plan → walk → reflect rounds,
 stopping when the model says the memory answers the question or a limit is hit.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import networkx as nx
 import numpy as np
@@ -22,7 +21,6 @@ from pydantic import BaseModel, Field
 from plugmem.graph import entity_nodes_in, personalized_pagerank
 from plugmem.index.catalog import Catalog
 from plugmem.index.text import tokenize
-from plugmem.ingest.dates import parse_time_constraints
 from plugmem.llm import LLMJSONError, M, invoke_structured
 from plugmem.model import LLMUsage
 from plugmem.prompts import Prompts
@@ -66,7 +64,6 @@ def deep_deterministic(
     qvec: np.ndarray | None,
     fast: FastResult,
     *,
-    now: datetime,
     embed_query: Callable[[str], np.ndarray] | None,
 ) -> DeepResult:
     base = _normalise({it.doc.id: it.score for it in fast.ranked})
@@ -87,16 +84,7 @@ def deep_deterministic(
         d = cat.docs[n]
         if d.kind in ("turn", "knowledge"):
             scores[n] = scores.get(n, 0.0) + PPR_WEIGHT * v
-    # 3. time constraints parsed from the query
-    ranges = parse_time_constraints(query, now)
-    if ranges:
-        for d_id in list(scores):
-            ts = cat.docs[d_id].timestamp
-            if ts is None:
-                continue
-            inside = any(r.start <= ts <= r.end for r in ranges)
-            scores[d_id] *= 1.4 if inside else 0.7
-    # 4. neighbour turns around the best turn hits (context often spans adjacent turns)
+    # 3. neighbour turns around the best turn hits (context often spans adjacent turns)
     turns = cat.turns()
     pos = {d.id: i for i, d in enumerate(turns)}
     top_turns = sorted((d for d in scores if d in pos), key=lambda d: -scores[d])[:10]
@@ -106,7 +94,7 @@ def deep_deterministic(
             if 0 <= j < len(turns) and turns[j].session_id == turns[i].session_id:
                 nb = turns[j].id
                 scores[nb] = max(scores.get(nb, 0.0), NEIGHBOUR_SHARE * scores[d_id])
-    ranked = [Scored(cat.docs[d], s) for d, s in scores.items() if cat.docs[d].kind in ("turn", "knowledge")]
+    ranked = [Scored(cat.docs[d], s) for d, s in scores.items()]
     ranked.sort(key=lambda x: -x.score)
     return DeepResult(ranked=ranked, stop_reason="deterministic")
 
@@ -169,7 +157,9 @@ class _LLMWalk:
         return sorted(self.gathered, key=lambda d: -self.gathered[d])[:n]
 
     def listing(self, ids: list[str]) -> str:
-        return "\n".join(f"{i}: {render_line(self.cat.docs[i])}" for i in ids if i in self.cat.docs)
+        return "\n".join(
+            f"{i}: {render_line(Scored(self.cat.docs[i], 0.0))}" for i in ids if i in self.cat.docs
+        )
 
     def walk(self) -> None:
         """Offer the graph neighbours of the best gathered items; keep the ones the model picks."""

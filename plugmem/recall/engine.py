@@ -1,4 +1,10 @@
-"""Recall: schedule → retrieve → render, with accounting on every result."""
+"""Recall: schedule → retrieve → render, with accounting on every result.
+
+One recall, in order: search the fast tier; if nothing clears the relevance floor, hand back
+nothing; while the whole history fits, hand back the history; otherwise choose fast or deep;
+then shape the ranking by what memory knows (the question's time window, a learned procedure
+for a how-to, current facts above what they superseded) and render it within the budget.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import networkx as nx
@@ -19,10 +26,14 @@ from plugmem.llm_roles import ChatModels
 from plugmem.model import LLMUsage
 from plugmem.policy import MemoryPolicy
 from plugmem.prompts import Prompts
-from plugmem.recall.context import Scored, arrange, doc_tokens, render, select
+from plugmem.recall.context import Scored, arrange, item_tokens, render, select, shown_stale
+from plugmem.recall.currency import apply_currency
 from plugmem.recall.deep import DeepResult, deep_deterministic, deep_llm
-from plugmem.recall.fast import FastResult, fast_search
+from plugmem.recall.fast import ITEM_WEIGHT, FastResult, fast_search
+from plugmem.recall.intent import lead_with_slots, promote_procedures, slot_facts
+from plugmem.recall.relevance import judge
 from plugmem.recall.scheduler import Decision, decide_escalation
+from plugmem.recall.scope import apply_scope, time_scope
 from plugmem.results import Recall, RecallItem
 from plugmem.storage.sqlite import SQLiteStore
 from plugmem.tokens import TokenCounter
@@ -32,6 +43,18 @@ log = logging.getLogger("plugmem")
 # each time deep is wanted but skipped as too slow, its latency estimate shrinks by this
 # factor, so deep is tried again after a while rather than never
 DEEP_MS_DECAY = 0.9
+ANCHOR_MIN = 0.5  # how well an event must match "since I moved" to date the window by it
+
+
+@dataclass(slots=True)
+class _Run:
+    """What one recall gathered before rendering."""
+
+    decision: Decision
+    ranked: list[Scored] = field(default_factory=list)
+    usage: LLMUsage = field(default_factory=LLMUsage)
+    graph_ms: float = 0.0
+    notes: list[str] = field(default_factory=list)
 
 
 class RecallEngine:
@@ -77,12 +100,7 @@ class RecallEngine:
             self._graphs[ns] = (cat.version, g)
         return g
 
-    def _deep_allowed(self, policy: MemoryPolicy) -> tuple[bool, float]:
-        fast, deep = self._tier_counts["fast"], self._tier_counts["deep"]
-        share = deep / (fast + deep) if fast + deep else 0.0
-        # allow one deep recall of slack so the first queries are not all forced to fast
-        return deep + 1 <= policy.max_deep_share * (fast + deep + 1) + 1, share
-
+    # -- one recall ------------------------------------------------------------------------
     def recall(
         self,
         query: str,
@@ -97,99 +115,172 @@ class RecallEngine:
         budget = budget_tokens or policy.budget_tokens
         mode = mode or policy.mode
         cat = self.catalog(namespace)
-        turns = cat.turns()
-        total = sum(doc_tokens(d, self.tokens) for d in turns)
-        usage = LLMUsage()
-        graph_ms = 0.0
-        if policy.full_history_when_fits and mode == "auto" and turns and total + 40 <= budget:
-            decision = Decision("full", f"full history ({total} tokens) fits the {budget}-token budget")
-            ranked = [Scored(d, 1.0) for d in turns]
-        else:
-            qvec = self._qvec(query)
-            fast = fast_search(cat, query, qvec)
-            if mode == "fast":
-                decision = Decision("fast", "fast tier requested")
-            elif mode == "deep":
-                decision = Decision("deep", "deep tier requested")
-            else:
-                allowed, share = self._deep_allowed(policy)
-                decision = decide_escalation(
-                    query, fast, deep_share=share, max_share=policy.max_deep_share, allowed=allowed
-                )
-                if (
-                    decision.tier == "deep"
-                    and self._deep_ms is not None
-                    and self._deep_ms > policy.latency_budget_ms
-                ):
-                    # forget slowly, so one slow deep recall (a busy machine) does not rule deep out for good
-                    with self._lock:
-                        self._deep_ms *= DEEP_MS_DECAY
-                    decision = Decision(
-                        "fast",
-                        f"deep wanted ({decision.reason}) but deep recalls take ~{self._deep_ms:.0f} ms, over the "
-                        f"{policy.latency_budget_ms:.0f} ms latency budget",
-                        decision.score,
-                    )
-            ranked = fast.ranked
-            if decision.tier == "deep":
-                t_graph = time.perf_counter()
-                self.graph(cat)  # built once per catalog version; not part of the steady-state cost
-                graph_ms = (time.perf_counter() - t_graph) * 1000
-                deep = self._deep(cat, query, qvec, fast, policy)
-                ranked = deep.ranked
-                usage = deep.usage
-                decision = Decision("deep", f"{decision.reason}; {deep.stop_reason}", decision.score)
-        limit = k if k is not None else None
-        chosen = arrange(select(ranked, budget, self.tokens, limit=limit), policy.order)
-        context, n_tokens = render(chosen, tokens=self.tokens, budget=budget)
-        items = [
-            RecallItem(
-                id=s.doc.id,
-                text=s.doc.text,
-                kind=s.doc.kind,
-                score=round(float(s.score), 6),
-                timestamp=s.doc.timestamp,
-                source_ids=list(s.doc.source_ids),
-                session_id=s.doc.session_id,
-                tier=decision.tier,
-                tokens=doc_tokens(s.doc, self.tokens),
-            )
-            for s in chosen
-        ]
+        now = self.clock()
+        run = self._retrieve(query, cat, budget, mode, policy, now)
+        chosen = select(
+            run.ranked,
+            budget,
+            self.tokens,
+            docs=cat.docs,
+            limit=k,
+            now=now,
+            drop_stale=policy.stale == "drop",
+        )
+        best_first = arrange(chosen, "relevance")
+        shown = arrange(chosen, policy.order)
+        context, n_tokens = render(shown, tokens=self.tokens, budget=budget, now=now)
+        kept = {id(s) for s in shown}
+        items = [self._item(s, run.decision.tier) for s in best_first if id(s) in kept]
         latency = (time.perf_counter() - t0) * 1000
-        with self._lock:
-            if mode == "auto":
-                self._tier_counts[decision.tier] += 1
-            if decision.tier == "deep":
-                steady = latency - graph_ms
-                self._deep_ms = steady if self._deep_ms is None else 0.8 * self._deep_ms + 0.2 * steady
-        counters = {f"recall.{decision.tier}": 1}
-        if mode == "auto":
-            counters[f"recall.auto.{decision.tier}"] = 1
-        counters.update(usage_counters("plan", usage))
-        self.store.bump(counters, soon=True)
+        self._account(run, mode, latency)
+        reason = "; ".join([run.decision.reason, *run.notes])
         return Recall(
             query=query,
             context=context,
             items=items,
             tokens=n_tokens,
             budget_tokens=budget,
-            tier=decision.tier,
-            reason=decision.reason,
+            tier=run.decision.tier,
+            reason=reason,
             latency_ms=round(latency, 3),
-            llm_calls=usage.calls,
-            llm_tokens=usage.tokens,
+            llm_calls=run.usage.calls,
+            llm_tokens=run.usage.tokens,
         )
 
+    def _retrieve(
+        self, query: str, cat: Catalog, budget: int, mode: str, policy: MemoryPolicy, now: datetime
+    ) -> _Run:
+        if not cat.docs:
+            return _Run(Decision("fast", "memory is empty in this namespace"))
+        scope = time_scope(query, now, lambda phrase: self._anchor(cat, phrase))
+        topic = scope.topic if scope is not None else query  # "since I moved" dates, it is not the topic
+        qvec = self._qvec(topic)
+        fast = fast_search(cat, topic, qvec)
+        answers_slot = any(d.valid_until is None for d in slot_facts(query, cat)[1].values())
+        verdict = judge(
+            fast, has_vectors=qvec is not None and bool(fast.top_dense), answers_slot=answers_slot
+        )
+        if not verdict.relevant:
+            return _Run(Decision("fast", verdict.reason))
+        turns = cat.turns()
+        total = sum(item_tokens(Scored(d, 1.0), self.tokens) for d in turns)
+        if policy.full_history_when_fits and mode == "auto" and turns and total + 60 <= budget:
+            ranked = [Scored(d, 1.0) for d in turns]
+            decision = Decision("full", f"full history ({total} tokens) fits the {budget}-token budget")
+            return _Run(decision, apply_currency(ranked, cat, policy.stale, pull=False))
+        run = self._tiers(topic, cat, qvec, fast, mode, policy)
+        if scope is not None:
+            run.ranked = apply_scope(run.ranked, scope, cat)
+            run.notes.append(
+                f"time window {scope.label}" + (" (look back: summaries)" if scope.broad else "")
+            )
+        run.ranked, slots = lead_with_slots(run.ranked, query, cat)
+        if slots:
+            run.notes.append(f"asks about {', '.join(slots)}")
+        run.ranked = promote_procedures(run.ranked, query, ITEM_WEIGHT["knowledge"])
+        run.ranked = apply_currency(run.ranked, cat, policy.stale)
+        return run
+
+    def _tiers(
+        self,
+        query: str,
+        cat: Catalog,
+        qvec: np.ndarray | None,
+        fast: FastResult,
+        mode: str,
+        policy: MemoryPolicy,
+    ) -> _Run:
+        decision = self._decide(query, fast, mode, policy)
+        if decision.tier != "deep":
+            return _Run(decision, list(fast.ranked))
+        t_graph = time.perf_counter()
+        self.graph(cat)  # built once per catalog version; not part of the steady-state cost
+        graph_ms = (time.perf_counter() - t_graph) * 1000
+        deep = self._deep(cat, query, qvec, fast, policy)
+        decision = Decision("deep", f"{decision.reason}; {deep.stop_reason}", decision.score)
+        return _Run(decision, deep.ranked, deep.usage, graph_ms)
+
+    def _decide(self, query: str, fast: FastResult, mode: str, policy: MemoryPolicy) -> Decision:
+        if mode in ("fast", "deep"):
+            return Decision(mode, f"{mode} tier requested")
+        allowed, share = self._deep_allowed(policy)
+        decision = decide_escalation(
+            query, fast, deep_share=share, max_share=policy.max_deep_share, allowed=allowed
+        )
+        if decision.tier == "deep" and self._deep_ms is not None and self._deep_ms > policy.latency_budget_ms:
+            # forget slowly, so one slow deep recall (a busy machine) does not rule deep out for good
+            with self._lock:
+                self._deep_ms *= DEEP_MS_DECAY
+            return Decision(
+                "fast",
+                f"deep wanted ({decision.reason}) but deep recalls take ~{self._deep_ms:.0f} ms, over the "
+                f"{policy.latency_budget_ms:.0f} ms latency budget",
+                decision.score,
+            )
+        return decision
+
+    def _deep_allowed(self, policy: MemoryPolicy) -> tuple[bool, float]:
+        fast, deep = self._tier_counts["fast"], self._tier_counts["deep"]
+        share = deep / (fast + deep) if fast + deep else 0.0
+        # allow one deep recall of slack so the first queries are not all forced to fast
+        return deep + 1 <= policy.max_deep_share * (fast + deep + 1) + 1, share
+
+    def _anchor(self, cat: Catalog, phrase: str) -> datetime | None:
+        """When the event a phrase names happened ("I moved" → the move), if memory knows it well."""
+        fast = fast_search(cat, phrase, self._qvec(phrase), search_k=20)
+        best = next((s for s in fast.ranked if s.doc.kind in ("knowledge", "event", "turn")), None)
+        if best is None or fast.lexical_coverage < ANCHOR_MIN:
+            return None
+        return best.doc.timestamp
+
+    def _item(self, s: Scored, tier: str) -> RecallItem:
+        d = s.doc
+        stale = shown_stale(s)
+        return RecallItem(
+            id=d.id,
+            text=d.text,
+            kind=d.kind,
+            score=round(float(s.score), 6),
+            timestamp=d.timestamp,
+            source_ids=list(d.source_ids),
+            session_id=d.session_id,
+            tier=tier,
+            tokens=item_tokens(s, self.tokens),
+            valid_from=d.valid_from,
+            valid_until=d.valid_until if stale is None else stale.since,
+            superseded_by=list(stale.by_ids) if stale is not None else [],
+        )
+
+    def _account(self, run: _Run, mode: str, latency: float) -> None:
+        tier = run.decision.tier
+        with self._lock:
+            if mode == "auto":
+                self._tier_counts[tier] += 1
+            if tier == "deep":
+                steady = latency - run.graph_ms
+                self._deep_ms = steady if self._deep_ms is None else 0.8 * self._deep_ms + 0.2 * steady
+        counters = {f"recall.{tier}": 1}
+        if mode == "auto":
+            counters[f"recall.auto.{tier}"] = 1
+        if not run.ranked:
+            counters["recall.empty"] = 1
+        counters.update(usage_counters("plan", run.usage))
+        self.store.bump(counters, soon=True)
+
     def _deep(
-        self, cat: Catalog, query: str, qvec: np.ndarray | None, fast: FastResult, policy: MemoryPolicy
+        self,
+        cat: Catalog,
+        query: str,
+        qvec: np.ndarray | None,
+        fast: FastResult,
+        policy: MemoryPolicy,
     ) -> DeepResult:
         g = self.graph(cat)
         emb = self.embeddings
         embed_query = emb.embed_query_array if emb is not None else None
         llm = self.models.get("plan", policy)
         if llm is None:
-            return deep_deterministic(cat, g, query, qvec, fast, now=self.clock(), embed_query=embed_query)
+            return deep_deterministic(cat, g, query, qvec, fast, embed_query=embed_query)
         try:
             return deep_llm(
                 cat,
@@ -207,7 +298,7 @@ class RecallEngine:
         except Exception as exc:  # provider or transport error: recall still answers, deterministically
             usage, why = LLMUsage(calls=1), f"{type(exc).__name__}: {exc}"
         log.warning("plugmem: the plan model failed (%s); deterministic deep tier used", why)
-        res = deep_deterministic(cat, g, query, qvec, fast, now=self.clock(), embed_query=embed_query)
+        res = deep_deterministic(cat, g, query, qvec, fast, embed_query=embed_query)
         usage.fallbacks += 1
         res.usage = usage
         res.stop_reason = f"LLM failed ({why}); deterministic deep used"

@@ -1,7 +1,9 @@
-"""The fast tier: hybrid search over knowledge, events and turns, no LLM.
+"""The fast tier: hybrid search over knowledge, events, summaries and turns, no LLM.
 
-Knowledge and event summaries are dense and point at the turns they came from; a
-hit on them lifts those turns. The output is one ranking of knowledge and turns.
+Every kind of document competes as an item on its own merit: a fact carries a resolved date,
+an event summary carries what several turns said in fewer tokens, a procedure carries the call
+that worked. Derived documents also lift the turns they came from, because the raw turn is
+often where the answer's exact words are. The output is one ranking of all of them.
 """
 
 from __future__ import annotations
@@ -15,27 +17,28 @@ from plugmem.index.text import tokenize
 from plugmem.recall.context import Scored
 
 SEARCH_K = 100
-# How much of a hit on a derived document flows to the turns it points at, and how much a
-# fact weighs as an item of its own (facts carry resolved dates). Measured on LoCoMo dev,
+# How much of a hit on a derived document flows to the turns it points at. Measured on LoCoMo dev,
 # 3 conversations, 1,000-token budget: no propagation 0.756 → these weights 0.807.
 PROPAGATE = {"knowledge": 0.5, "event": 0.3, "summary": 0.1}
-KNOWLEDGE_ITEM = 0.3
+# How much a derived document weighs as an item of its own, against a turn's 1.0. Set on LoCoMo
+# dev (benchmarks/answers.py: answer-in-context and evidence recall at 500 and 1,000 tokens).
+ITEM_WEIGHT = {"knowledge": 0.3, "event": 0.25, "summary": 0.1}
 
 
 @dataclass(slots=True)
 class FastResult:
     ranked: list[Scored]
-    top_dense: float = 0.0
+    top_dense: float = 0.0  # raw cosine of the best dense hit (how close anything is at all)
     margin: float = 1.0  # relative gap between the first and second fused score
     coverage: float = 1.0  # share of query terms present in the top results
+    lexical_coverage: float = 0.0  # IDF-weighted share of the query's terms in the best lexical hit
     turn_scores: dict[str, float] = field(default_factory=dict)
 
 
-def fast_search(cat: Catalog, query: str, qvec: np.ndarray | None, *, search_k: int = SEARCH_K) -> FastResult:
-    hits = cat.search(query, qvec, search_k)
-    fused = hits.fused
+def _propagate(cat: Catalog, fused: dict[str, float]) -> tuple[dict[str, float], list[Scored]]:
+    """Turn scores (own hits plus what derived hits pass down) and the derived items themselves."""
     turn_scores: dict[str, float] = {}
-    extra: list[Scored] = []
+    items: list[Scored] = []
     for doc_id, s in fused.items():
         d = cat.docs.get(doc_id)
         if d is None:
@@ -44,28 +47,36 @@ def fast_search(cat: Catalog, query: str, qvec: np.ndarray | None, *, search_k: 
             turn_scores[doc_id] = turn_scores.get(doc_id, 0.0) + s
             continue
         w = PROPAGATE.get(d.kind, 0.0)
-        srcs = d.source_ids
-        if srcs and w:
-            share = w * s / max(1.0, len(srcs) ** 0.5)
-            for src in srcs:
+        if d.source_ids and w:
+            share = w * s / max(1.0, len(d.source_ids) ** 0.5)
+            for src in d.source_ids:
                 tid = "t:" + src
                 if tid in cat.docs:
                     turn_scores[tid] = turn_scores.get(tid, 0.0) + share
-        if d.kind == "knowledge" and KNOWLEDGE_ITEM > 0:
-            extra.append(Scored(d, s * KNOWLEDGE_ITEM))
-    ranked = [Scored(cat.docs[t], s) for t, s in turn_scores.items()] + extra
+        weight = ITEM_WEIGHT.get(d.kind, 0.0)
+        if weight > 0:
+            items.append(Scored(d, s * weight))
+    return turn_scores, items
+
+
+def fast_search(cat: Catalog, query: str, qvec: np.ndarray | None, *, search_k: int = SEARCH_K) -> FastResult:
+    hits = cat.search(query, qvec, search_k)
+    turn_scores, items = _propagate(cat, hits.fused)
+    ranked = [Scored(cat.docs[t], s) for t, s in turn_scores.items()] + items
     ranked.sort(key=lambda x: -x.score)
-    top = sorted(fused.values(), reverse=True)
+    top = sorted(hits.fused.values(), reverse=True)
     margin = (top[0] - top[1]) / top[0] if len(top) > 1 and top[0] > 0 else 1.0
     qterms = set(tokenize(query))
     covered: set[str] = set()
     for it in ranked[:5]:
         covered.update(tokenize(it.doc.text))
     coverage = len(qterms & covered) / len(qterms) if qterms else 1.0
+    best_lexical = [doc_id for doc_id, _ in hits.lexical[:5]]
     return FastResult(
         ranked=ranked,
         top_dense=hits.dense[0][1] if hits.dense else 0.0,
         margin=margin,
         coverage=coverage,
+        lexical_coverage=cat.lexical.coverage(query, best_lexical),
         turn_scores=turn_scores,
     )

@@ -41,7 +41,8 @@ class GuidanceOut(BaseModel):
 
 def _label(item: RecallItem) -> str:
     kind = "fact" if item.kind == "knowledge" else item.kind
-    return f"{kind} {item.timestamp:%Y-%m-%d}" if item.timestamp else kind
+    label = f"{kind} {item.timestamp:%Y-%m-%d}" if item.timestamp else kind
+    return label + (", superseded" if item.valid_until is not None or item.superseded_by else "")
 
 
 def messages(query: str, items: Sequence[RecallItem], prompts: Prompts) -> list[BaseMessage]:
@@ -56,25 +57,34 @@ def _guidance(items: Sequence[RecallItem], text: str, *, llm: bool) -> Guidance:
     return Guidance(text=text.strip(), source_ids=sources, item_ids=[it.id for it in items], llm=llm)
 
 
+def _line(item: RecallItem) -> str:
+    when = f" ({item.timestamp:%Y-%m-%d})" if item.timestamp else ""
+    return f"- {' '.join(item.text.split())}{when}"
+
+
 def extractive(items: Sequence[RecallItem], tokens: TokenCounter) -> Guidance | None:
     """The best recalled facts, procedure steps and turns, as recalled: no model, nothing invented.
 
-    Items scoring under `RELATIVE_FLOOR` of the best one are left out: they were recalled to
-    fill the budget, not because they answer the query.
+    Told oldest first, like the recalled context. Superseded items are left out (the guidance
+    is about now), and so are items scoring under `RELATIVE_FLOOR` of the best one: they were
+    recalled to fill the budget, not because they answer the query.
     """
-    ranked = sorted(items, key=lambda it: -it.score)
+    ranked = sorted(
+        (it for it in items if it.valid_until is None and not it.superseded_by), key=lambda it: -it.score
+    )
     if not ranked:
         return None
     floor = RELATIVE_FLOOR * ranked[0].score
-    lines: list[str] = []
     used: list[RecallItem] = []
+    size = 0
     for it in [it for it in ranked if it.score >= floor][:EXTRACTIVE_ITEMS]:
-        when = f" ({it.timestamp:%Y-%m-%d})" if it.timestamp else ""
-        line = f"- {' '.join(it.text.split())}{when}"
-        if used and tokens.count("\n".join([*lines, line])) > GUIDANCE_TOKENS:
+        size += tokens.count(_line(it))
+        if used and size > GUIDANCE_TOKENS:
             break
-        lines.append(tokens.truncate(line, GUIDANCE_TOKENS))
         used.append(it)
+    # the best items, told in the order they happened (as the recalled context is)
+    used.sort(key=lambda it: (it.timestamp is None, it.timestamp or 0, it.id))
+    lines = [tokens.truncate(_line(it), GUIDANCE_TOKENS) for it in used]
     return _guidance(used, "\n".join(lines), llm=False)
 
 

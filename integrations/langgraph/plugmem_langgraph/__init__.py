@@ -1,6 +1,7 @@
-"""LangGraph integration for plugmem: checkpointer, store, retriever, tools, memory node, policies."""
+"""LangGraph integration for plugmem: create_agent middleware, checkpointer, store, retriever, tools, memory node, policies."""
 
 from plugmem_langgraph.checkpoint import PlugMemSaver
+from plugmem_langgraph.middleware import MemoryRecallState, PlugMemMiddleware, PlugMemState
 from plugmem_langgraph.node import (
     MEMORY_MESSAGE_PREFIX,
     MemoryNode,
@@ -32,8 +33,11 @@ from plugmem_langgraph.tools import (
 __all__ = [
     "MEMORY_MESSAGE_PREFIX",
     "MemoryNode",
+    "MemoryRecallState",
+    "PlugMemMiddleware",
     "PlugMemRetriever",
     "PlugMemSaver",
+    "PlugMemState",
     "PlugMemStore",
     "PolicyRegistry",
     "SaveMemoryInput",

@@ -57,6 +57,7 @@ __all__ = [
     "memory_node",
     "memory_pre_model_hook",
     "memory_writer",
+    "storable_messages",
 ]
 
 MEMORY_MESSAGE_PREFIX = "plugmem-memory"
@@ -88,7 +89,45 @@ def _messages_of(state: Any) -> list[BaseMessage]:
     return msgs
 
 
-def _latest_human_text(messages: Sequence[BaseMessage]) -> str | None:
+def storable_messages(
+    memory: PlugMem,
+    policy: MemoryPolicy,
+    messages: Sequence[BaseMessage],
+    store_filter: MessageFilter | None = None,
+) -> list[BaseMessage]:
+    """Messages of roles the agent's policy keeps, with content, not memory messages.
+
+    Messages without an id get one derived from their content (re-adds stay no-ops);
+    over-long ones are cut with a marker instead of being refused.
+    """
+    limit = memory.policy.max_message_chars
+    out: list[BaseMessage] = []
+    for m in messages:
+        if is_memory_message(m) or isinstance(m, RemoveMessage):
+            continue
+        role = ROLE_ALIASES.get(m.type)
+        if role is None or role not in policy.store_roles:
+            continue
+        if store_filter is not None and not store_filter(m):
+            continue
+        text = content_text(m.content, what=f"message {m.id}")
+        has_calls = isinstance(m, AIMessage) and bool(m.tool_calls)
+        if not text.strip() and not has_calls:
+            continue
+        update: dict[str, Any] = {}
+        if m.id is None:
+            # outside add_messages a message may have no id; derive one so re-adds stay no-ops
+            digest = hashlib.blake2b(f"{m.type}\x00{text}".encode(), digest_size=10).hexdigest()
+            update["id"] = f"pm-msg-{digest}"
+        if len(text) > limit:
+            # room is left for the rendered tool calls that core appends to the text
+            keep = max(1, limit - len(_TRUNCATED) - min(1024, limit // 4))
+            update["content"] = text[:keep] + _TRUNCATED
+        out.append(m.model_copy(update=update) if update else m)
+    return out
+
+
+def latest_human_text(messages: Sequence[BaseMessage]) -> str | None:
     for m in reversed(messages):
         if isinstance(m, HumanMessage):
             text = content_text(m.content, what="latest human message").strip()
@@ -106,7 +145,7 @@ def _leading_system_count(messages: Sequence[BaseMessage]) -> int:
     return n
 
 
-def _without_covered(recall: Recall, in_prompt: set[str], memory: PlugMem) -> tuple[str, list[str], int]:
+def without_covered(recall: Recall, in_prompt: set[str], memory: PlugMem) -> tuple[str, list[str], int]:
     """Drop items whose sources are all already in the prompt; keep core's rendering of the rest.
 
     Core renders one line per item between a two-line header and a footer; if that shape
@@ -126,11 +165,14 @@ def _without_covered(recall: Recall, in_prompt: set[str], memory: PlugMem) -> tu
     return text, list(dict.fromkeys(sources)), memory.tokens.count(text)
 
 
-def _guidance_block(guidance: Guidance) -> str:
-    """The guidance as the model reads it: marked as memory, with the message ids it rests on."""
+def with_guidance_block(guidance: Guidance | None, context: str) -> str:
+    """The recalled context with the guidance before it, marked as memory, with the message ids it rests on."""
+    if guidance is None:
+        return context
     how = "written by the memory's reason model" if guidance.llm else "the best recalled facts"
     sources = f"\n(sources: {', '.join(guidance.source_ids)})" if guidance.source_ids else ""
-    return f"<memory-guidance>\nGuidance for this step from memory ({how}):\n{guidance.text}{sources}\n</memory-guidance>"
+    block = f"<memory-guidance>\nGuidance for this step from memory ({how}):\n{guidance.text}{sources}\n</memory-guidance>"
+    return block + ("\n" + context if context.strip() else "")
 
 
 @dataclass(slots=True)
@@ -218,37 +260,12 @@ class MemoryNode(Runnable[Any, dict[str, Any]]):
             messages=messages,
             namespace=namespace_for(self.policy, conf, self.namespace),
             thread=str(thread) if thread not in (None, "") else None,
-            query=_latest_human_text(messages) if self.recall else None,
+            query=latest_human_text(messages) if self.recall else None,
             to_store=self._storable(messages) if self.store_messages else [],
         )
 
     def _storable(self, messages: Sequence[BaseMessage]) -> list[BaseMessage]:
-        """Messages of roles the agent's policy keeps, with content, not memory messages."""
-        limit = self.memory.policy.max_message_chars
-        out: list[BaseMessage] = []
-        for m in messages:
-            if is_memory_message(m) or isinstance(m, RemoveMessage):
-                continue
-            role = ROLE_ALIASES.get(m.type)
-            if role is None or role not in self.policy.store_roles:
-                continue
-            if self.store_filter is not None and not self.store_filter(m):
-                continue
-            text = content_text(m.content, what=f"message {m.id}")
-            has_calls = isinstance(m, AIMessage) and bool(m.tool_calls)
-            if not text.strip() and not has_calls:
-                continue
-            update: dict[str, Any] = {}
-            if m.id is None:
-                # outside add_messages a message may have no id; derive one so re-adds stay no-ops
-                digest = hashlib.blake2b(f"{m.type}\x00{text}".encode(), digest_size=10).hexdigest()
-                update["id"] = f"pm-msg-{digest}"
-            if len(text) > limit:
-                # room is left for the rendered tool calls that core appends to the text
-                keep = max(1, limit - len(_TRUNCATED) - min(1024, limit // 4))
-                update["content"] = text[:keep] + _TRUNCATED
-            out.append(m.model_copy(update=update) if update else m)
-        return out
+        return storable_messages(self.memory, self.policy, messages, self.store_filter)
 
     def _recall_kwargs(self, turn: _Turn) -> dict[str, Any]:
         return {
@@ -263,12 +280,12 @@ class MemoryNode(Runnable[Any, dict[str, Any]]):
         in_prompt = {m.id for m in turn.messages if m.id and not is_memory_message(m)}
         in_prompt.update(m.id for m in turn.to_store if m.id)
         if self.skip_in_prompt:
-            context, sources, tokens = _without_covered(recall, in_prompt, self.memory)
+            context, sources, tokens = without_covered(recall, in_prompt, self.memory)
         else:
             context, sources, tokens = recall.context, recall.source_ids, recall.tokens
         guidance = recall.guidance if self.reason else None
         if guidance is not None:
-            context = _guidance_block(guidance) + ("\n" + context if context.strip() else "")
+            context = with_guidance_block(guidance, context)
             tokens = self.memory.tokens.count(context)
         if not context.strip():
             return None

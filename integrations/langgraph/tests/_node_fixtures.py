@@ -7,7 +7,6 @@ chat model that records what it was shown, and small conversation builders.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,8 +24,6 @@ from plugmem import MemoryPolicy, PlugMem
 from plugmem.index.embeddings import default_embeddings
 
 REPO = Path(__file__).resolve().parents[3]
-SHARED = REPO.parent / "shared"
-os.environ.setdefault("PLUGMEM_EMBEDDING_MODEL_DIR", str(SHARED / "models" / "all-MiniLM-L6-v2" / "onnx"))
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 CFG: RunnableConfig = {"configurable": {"user_id": "u1", "thread_id": "t1"}}

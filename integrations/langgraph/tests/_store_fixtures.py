@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import re
 import sqlite3
 import threading
@@ -30,10 +29,6 @@ from langgraph.store.memory import InMemoryStore
 from plugmem_langgraph.store import PlugMemStore
 from pydantic import Field
 
-SHARED = Path(__file__).resolve().parents[4] / "shared"
-MODEL_DIR = Path(
-    os.environ.get("PLUGMEM_EMBEDDING_MODEL_DIR", str(SHARED / "models" / "all-MiniLM-L6-v2" / "onnx"))
-)
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -83,11 +78,10 @@ class CountingEmbeddings(Embeddings):
 @functools.cache
 def onnx_embeddings() -> Embeddings | None:
     """plugmem's MiniLM ONNX embedder if the model is on disk (loaded once per session)."""
-    if not (MODEL_DIR / "model.onnx").is_file():
-        return None
-    from plugmem.index.embeddings import OnnxMiniLM
+    from plugmem.index.embeddings import OnnxMiniLM, find_model_dir
 
-    return OnnxMiniLM(MODEL_DIR)
+    model_dir = find_model_dir()
+    return OnnxMiniLM(model_dir) if model_dir is not None else None
 
 
 class ManualClock:

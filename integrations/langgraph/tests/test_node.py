@@ -132,6 +132,7 @@ def _react(mem: PlugMem, model: ScriptedChatModel, **kwargs: Any) -> Any:
         )
 
 
+@pytest.mark.needs_model  # its assertions rely on semantic recall
 def test_pre_model_hook_feeds_the_model_without_touching_state(seeded: PlugMem) -> None:
     model = ScriptedChatModel(
         responses=[
@@ -276,6 +277,7 @@ class PydanticState(BaseModel):
     messages: list[AnyMessage]
 
 
+@pytest.mark.needs_model  # its assertions rely on semantic recall
 def test_pydantic_state(seeded: PlugMem) -> None:
     out = memory_node(seeded).invoke(PydanticState(messages=[HumanMessage("Any allergies?", id="h")]), CFG)
     _, memo, human = out["messages"]

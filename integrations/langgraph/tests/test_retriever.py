@@ -119,6 +119,7 @@ def _format(docs: list[Document]) -> str:
     return "\n".join(f"- {d.page_content} (from {', '.join(d.metadata['source_ids'])})" for d in docs)
 
 
+@pytest.mark.needs_model  # its assertions rely on semantic recall
 def test_in_an_lcel_chain(seeded: PlugMem) -> None:
     model = ScriptedChatModel(responses=[AIMessage("Avoid peanuts.")])
     prompt = ChatPromptTemplate.from_messages([("system", "Memory:\n{context}"), ("human", "{question}")])

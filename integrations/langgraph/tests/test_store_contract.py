@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _store_fixtures import StoreKind, onnx_embeddings
+from _store_fixtures import StoreKind
 from langgraph.store.base import (
     BaseStore,
     GetOp,
@@ -29,7 +29,7 @@ from langgraph.store.base import (
 from langgraph.store.memory import InMemoryStore
 from plugmem_langgraph.store import PlugMemStore
 
-needs_onnx = pytest.mark.skipif(onnx_embeddings() is None, reason="MiniLM ONNX model not on disk")
+needs_onnx = pytest.mark.needs_model
 
 KINDS = [
     pytest.param(("inmemory", "hash"), id="inmemory-hash"),

@@ -1,0 +1,3 @@
+from plugmem_mcp.server import main
+
+raise SystemExit(main())
