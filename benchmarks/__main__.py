@@ -26,7 +26,7 @@ from benchmarks import report
 from benchmarks.common import RESULTS, RUN_FIELDS, Stopwatch, fresh_process, machine, onnx_model
 from benchmarks.data import data_dir, load_locomo, load_longmemeval
 
-STAGES = ("embedding", "locomo", "answers", "longmemeval", "scaling", "checkpointer", "qa")
+STAGES = ("embedding", "locomo", "answers", "longmemeval", "scaling", "checkpointer", "reliability", "qa")
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -156,6 +156,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return fresh_process(co.run, quick=args.quick)
 
+    def reliability() -> Any:
+        from benchmarks import reliability as rel
+
+        # fresh process: tail latencies and the kill -9 writers' timing must not share a 3 GB heap
+        return fresh_process(rel.run, quick=args.quick)
+
     def qa() -> Any:
         from benchmarks import qa as qa_mod
 
@@ -174,6 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("longmemeval", longmemeval),
         ("scaling", scaling),
         ("checkpointer", checkpointer),
+        ("reliability", reliability),
         ("qa", qa),
     ):
         stage(name, fn)

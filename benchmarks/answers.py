@@ -38,7 +38,9 @@ def _job(convs: Sequence[Conversation], *, lme: bool) -> dict[str, Any]:
     """The haystacks as the worker reads them; "now" is the question date, else a day after the last turn."""
     hays = []
     for c in convs:
-        now = c.questions[0].when if lme and c.questions[0].when else c.turns[-1].timestamp + timedelta(days=1)
+        now = (
+            c.questions[0].when if lme and c.questions[0].when else c.turns[-1].timestamp + timedelta(days=1)
+        )
         hays.append(
             {
                 "id": c.id,

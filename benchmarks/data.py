@@ -80,9 +80,7 @@ def _locomo_date(text: str) -> datetime:
     return datetime.strptime(text.strip(), "%I:%M %p on %d %B, %Y").replace(tzinfo=UTC)
 
 
-def load_locomo(
-    folder: Path, *, limit: int | None = None, adversarial: bool = False
-) -> list[Conversation]:
+def load_locomo(folder: Path, *, limit: int | None = None, adversarial: bool = False) -> list[Conversation]:
     """The LoCoMo conversations, categories 1–4 (and 5, adversarial / unanswerable, when asked for)."""
     samples = json.loads((folder / "locomo_dev.json").read_text())
     audit_path = folder / "locomo_audit_errors.json"

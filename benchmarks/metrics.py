@@ -97,7 +97,20 @@ def by_group(rows: Iterable[tuple[str, float]]) -> dict[str, float]:
 _MONTHS = {
     m: i + 1
     for i, m in enumerate(
-        "january february march april may june july august september october november december".split()
+        [
+            "january",
+            "february",
+            "march",
+            "april",
+            "may",
+            "june",
+            "july",
+            "august",
+            "september",
+            "october",
+            "november",
+            "december",
+        ]
     )
 }
 _DMY = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?([a-z]+),?\s+(\d{4})\b")
@@ -105,7 +118,27 @@ _MDY = re.compile(r"\b([a-z]+)\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b")
 _MY = re.compile(r"\b([a-z]+),?\s+(\d{4})\b")
 _ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _TOKEN = re.compile(r"[a-z0-9]+(?:-[0-9]{2}){0,2}")
-ANSWER_STOPWORDS = frozenset("a an the of and or to in on at for with by is was were be".split())
+ANSWER_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "and",
+        "or",
+        "to",
+        "in",
+        "on",
+        "at",
+        "for",
+        "with",
+        "by",
+        "is",
+        "was",
+        "were",
+        "be",
+    ]
+)
 
 
 def _iso(y: str, m: int, d: str | None = None) -> str:

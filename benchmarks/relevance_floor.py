@@ -26,9 +26,11 @@ from benchmarks.common import RESULTS, onnx_model, progress
 from benchmarks.data import Conversation, data_dir, load_locomo, load_longmemeval
 from plugmem import PlugMem
 from plugmem.recall.fast import fast_search
+from plugmem.recall.relevance import dense_floor
 
-DENSE = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
-LEXICAL = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.01)
+BASE = (0.15, 0.2, 0.25, 0.3)
+PER_DECADE = (0.0, 0.03, 0.05, 0.07)
+LEXICAL = (0.5, 0.7, 1.01)
 
 
 def _ingest(mem: PlugMem, convs: Sequence[Conversation]) -> None:
@@ -38,11 +40,15 @@ def _ingest(mem: PlugMem, convs: Sequence[Conversation]) -> None:
     mem.flush()
 
 
-def _signals(mem: PlugMem, conv_id: str, query: str) -> tuple[float, float]:
+def _signals(mem: PlugMem, conv_id: str, query: str) -> dict[str, Any]:
     cat = mem.catalog(f"rf/{conv_id}")
     assert mem.embeddings is not None
     fast = fast_search(cat, query, mem.embeddings.embed_query_array(query), search_k=20)
-    return round(fast.top_dense, 4), round(fast.lexical_coverage, 4)
+    return {
+        "dense": round(fast.top_dense, 4),
+        "lexical": round(fast.lexical_coverage, 4),
+        "docs": len(cat.docs),
+    }
 
 
 def collect(locomo: Sequence[Conversation], lme: Sequence[Conversation]) -> list[dict[str, Any]]:
@@ -55,34 +61,34 @@ def collect(locomo: Sequence[Conversation], lme: Sequence[Conversation]) -> list
         for c in progress(locomo, "relevance floor: locomo"):
             for q in c.questions:
                 group = "unanswerable" if q.category == "adversarial" else "answerable"
-                d, lx = _signals(mem, c.id, q.question)
-                rows.append({"set": "locomo", "group": group, "dense": d, "lexical": lx})
+                rows.append({"set": "locomo", "group": group, **_signals(mem, c.id, q.question)})
             for probe in probes_for_locomo[: len(c.questions) // 4]:
-                d, lx = _signals(mem, c.id, probe)
-                rows.append({"set": "locomo", "group": "off-topic", "dense": d, "lexical": lx})
+                rows.append({"set": "locomo", "group": "off-topic", **_signals(mem, c.id, probe)})
         for i, c in enumerate(progress(lme, "relevance floor: longmemeval")):
-            d, lx = _signals(mem, c.id, c.questions[0].question)
-            rows.append({"set": "longmemeval", "group": "answerable", "dense": d, "lexical": lx})
+            rows.append(
+                {"set": "longmemeval", "group": "answerable", **_signals(mem, c.id, c.questions[0].question)}
+            )
             probe = probes_for_lme[(i * 37) % len(probes_for_lme)]
-            d, lx = _signals(mem, c.id, probe)
-            rows.append({"set": "longmemeval", "group": "off-topic", "dense": d, "lexical": lx})
+            rows.append({"set": "longmemeval", "group": "off-topic", **_signals(mem, c.id, probe)})
         mem.close()
     return rows
 
 
 def table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Empty rates per (dense floor, lexical floor), per set and group."""
+    """Empty rates per floor (base, rise per tenfold documents, lexical), per set and group."""
     out = []
-    for dense in DENSE:
-        for lexical in LEXICAL:
-            entry: dict[str, Any] = {"dense": dense, "lexical": lexical}
-            for (set_, group), sel in groupby(
-                sorted(rows, key=lambda r: (r["set"], r["group"])), key=lambda r: (r["set"], r["group"])
-            ):
-                xs = list(sel)
-                empty = sum(1 for r in xs if r["dense"] < dense and r["lexical"] < lexical)
-                entry[f"{set_}/{group}"] = round(empty / len(xs), 4)
-            out.append(entry)
+    for base in BASE:
+        for per_decade in PER_DECADE:
+            for lexical in LEXICAL:
+                entry: dict[str, Any] = {"base": base, "per_decade": per_decade, "lexical": lexical}
+                for (set_, group), sel in groupby(
+                    sorted(rows, key=lambda r: (r["set"], r["group"])), key=lambda r: (r["set"], r["group"])
+                ):
+                    xs = list(sel)
+                    floor = {id(r): dense_floor(r["docs"], base, per_decade) for r in xs}
+                    empty = sum(1 for r in xs if r["dense"] < floor[id(r)] and r["lexical"] < lexical)
+                    entry[f"{set_}/{group}"] = round(empty / len(xs), 4)
+                out.append(entry)
     return out
 
 
@@ -98,9 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     grid = table(rows)
     Path(args.out).write_text(json.dumps({"rows": rows, "grid": grid}, indent=1))
     keys = sorted({k for g in grid for k in g if "/" in k})
-    print("dense lexical " + " ".join(f"{k:>24}" for k in keys))
+    print("base per_decade lexical " + " ".join(f"{k:>24}" for k in keys))
     for g in grid:
-        print(f"{g['dense']:5} {g['lexical']:7} " + " ".join(f"{g[k]:>24.3f}" for k in keys))
+        print(
+            f"{g['base']:4} {g['per_decade']:10} {g['lexical']:7} " + " ".join(f"{g[k]:>24.3f}" for k in keys)
+        )
     return 0
 
 

@@ -102,6 +102,16 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, Any, bool | None]]:
         add(f"LongMemEval-S {metric} (auto)", f"≥ {goal:.2f}", v, at_least=goal)
     ratio = _find_ratio(r.get("checkpointer", {}))
     add("checkpointer mean step time, feeding memory / SqliteSaver", "≤ 1.5×", ratio, at_most=1.5)
+    rel = r.get("reliability", {})
+    add("kill -9 rounds: acknowledged writes lost", "0", _get(rel, "kill9", "lost"), at_most=0)
+    add(
+        "one tenant's recall p95 during another's 1,500-message import / idle",
+        "≤ 2×",
+        _get(rel, "isolation", "p95_ratio"),
+        at_most=2.0,
+    )
+    g = _get(rel, "graph", "p95_ratio", "with_memory")
+    out.append(("LangGraph invoke p95, with memory / without", "(reported)", g, None))
     return out
 
 
@@ -425,6 +435,36 @@ def _checkpointer(cp: dict[str, Any]) -> list[str]:
     return s
 
 
+def _reliability(rel: dict[str, Any]) -> list[str]:
+    k, iso, g = rel.get("kill9", {}), rel.get("isolation", {}), rel.get("graph", {})
+    rows = [
+        [name, _get(v, "p50_ms"), _get(v, "p95_ms"), _get(v, "n")]
+        for name, v in (
+            ("tenant B recall, idle", iso.get("recall_idle")),
+            (
+                f"tenant B recall, while A imports {iso.get('import_messages')} messages",
+                iso.get("recall_during_import"),
+            ),
+            ("tenant B add then recall (own write), A importing", iso.get("add_then_recall_during_import")),
+            *(
+                (f"graph invoke: {name.replace('_', ' ')}", v)
+                for name, v in g.items()
+                if isinstance(v, dict) and "p95_ms" in v
+            ),
+        )
+    ]
+    return [
+        "## Reliability (`python -m benchmarks.reliability`)",
+        "",
+        f"- kill -9: {k.get('rounds')} rounds, {k.get('acknowledged')} acknowledged ids, **{k.get('lost')} lost**; "
+        f"reopen after a kill p50 {_get(k, 'reopen_ms', 'p50_ms')} ms (includes the vector index probe in a child "
+        f"process); after a final flush {k.get('after_final_flush')}",
+        f"- load average at start {rel.get('load_avg_at_start')}",
+        "",
+        table(["what", "p50 ms", "p95 ms", "n"], rows),
+    ]
+
+
 def _generic(title: str, d: dict[str, Any], note: str = "") -> list[str]:
     flat = _flatten(d)
     s = [f"## {title}", ""]
@@ -457,6 +497,66 @@ def _stage_runs(r: dict[str, Any]) -> list[str]:
         f"(load average at start {load})"
         for (date, command, commit, cpu, load), stages in sorted(by_run.items())
     ]
+
+
+def _answers(a: dict[str, Any]) -> list[str]:
+    """What the agent reads: answer in context beside evidence recall, per dataset and budget."""
+    s = [
+        "## What the agent reads: is the answer in the context?",
+        "",
+        "The rendered context (auto mode) checked for the gold answer: **exact** = the normalised answer "
+        "appears as a phrase (dates compared as dates), **words** = share of the answer's words present; "
+        "beside evidence recall and how often recall came back empty. "
+        + (
+            f"`plugmem-before` is plugmem at `{a['before']}`, run in the same job. "
+            if a.get("before")
+            else ""
+        )
+        + f"{a.get('locomo_questions')} LoCoMo questions (incl. adversarial), "
+        f"{a.get('longmemeval_questions')} LongMemEval-S questions.",
+        "",
+    ]
+    for ds in ("locomo", "longmemeval"):
+        if ds not in a:
+            continue
+        rows = []
+        for system, res in a[ds].items():
+            if system == "examples":
+                continue
+            for budget in ("500", "1000"):
+                x = res[budget]
+                empty = x["empty"]
+                rows.append(
+                    [
+                        system,
+                        budget,
+                        x["answer_exact"]["all"],
+                        x["answer_share"]["all"],
+                        x["evidence_recall"]["all"],
+                        empty.get("all", 0),
+                        empty.get("adversarial", "–"),
+                        x["tokens_mean"],
+                    ]
+                )
+        s += [
+            f"### {ds}",
+            "",
+            table(
+                [
+                    "system",
+                    "budget",
+                    "exact",
+                    "words",
+                    "evidence",
+                    "empty (all)",
+                    "empty (adversarial)",
+                    "tokens",
+                ],
+                rows,
+            ),
+            "",
+        ]
+    return s
 
 
 def render(r: dict[str, Any], pngs: Sequence[str]) -> str:
@@ -511,6 +611,8 @@ def render(r: dict[str, Any], pngs: Sequence[str]) -> str:
         ]
     if "locomo" in r:
         s += [*_locomo(r["locomo"]), ""]
+    if "answers" in r:
+        s += [*_answers(r["answers"]), ""]
     if "longmemeval" in r:
         s += [*_lme(r["longmemeval"]), ""]
     s += [*_latency(r), ""]
@@ -518,6 +620,8 @@ def render(r: dict[str, Any], pngs: Sequence[str]) -> str:
         s += [*_scaling(r["scaling"]), ""]
     if "checkpointer" in r:
         s += [*_checkpointer(r["checkpointer"]), ""]
+    if "reliability" in r:
+        s += [*_reliability(r["reliability"]), ""]
     if "qa" in r:
         s += [*_generic("End-to-end QA (answer + judge)", r["qa"]), ""]
     return "\n".join(s) + "\n"

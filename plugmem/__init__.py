@@ -16,19 +16,25 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from plugmem.errors import (
+    ConflictError,
     ContentTooLargeError,
+    CorruptMemoryError,
     EmbeddingUnavailableError,
     IngestStalledError,
+    IngestTimeoutError,
     InvalidInputError,
     InvalidNamespaceError,
     LLMOutputError,
     LLMUnavailableError,
     MemoryClosedError,
+    MemoryLockedError,
     MemoryNotFoundError,
     ModelDownloadError,
     NotFoundError,
     PlugMemError,
     PolicyError,
+    StorageError,
+    StorageFullError,
 )
 
 if TYPE_CHECKING:
@@ -62,16 +68,20 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "PROMPTS_VERSION",
+    "ConflictError",
     "ContentTooLargeError",
+    "CorruptMemoryError",
     "EmbeddingUnavailableError",
     "Guidance",
     "IngestStalledError",
+    "IngestTimeoutError",
     "InvalidInputError",
     "InvalidNamespaceError",
     "LLMOutputError",
     "LLMUnavailableError",
     "MemoryClosedError",
     "MemoryInspector",
+    "MemoryLockedError",
     "MemoryNotFoundError",
     "MemoryPolicy",
     "ModelDownloadError",
@@ -83,5 +93,7 @@ __all__ = [
     "Recall",
     "RecallItem",
     "Stats",
+    "StorageError",
+    "StorageFullError",
 ]
 __version__ = "0.1.0"

@@ -63,3 +63,30 @@ class LLMUnavailableError(PlugMemError, RuntimeError):
 
 class ContextWindowError(PlugMemError, ValueError):
     """A prompt does not fit the model's context window; send less or use a larger window."""
+
+
+class ConflictError(PlugMemError, ValueError):
+    """A message id is already stored with different content (ids have one meaning).
+
+    Re-adding the same message is a no-op; to change what an id says, pass `on_conflict="replace"`.
+    """
+
+
+class MemoryLockedError(PlugMemError, RuntimeError):
+    """Another live process holds this memory directory open (one process owns an embedded memory)."""
+
+
+class IngestTimeoutError(PlugMemError, TimeoutError):
+    """`flush(timeout=...)` returned before the logged steps were processed; they stay pending."""
+
+
+class StorageError(PlugMemError, RuntimeError):
+    """The memory's database could not be read or written (permissions, I/O)."""
+
+
+class StorageFullError(StorageError):
+    """The disk (or the database's size limit) is full; nothing of the failed write was stored."""
+
+
+class CorruptMemoryError(StorageError):
+    """The memory's database file is damaged or is not a plugmem database."""

@@ -2,27 +2,41 @@
 
 Writes return once the steps are durably logged in SQLite; a background worker then
 segments, extracts and indexes them. `flush()` waits for that work. Recall reads
-the derived indexes through the scheduler.
+the derived indexes through the scheduler, waiting (boundedly) only for its own
+namespace's pending writes.
+
+One process owns a memory directory (`plugmem.lock`). Locks, in the one order they are
+taken: a namespace's work lock (pipeline) → `_catalog_lock` → the store's lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.embeddings import Embeddings
 
-from plugmem.errors import InvalidInputError, MemoryClosedError, MemoryNotFoundError, NotFoundError
+from plugmem.erase import Eraser, Unlinked, unlink, unlink_namespace
+from plugmem.errors import (
+    InvalidInputError,
+    MemoryClosedError,
+    MemoryNotFoundError,
+    PlugMemError,
+    StorageError,
+)
+from plugmem.index import repair
 from plugmem.index.catalog import Catalog
 from plugmem.index.embeddings import CachedEmbeddings, default_embeddings, model_id_of
 from plugmem.index.vectors import VectorIndex
-from plugmem.ingest.normalize import normalize, parse_timestamp
+from plugmem.ingest.normalize import check_id, check_text, normalize, parse_timestamp
 from plugmem.llm import usage_counters
 from plugmem.llm_roles import ROLES, ChatModels, ModelLike
 from plugmem.model import Step
@@ -33,12 +47,14 @@ from plugmem.prompts import Prompts, check_overrides
 from plugmem.recall.engine import RecallEngine
 from plugmem.recall.reason import reason_over
 from plugmem.results import Recall, Stats
+from plugmem.storage.lock import DirectoryLock
 from plugmem.storage.sqlite import SQLiteStore
 from plugmem.tokens import TokenCounter
 
 log = logging.getLogger("plugmem")
 
 Clock = Callable[[], datetime]
+OnConflict = Literal["error", "replace"]
 DB_FILE = "memory.sqlite"
 CHROMA_DIR = "chroma"
 
@@ -64,6 +80,7 @@ class PlugMem:
         prompts: Mapping[str, str] | None = None,
         create: bool = True,
     ) -> None:
+        self._closed = True  # until the setup below succeeded
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
             raise InvalidInputError(f"memory path {self.path} exists and is not a directory")
@@ -75,21 +92,51 @@ class PlugMem:
         self.models = ChatModels(llm, llms)  # checks role names before anything is created
         self.prompt_overrides = dict(prompts or {})
         check_overrides(self.prompt_overrides)
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._dir_lock = DirectoryLock(self.path)
+            self._dir_lock.acquire()
+        except OSError as exc:
+            raise StorageError(
+                f"cannot use {self.path} as a memory directory ({exc}); check that it is writable"
+            ) from exc
+        try:
+            self._setup(policy, embeddings, llm, clock, chroma_client)
+        except BaseException:
+            if hasattr(self, "store"):
+                self.store.close()
+            self._dir_lock.release()
+            raise
+        self._closed = False
+        if start_worker:
+            self.pipeline.start()
+
+    def _setup(
+        self,
+        policy: MemoryPolicy | None,
+        embeddings: Embeddings | bool | None,
+        llm: ModelLike | None,
+        clock: Clock | None,
+        chroma_client: Any,
+    ) -> None:
         self.policy = policy or MemoryPolicy()
         self.llm = llm
         self.clock: Clock = clock or _utcnow
         self.tokens = TokenCounter()
         self.store = SQLiteStore(self.db_path, synchronous=self.policy.synchronous)
+        with contextlib.suppress(PlugMemError):  # a full disk must not stop the open; flush reports it
+            self.store.release_quarantined(None)  # steps set aside get another try on every open
         inner = default_embeddings() if embeddings is True else (embeddings or None)
         self.embeddings: CachedEmbeddings | None = None
         self.vectors: VectorIndex | None = None
+        self._owns_chroma = chroma_client is None
         if inner is not None:
             mid = model_id_of(inner)
             self.embeddings = CachedEmbeddings(
                 inner, model_id=mid, load=self.store.load_vectors, save=self.store.save_vectors
             )
-            self.vectors = VectorIndex(self.path / CHROMA_DIR, model_id=mid, client=chroma_client)
+            self.vectors = self._open_vectors(mid, chroma_client)
+        self._erasers: list[Eraser] = []
         self._catalogs: dict[str, Catalog] = {}
         self._catalog_lock = threading.Lock()
         self.pipeline = Pipeline(
@@ -111,9 +158,6 @@ class PlugMem:
             clock=self.clock,
             prompt_overrides=self.prompt_overrides,
         )
-        self._closed = False
-        if start_worker:
-            self.pipeline.start()
 
     # -- lifecycle -------------------------------------------------------------------
     @classmethod
@@ -156,6 +200,28 @@ class PlugMem:
     async def aopen(cls, path: str | Path, policy: MemoryPolicy | None = None, **kwargs: Any) -> PlugMem:
         return await asyncio.to_thread(cls.open, path, policy, **kwargs)
 
+    def _open_vectors(self, model_id: str, client: Any) -> VectorIndex:
+        """The vector index; a local one that fails to load (probed in a child first) is rebuilt."""
+        if client is not None:
+            return VectorIndex(model_id=model_id, client=client)
+        where = self.path / CHROMA_DIR
+        why = repair.probe(where) if repair.needs_probe(where) else None
+        if why is None:
+            try:
+                return VectorIndex(where, model_id=model_id)
+            except Exception as exc:  # chromadb raises many kinds; the index is derived data
+                why = f"{type(exc).__name__}: {exc}"
+        repair.set_aside(where, why)
+        return VectorIndex(where, model_id=model_id)
+
+    def register_eraser(self, eraser: Eraser) -> None:
+        """Run `eraser(connection, namespace_key, steps)` inside every forget's transaction.
+
+        For integrations that keep copies of messages in this memory's database file (the
+        LangGraph checkpointer), so a forget erases those copies in the same commit.
+        """
+        self._erasers.append(eraser)
+
     @property
     def db_path(self) -> Path:
         return self.path / DB_FILE
@@ -171,9 +237,14 @@ class PlugMem:
     def close(self) -> None:
         if self._closed:
             return
-        self.pipeline.stop()
-        self.store.close()
         self._closed = True
+        try:
+            self.pipeline.stop()
+            self.store.close()
+            if self._owns_chroma and self.vectors is not None:
+                repair.mark_clean(self.path / CHROMA_DIR)
+        finally:
+            self._dir_lock.release()
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
@@ -216,17 +287,26 @@ class PlugMem:
         namespace: Sequence[str] | str,
         session_id: str | None = None,
         timestamp: datetime | str | float | None = None,
+        on_conflict: OnConflict = "error",
     ) -> list[str]:
         """Durably log messages; return their ids (as given, or generated and stable).
 
         Returns once the messages are committed to SQLite; extraction and indexing run
-        in the background (`flush()` waits for them).
+        in the background (`flush()` waits for them). Ids have one meaning: re-adding a
+        stored message is a no-op; an id stored with a different message raises
+        `ConflictError` (nothing stored) unless `on_conflict="replace"`, which replaces it
+        and re-derives what it fed. Invalid input raises `InvalidInputError` and stores nothing.
         """
         self._check_open()
         ns = ns_key(namespace)
-        if session_id is not None and (not isinstance(session_id, str) or not session_id.strip()):
-            raise InvalidInputError(f"session_id must be a non-empty string, got {session_id!r}")
+        if on_conflict not in ("error", "replace"):
+            raise InvalidInputError(f'on_conflict must be "error" or "replace", got {on_conflict!r}')
+        if session_id is not None:
+            if not isinstance(session_id, str) or not session_id.strip():
+                raise InvalidInputError(f"session_id must be a non-empty string, got {session_id!r}")
+            check_text(session_id, what="session_id")
         ts = parse_timestamp(timestamp, what="add(timestamp=...)") if timestamp is not None else self.clock()
+        explicit: set[str] = set()
         steps = normalize(
             messages,
             namespace=ns,
@@ -234,8 +314,20 @@ class PlugMem:
             timestamp=ts,
             max_chars=self.policy.max_message_chars,
             roles=self.policy.store_roles,
+            explicit_times=explicit,
         )
-        ids = self.store.append_steps(steps)
+        if on_conflict == "error":
+            ids = self.store.append_steps(steps, explicit_times=explicit)
+        else:
+            with self.pipeline.ns_lock(ns):
+                done: list[Unlinked] = []
+
+                def replaced(c: sqlite3.Connection, key: str, changed: list[str]) -> None:
+                    done.append(unlink(self.store, c, key, changed, delete=False))
+
+                ids = self.store.append_steps(steps, explicit_times=explicit, on_replace=replaced)
+                for res in done:
+                    self._follow(ns, res)
         self.pipeline.notify()
         return ids
 
@@ -246,14 +338,28 @@ class PlugMem:
         namespace: Sequence[str] | str,
         session_id: str | None = None,
         timestamp: datetime | str | float | None = None,
+        on_conflict: OnConflict = "error",
     ) -> list[str]:
         return await asyncio.to_thread(
-            self.add, messages, namespace=namespace, session_id=session_id, timestamp=timestamp
+            self.add,
+            messages,
+            namespace=namespace,
+            session_id=session_id,
+            timestamp=timestamp,
+            on_conflict=on_conflict,
         )
 
     def flush(self, timeout: float | None = None) -> None:
-        """Wait until every logged step is processed and indexed."""
+        """Wait until every logged step is processed and indexed (quarantined steps are retried now).
+
+        Raises `IngestTimeoutError` after `timeout` seconds (the work goes on in the
+        background) and `IngestStalledError` when steps stay quarantined or ingest is paused.
+        """
         self._check_open()
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0
+        ):
+            raise InvalidInputError(f"timeout must be a non-negative number of seconds, got {timeout!r}")
         self.pipeline.wait_idle(timeout)
 
     async def aflush(self, timeout: float | None = None) -> None:
@@ -263,50 +369,76 @@ class PlugMem:
         self,
         *,
         namespace: Sequence[str] | str,
-        ids: Sequence[str] | None = None,
+        ids: Iterable[str] | None = None,
         session_id: str | None = None,
     ) -> int:
-        """Delete steps by id, by session, or the whole namespace; returns steps deleted.
+        """Erase steps by id (any iterable), by session, or the whole namespace; returns steps deleted.
 
-        Knowledge derived from deleted steps is rebuilt from what remains.
+        One transaction: the steps, what they fed (re-derived from what remains in their
+        sessions), their cached vectors and registered copies (the checkpointer's) go
+        together, and the WAL is checkpointed so the text leaves the files. Forgetting
+        what is already gone is not an error (returns 0). Other namespaces never wait.
         """
         self._check_open()
         ns = ns_key(namespace)
         if ids is not None and session_id is not None:
             raise InvalidInputError("forget takes ids or session_id, not both")
-        self.pipeline.wait_idle(None, stalled_ok=True)  # a stalled message must stay forgettable
-        with self._catalog_lock:
-            if ids is None and session_id is None:
-                n = self.store.delete_namespace(ns)
-                self._drop_index(ns)
-                return n
-            if ids is not None:
-                if isinstance(ids, str):
-                    raise InvalidInputError("ids must be a list of ids, not a single string")
-                known = self.store.existing_ids(ns, ids)
-                unknown = [i for i in ids if i not in known]
-                if unknown:
-                    raise NotFoundError(
-                        f"no message with id(s) {unknown[:5]} in namespace {ns!r}; nothing deleted"
-                    )
-                target = list(ids)
-            else:
-                target = [s.id for s in self.store.steps(ns, session_id=session_id)]
-                if not target:
-                    raise NotFoundError(f"no session {session_id!r} in namespace {ns!r}")
-            n = self.pipeline.forget_steps(ns, target, lambda: self._drop_index(ns))
-        return n
+        target = self._forget_target(ns, ids, session_id)
+        with self.pipeline.ns_lock(ns):
+            with self.store.tx() as c:
+                if target is None:
+                    res = unlink_namespace(c, ns, erasers=self._erasers)
+                else:
+                    res = unlink(self.store, c, ns, target, delete=True, erasers=self._erasers)
+            self._follow(ns, res)
+        self.store.checkpoint()
+        self.pipeline.notify()
+        return res.steps
 
-    def _drop_index(self, ns: str) -> None:
-        self._catalogs.pop(ns, None)
-        if self.vectors is not None:
-            self.vectors.drop(ns)
+    def _forget_target(self, ns: str, ids: Iterable[str] | None, session_id: str | None) -> list[str] | None:
+        """The step ids to forget (None: the whole namespace); validated before anything changes."""
+        if ids is not None:
+            if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+                raise InvalidInputError(
+                    "ids must be an iterable of ids (a list, set or generator), not a single id"
+                )
+            target = list(ids)
+            for i in target:
+                check_id(i, what="forget(ids=...)")
+            return target
+        if session_id is not None:
+            if not isinstance(session_id, str) or not session_id.strip():
+                raise InvalidInputError(f"session_id must be a non-empty string, got {session_id!r}")
+            check_text(session_id, what="session_id")
+            return [
+                r[0]
+                for r in self.store.query(
+                    "SELECT id FROM steps WHERE namespace = ? AND session_id = ?", (ns, session_id)
+                )
+            ]
+        return None
+
+    def _follow(self, ns: str, res: Unlinked) -> None:
+        """Bring the in-memory catalog and the vector index in line with a committed unlink."""
+        if res.whole_namespace:
+            with self._catalog_lock:
+                self._catalogs.pop(ns, None)
+            if self.vectors is not None:
+                self.vectors.drop(ns)
+            return
+        with self._catalog_lock:
+            cat = self._catalogs.get(ns)
+        if cat is not None:
+            cat.remove(res.removed_docs)
+            cat.put(res.changed_docs)
+        elif self.vectors is not None:
+            self.vectors.delete(ns, res.removed_docs)
 
     async def aforget(
         self,
         *,
         namespace: Sequence[str] | str,
-        ids: Sequence[str] | None = None,
+        ids: Iterable[str] | None = None,
         session_id: str | None = None,
     ) -> int:
         return await asyncio.to_thread(self.forget, namespace=namespace, ids=ids, session_id=session_id)
@@ -326,6 +458,7 @@ class PlugMem:
         self._check_open()
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("query must be a non-empty string")
+        check_text(query, what="query")
         if budget_tokens is not None and (not isinstance(budget_tokens, int) or budget_tokens < 1):
             raise InvalidInputError(f"budget_tokens must be a positive integer, got {budget_tokens!r}")
         if k is not None and (not isinstance(k, int) or k < 1):
@@ -334,9 +467,28 @@ class PlugMem:
             raise InvalidInputError(f"mode must be 'auto', 'fast' or 'deep', got {mode!r}")
         ns = ns_key(namespace)
         pol = policy or self.policy
-        if pol.read_your_writes and self.store.pending_count(ns):
-            self.pipeline.wait_idle(None, stalled_ok=True)  # recall what is indexed; flush() reports
-        return self.engine.recall(query, ns, budget_tokens=budget_tokens, k=k, mode=mode, policy=pol)
+        if policy is not None and not isinstance(policy, MemoryPolicy):
+            raise InvalidInputError(f"policy must be a MemoryPolicy, got {type(policy).__name__}")
+        behind = self._read_your_writes(ns, pol)
+        result = self.engine.recall(query, ns, budget_tokens=budget_tokens, k=k, mode=mode, policy=pol)
+        return result.model_copy(update={"reason": f"{result.reason}; {behind}"}) if behind else result
+
+    def _read_your_writes(self, ns: str, pol: MemoryPolicy) -> str | None:
+        """Wait (bounded) for this namespace's own pending writes; say so when recall cannot."""
+        if not pol.read_your_writes or not self.pipeline.busy_with(ns):
+            return None
+        if self.pipeline.wait_namespace(ns, pol.read_your_writes_timeout_s):
+            return None
+        waiting = self.store.pending_count(ns)
+        if not waiting:
+            return None
+        paused = self.pipeline.paused
+        why = (
+            f"ingest is paused: {type(paused).__name__}"
+            if paused is not None
+            else f"still being processed after read_your_writes_timeout_s={pol.read_your_writes_timeout_s:g} s"
+        )
+        return f"answered from what is indexed; {waiting} newer messages of this namespace are not ({why})"
 
     async def arecall(
         self,
@@ -451,6 +603,8 @@ class PlugMem:
             pending=s.pending_count(ns),
             failures=s.count("failures", ns),
             retries=counters.get("ingest.retries", 0),
+            quarantined=len(s.quarantined(ns)),
+            ingest_paused=str(self.pipeline.paused) if self.pipeline.paused is not None else None,
             recalls=recalls,
             escalation_rate=(auto_deep / (auto_fast + auto_deep)) if auto_fast + auto_deep else 0.0,
             llm_calls={k[len("llm.calls.") :]: v for k, v in counters.items() if k.startswith("llm.calls.")},

@@ -30,6 +30,10 @@ def validate_namespace(namespace: object) -> Namespace:
             raise InvalidNamespaceError(f"namespace parts must be non-empty, got {tuple(parts)!r}")
         if SEP in p or "\x00" in p:
             raise InvalidNamespaceError(f"namespace part {p!r} must not contain '/' or NUL")
+        try:
+            p.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidNamespaceError(f"namespace part {p!r} is not valid Unicode text") from None
         if len(p) > MAX_PART:
             raise InvalidNamespaceError(f"namespace part is longer than {MAX_PART} characters")
     return tuple(str(p) for p in parts)

@@ -1,21 +1,39 @@
 """The ingest pipeline behind `add`: logged steps → events, knowledge → indexes.
 
-Runs in one background thread, in batches. A batch is committed in one SQLite
-transaction together with marking its steps processed, after its documents reached
-the vector index, so a crash at any point replays the batch (ids are deterministic,
+Runs in one background thread, in batches of one namespace at a time. A batch is committed
+in one SQLite transaction together with marking its steps processed, after its documents
+reached the vector index, so a crash at any point replays the batch (ids are deterministic,
 upserts idempotent) and loses nothing.
+
+Why it cannot die or block others: each namespace is its own queue, served round-robin (a
+namespace a reader is waiting for goes first, in small batches), so one tenant's import
+never holds another's read-your-writes. A batch that fails is retried, then split; a step
+that fails on its own is quarantined (recorded, retried with backoff, shown in `stats()`)
+while everything else flows. A storage failure (a full disk) pauses ingest and it resumes
+by itself once a write succeeds. The loop runs under a supervisor that restarts it after
+any exception, and `notify()` restarts a thread that died.
+
+Lock order (the only one): namespace work lock → PlugMem's catalog lock → store lock. The
+worker holds a namespace's lock while it processes that namespace; `forget` and
+`add(on_conflict="replace")` hold the same lock for their one transaction.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import time
 import traceback
-from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 
-from plugmem.errors import IngestStalledError
+from plugmem.errors import (
+    IngestStalledError,
+    IngestTimeoutError,
+    PlugMemError,
+    StorageError,
+    StorageFullError,
+)
 from plugmem.index.catalog import Catalog, Doc, step_doc
 from plugmem.index.embeddings import CachedEmbeddings
 from plugmem.llm_roles import ChatModels
@@ -27,9 +45,27 @@ from plugmem.tokens import TokenCounter
 
 log = logging.getLogger("plugmem")
 
-BATCH = 512
-MAX_ATTEMPTS = 3
+BATCH = 128  # one namespace's batch; a reader of another namespace waits for at most one
+SHARED_BATCH = 64  # batch size while a reader of another namespace is waiting
+MAX_ATTEMPTS = 3  # whole-batch attempts before the batch is split (its halves get one each)
 COALESCE_S = 0.05  # let a burst of add() calls gather into one embedding batch
+PAUSE_S = 1.0  # retry interval while storage is failing (e.g. a full disk)
+MAX_RESTART_S = 5.0
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """A failure of the disk rather than of the item: pause, do not quarantine."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, StorageError):
+            return True
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            return True
+        text = str(seen).lower()
+        if "disk is full" in text or "no space left" in text:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class Pipeline:
@@ -61,15 +97,32 @@ class Pipeline:
         self._stop = False
         self._wake = False
         self._thread: threading.Thread | None = None
-        self._work_lock = threading.Lock()  # held while a batch is processed
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._waiting: dict[str, int] = {}  # namespaces a read-your-writes recall is waiting for
+        self._last_ns: str | None = None  # round-robin position
+        self._active: str | None = None  # the namespace a batch is being processed for
         self.last_error: str | None = None
-        self.stalled: str | None = None  # set when a batch could not even be indexed raw
+        self.paused: PlugMemError | None = None  # storage failing: ingest waits and retries
+        self.restarts = 0
 
-    # -- worker ---------------------------------------------------------------------
+    def ns_lock(self, namespace: str) -> threading.Lock:
+        """The work lock of one namespace (see the lock order in the module docstring)."""
+        with self._locks_guard:
+            lock = self._locks.get(namespace)
+            if lock is None:
+                lock = self._locks[namespace] = threading.Lock()
+            return lock
+
+    # -- worker and its supervisor ------------------------------------------------------
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="plugmem-ingest", daemon=True)
-        self._thread.start()
+        self._stop = False
+        self._spawn()
         self.notify()
+
+    def _spawn(self) -> None:
+        self._thread = threading.Thread(target=self._supervise, name="plugmem-ingest", daemon=True)
+        self._thread.start()
 
     def stop(self) -> None:
         with self._cond:
@@ -79,59 +132,44 @@ class Pipeline:
             self._thread.join(timeout=60)
 
     def notify(self) -> None:
+        thread = self._thread
+        if thread is not None and not thread.is_alive() and not self._stop:
+            self.restarts += 1
+            log.error("plugmem: the ingest worker had stopped; restarting it")
+            self._spawn()
         with self._cond:
             self._wake = True
             self._cond.notify_all()
 
-    def wait_idle(self, timeout: float | None, *, stalled_ok: bool = False) -> None:
-        """Block until nothing is pending (or `timeout` seconds passed).
+    def _supervise(self) -> None:
+        """Run the loop; after any exception, log it and start the loop again (backing off)."""
+        delay = 0.1
+        while not self._stop:
+            try:
+                self._loop()
+                return
+            except BaseException as exc:  # the worker must outlive anything a batch can throw
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.restarts += 1
+                log.exception("plugmem: ingest loop failed; restarting it in %.1f s", delay)
+                with self._cond:
+                    self._busy = False
+                    self._wake = True
+                    self._cond.notify_all()
+                time.sleep(delay)
+                delay = min(MAX_RESTART_S, delay * 2)
 
-        Raises `IngestStalledError` when the worker went idle with work it could not do,
-        unless `stalled_ok` (callers that must proceed anyway, such as `forget`).
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if self._thread is None:  # no worker: process inline
-            self.stalled = None
-            while self.run_once():
-                pass
-            self._raise_if_stalled(stalled_ok)
-            return
-        self.notify()
+    def _loop(self) -> None:
         while True:
             with self._cond:
-                if not self._busy and not self._wake:
-                    if self.store.pending_count() == 0:
-                        return
-                    if self.stalled is not None:
-                        self._raise_if_stalled(stalled_ok)
-                        return
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    raise TimeoutError(f"flush timed out with {self.store.pending_count()} steps pending")
-                self._cond.wait(0.05 if remaining is None else min(0.05, remaining))
-
-    def _raise_if_stalled(self, stalled_ok: bool) -> None:
-        if self.stalled is None or stalled_ok:
-            return
-        n = self.store.pending_count()
-        if n:
-            raise IngestStalledError(
-                f"{n} logged steps could not be processed ({self.stalled}); they stay in the log "
-                "and are retried on the next add, flush or open"
-            )
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._wake and not self._stop:
-                    self._cond.wait()
+                if not self._wake and not self._stop:
+                    self._cond.wait(self._idle_timeout())
                 if self._stop:
                     return
                 self._wake = False
                 self._busy = True
-                self.stalled = None
-            time.sleep(COALESCE_S)
             try:
+                time.sleep(COALESCE_S)
                 while not self._stop and self.run_once():
                     pass
             finally:
@@ -139,50 +177,187 @@ class Pipeline:
                     self._busy = False
                     self._cond.notify_all()
 
-    def run_once(self) -> bool:
-        """Process one batch; False when nothing was pending or the batch could not be processed."""
-        with self._work_lock:
-            steps = self.store.pending_steps(BATCH)
-            if not steps:
-                return False
-            by_ns: dict[str, list[Step]] = defaultdict(list)
-            for s in steps:
-                by_ns[s.namespace].append(s)
-            done = True
-            for ns, batch in by_ns.items():
-                done = self._process_with_retries(ns, batch) and done
-            return done
+    def _idle_timeout(self) -> float | None:
+        """How long the idle worker may sleep: until storage is retried or a quarantined step is due."""
+        if self.paused is not None:
+            return PAUSE_S
+        try:
+            due = self.store.next_quarantine_retry()
+        except PlugMemError:
+            return PAUSE_S
+        return None if due is None else max(0.05, due - time.time())
 
-    def _process_with_retries(self, namespace: str, steps: list[Step]) -> bool:
-        """True once the steps are processed (structured, or at least indexed raw)."""
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+    # -- waiting ------------------------------------------------------------------------
+    def wait_idle(self, timeout: float | None) -> None:
+        """`flush()`: retry quarantined steps now and wait until nothing is pending.
+
+        Raises `IngestTimeoutError` after `timeout` seconds, and `IngestStalledError` when
+        ingest is paused (storage failing) or steps stay quarantined.
+        """
+        try:
+            self.store.release_quarantined(None)
+        except PlugMemError as exc:
+            self._pause(exc)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if self._thread is None:  # no worker: process inline
+            while self.run_once():
+                pass
+        else:
+            self.notify()
+            while not self._idle():
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise IngestTimeoutError(
+                        f"flush timed out after {timeout} s with {self.store.pending_count()} steps pending; "
+                        "they stay logged and are processed in the background"
+                    )
+                with self._cond:
+                    self._cond.wait(0.05 if remaining is None else min(0.05, remaining))
+        self._raise_if_stalled()
+
+    def _idle(self) -> bool:
+        with self._cond:
+            if self._busy or self._wake:
+                return False
+        return self.paused is not None or self.store.pending_count() == 0
+
+    def _raise_if_stalled(self) -> None:
+        if self.paused is not None:
+            raise IngestStalledError(
+                f"ingest is paused: {self.paused} ({self.store.pending_count()} steps wait in the log)"
+            ) from self.paused
+        stuck = self.store.quarantined()
+        if stuck:
+            raise IngestStalledError(
+                f"{len(stuck)} logged steps could not be processed ({stuck[-1]['error']}); they are quarantined "
+                "(stats().quarantined), stay in the log and are retried with backoff, on the next flush and on open"
+            )
+
+    def busy_with(self, namespace: str) -> bool:
+        """True while `namespace` has logged steps not yet processed and indexed."""
+        return self._active == namespace or self.store.pending_count(namespace) > 0
+
+    def wait_namespace(self, namespace: str, timeout: float) -> bool:
+        """Wait (at most `timeout` s) until `namespace` has nothing pending; True if it caught up.
+
+        Only this namespace's queue is waited for: the worker serves it next, in small batches.
+        """
+        if self._thread is None:
+            while self.run_once():
+                pass
+            return self.store.pending_count(namespace) == 0
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._waiting[namespace] = self._waiting.get(namespace, 0) + 1
+        try:
+            self.notify()
+            while self.busy_with(namespace):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.paused is not None:
+                    return False
+                with self._cond:
+                    self._cond.wait(min(0.05, remaining))
+            return True
+        finally:
+            with self._cond:
+                self._waiting[namespace] -= 1
+                if not self._waiting[namespace]:
+                    del self._waiting[namespace]
+
+    # -- one round ------------------------------------------------------------------------
+    def run_once(self) -> bool:
+        """Process one batch of one namespace; False when nothing was pending or storage is failing."""
+        try:
+            due = self.store.next_quarantine_retry()
+            if due is not None and due <= time.time():
+                self.store.release_quarantined(time.time())
+            namespaces = self.store.pending_namespaces()
+        except PlugMemError as exc:
+            self._pause(exc)
+            return False
+        if not namespaces:
+            self._resume()
+            return False
+        ns, size = self._pick(namespaces)
+        with self.ns_lock(ns):
+            self._active = ns  # its steps are marked processed at commit, its derived docs indexed just after
+            try:
+                steps = self.store.pending_steps(ns, size)
+                if steps:
+                    self._ingest(ns, steps)
+                self._resume()
+            except Exception as exc:
+                if not is_storage_failure(exc):
+                    raise
+                self._pause(exc)
+                return False
+            finally:
+                self._active = None
+        return True
+
+    def _pick(self, namespaces: list[str]) -> tuple[str, int]:
+        """The namespace to serve next and its batch size: waited-for first, else round-robin."""
+        with self._cond:
+            waited = [n for n in namespaces if n in self._waiting]
+        if waited:
+            ns = waited[0]
+        elif self._last_ns in namespaces:
+            ns = namespaces[(namespaces.index(self._last_ns) + 1) % len(namespaces)]
+        else:
+            ns = namespaces[0]
+        self._last_ns = ns
+        others_wait = any(n != ns for n in waited)
+        return ns, SHARED_BATCH if others_wait else BATCH
+
+    def _pause(self, exc: BaseException) -> None:
+        if self.paused is None:
+            log.warning("plugmem: ingest paused, retrying every %.0f s: %s", PAUSE_S, exc)
+        self.paused = exc if isinstance(exc, PlugMemError) else StorageFullError(str(exc))
+
+    def _resume(self) -> None:
+        if self.paused is not None:
+            log.warning("plugmem: storage is writable again; ingest resumed")
+            self.paused = None
+
+    def _ingest(self, namespace: str, steps: list[Step], attempts: int = MAX_ATTEMPTS) -> None:
+        """Structure and index steps; on failure retry, then split; a lone failing step is quarantined."""
+        for attempt in range(1, attempts + 1):
             try:
                 self._process(namespace, steps, structure=True)
-                return True
+                return
             except Exception as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("plugmem: ingest attempt %d failed: %s", attempt, self.last_error)
-                self.store.bump({"ingest.retries": 1})
-                if attempt == MAX_ATTEMPTS:
-                    self.store.record_failure(
-                        namespace,
-                        "ingest",
-                        self.last_error,
-                        attempt,
-                        {"step_ids": [s.id for s in steps], "trace": traceback.format_exc(limit=5)},
-                    )
-                    # keep the raw turns recallable even when structuring keeps failing
-                    try:
-                        self._process(namespace, steps, structure=False)
-                    except Exception as exc2:  # not even indexable: leave them pending, stop this round
-                        self.stalled = f"{type(exc2).__name__}: {exc2}"
-                        self.store.record_failure(
-                            namespace, "index", self.stalled, attempt, {"step_ids": [s.id for s in steps]}
-                        )
-                        return False
-                    return True
-                time.sleep(0.05 * attempt)
-        return False  # unreachable: the last attempt returns
+                if is_storage_failure(exc):
+                    raise
+                self._note_failure(exc, attempt, attempts)
+        if len(steps) > 1:
+            mid = len(steps) // 2
+            self._ingest(namespace, steps[:mid], 1)
+            self._ingest(namespace, steps[mid:], 1)
+            return
+        ids = [s.id for s in steps]
+        self.store.record_failure(
+            namespace,
+            "ingest",
+            self.last_error or "",
+            MAX_ATTEMPTS,
+            {"step_ids": ids, "trace": traceback.format_exc(limit=5)},
+        )
+        try:  # keep the raw turn recallable even when structuring it keeps failing
+            self._process(namespace, steps, structure=False)
+        except Exception as exc:
+            if is_storage_failure(exc):
+                raise
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("plugmem: quarantined step %s of %s: %s", ids[0], namespace, error)
+            self.store.quarantine(namespace, ids, error, time.time())
+            self.store.record_failure(namespace, "quarantine", error, MAX_ATTEMPTS + 1, {"step_ids": ids})
+
+    def _note_failure(self, exc: Exception, attempt: int, attempts: int) -> None:
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        log.warning("plugmem: ingest attempt %d failed: %s", attempt, self.last_error)
+        self.store.bump({"ingest.retries": 1})
+        if attempt < attempts:
+            time.sleep(0.05 * attempt)
 
     def _process(self, namespace: str, steps: list[Step], *, structure: bool) -> None:
         cat = self.catalog(namespace)
@@ -231,6 +406,10 @@ class Pipeline:
             last[s.session_id] = s
         docs += self.structurer.docs_from_store(ns)
         cat.put(docs, embed=False)
+        stale = cat.extra_vectors()
+        if stale:  # e.g. a crash between a forget's commit and its vector deletion
+            log.info("plugmem: removing %d stale vectors from namespace %s", len(stale), ns)
+            cat.drop_vectors(stale)
         missing = cat.missing_vectors()
         if missing:
             log.info("plugmem: re-indexing %d vectors missing from namespace %s", len(missing), ns)
@@ -238,17 +417,5 @@ class Pipeline:
 
     def _pending_ids(self, ns: str) -> set[str]:
         return {
-            r[0] for r in self.store.query("SELECT id FROM steps WHERE namespace = ? AND state = 0", (ns,))
+            r[0] for r in self.store.query("SELECT id FROM steps WHERE namespace = ? AND state != 1", (ns,))
         }
-
-    def forget_steps(self, namespace: str, ids: Sequence[str], before_rebuild: Callable[[], None]) -> int:
-        """Delete steps; derived structure of the namespace is dropped and rebuilt."""
-        with self._work_lock:
-            n = self.store.delete_steps(namespace, ids)
-            before_rebuild()
-            with self.store.tx() as c:
-                for t in ("events", "knowledge", "entities", "summaries", "edges"):
-                    c.execute(f"DELETE FROM {t} WHERE namespace = ?", (namespace,))
-                c.execute("UPDATE steps SET state = 0 WHERE namespace = ?", (namespace,))
-        self.notify()
-        return n

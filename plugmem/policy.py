@@ -39,6 +39,8 @@ class MemoryPolicy(BaseModel):
     deep_max_rounds: int = Field(3, ge=1, le=20)
     deep_max_llm_tokens: int = Field(8000, ge=100)
     read_your_writes: bool = True  # recall waits for this namespace's pending ingest work
+    # ... for at most this long; then it answers from what is indexed and says so in `reason`
+    read_your_writes_timeout_s: float = Field(5.0, ge=0, le=3600)
     # ingest
     store_roles: tuple[str, ...] = ("user", "assistant", "tool", "system")
     max_message_chars: int = Field(100_000, ge=1)

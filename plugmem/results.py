@@ -81,6 +81,8 @@ class Stats(BaseModel):
     pending: int  # logged but not yet processed
     failures: int  # extraction/indexing failures recorded
     retries: int
+    quarantined: int = 0  # steps set aside after failing alone; retried with backoff, on flush and on open
+    ingest_paused: str | None = None  # why background ingest waits (e.g. a full disk), else None
     recalls: dict[str, int] = Field(default_factory=dict)  # per tier
     escalation_rate: float = 0.0  # share of `auto` recalls (that could not use full history) sent deep
     llm_calls: dict[str, int] = Field(default_factory=dict)  # per role: extract, plan, reason

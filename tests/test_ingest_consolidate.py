@@ -7,9 +7,9 @@ from datetime import timedelta
 from test_ingest_helpers import T0, chat
 
 from plugmem.ingest.consolidate import consolidate
-from plugmem.ingest.slots import predicate_slot
 from plugmem.ingest.extract import RuleExtractor, knowledge_id
 from plugmem.ingest.segment import segment
+from plugmem.ingest.slots import predicate_slot
 from plugmem.model import Knowledge
 
 

@@ -51,7 +51,7 @@ def test_transient_failures_are_retried_and_counted(tmp_path: Path) -> None:
 
 
 @pytest.mark.needs_model  # its assertions rely on semantic recall
-def test_a_dead_embedder_stalls_loudly_loses_nothing_and_recovers(tmp_path: Path) -> None:
+def test_a_dead_embedder_quarantines_loudly_loses_nothing_and_recovers(tmp_path: Path) -> None:
     emb = FlakyEmbeddings()
     with _open(tmp_path / "m", emb) as mem:
         mem.add(conv("My bike is a green Brompton I bought in Leeds.", prefix="a"), namespace=NS)
@@ -61,17 +61,17 @@ def test_a_dead_embedder_stalls_loudly_loses_nothing_and_recovers(tmp_path: Path
             conv("I started learning the cello in September.", "Bring snacks on Friday.", prefix="b"),
             namespace=NS,
         )
-        with pytest.raises(IngestStalledError, match=r"2 logged steps could not be processed.*retried"):
+        with pytest.raises(IngestStalledError, match=r"2 logged steps could not be processed.*quarantined"):
             mem.flush()
         s = mem.stats()
-        assert s.pending == 2 and s.failures >= 1
-        # what was stored before is untouched and recallable while the worker is stalled
+        assert (s.pending, s.quarantined) == (0, 2) and s.failures >= 1
+        # what was stored before is untouched and recallable, and recall does not wait for quarantined steps
         r = mem.recall("what bike do I ride?", namespace=NS)
         assert "a1" in {i for it in r.items for i in it.source_ids}
-        assert mem.forget(namespace=NS, ids=["b2"]) == 1  # a stalled message can still be forgotten
+        assert mem.forget(namespace=NS, ids=["b2"]) == 1  # a quarantined message can still be forgotten
         emb.down = False
-        mem.flush()  # the same worker picks the batch up again
-        assert mem.stats().pending == 0
+        mem.flush()  # flush retries quarantined steps at once
+        assert (mem.stats().pending, mem.stats().quarantined) == (0, 0)
         r = mem.recall("which instrument am I learning?", namespace=NS)
         assert "b1" in {i for it in r.items for i in it.source_ids}
         assert [st.id for st in mem.steps(NS)] == ["a1", "b1"]

@@ -95,7 +95,10 @@ def test_the_same_value_again_closes_nothing() -> None:
 
 def test_vocabulary_reads_the_common_phrasings() -> None:
     assert slots_in("sold up and moved to Bristol") == [Slot("residence", "bristol")]
-    assert slots_in("am a data analyst at Globex") == [Slot("role", "data analyst"), Slot("employer", "globex")]
+    assert slots_in("am a data analyst at Globex") == [
+        Slot("role", "data analyst"),
+        Slot("employer", "globex"),
+    ]
     assert slots_in("left Globex") == [Slot("employer", "globex", ends=True)]
     assert slots_in("started eating fish again") == [Slot("diet", "eats fish")]
     assert slots_in("can't stand sushi anymore") == [Slot("opinion:sushi", "dislike")]

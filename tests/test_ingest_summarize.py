@@ -8,7 +8,7 @@ from test_ingest_helpers import T0, chat
 
 from plugmem.ingest.relations import event_edges, tree_edges
 from plugmem.ingest.segment import segment
-from plugmem.ingest.summarize import rollup, sentences, summarize_steps, summary_id, week_key
+from plugmem.ingest.summarize import rollup, sentences, summarize_steps, week_key
 from plugmem.model import Event
 
 

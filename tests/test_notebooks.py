@@ -32,7 +32,7 @@ EXPECTED = {
         " in session 2023-0",
         "recalls per tier:",
         "Luna still recalled: False",
-        "NotFoundError: no message with id(s) ['no-such-id']",
+        "forgot unknown id: 0",
         "closed",
     ],
     "langgraph_walkthrough.ipynb": [

@@ -15,6 +15,7 @@ from datetime import datetime
 
 import numpy as np
 
+from plugmem.fence import defuse_label
 from plugmem.index.embeddings import CachedEmbeddings
 from plugmem.index.lexical import LexicalIndex
 from plugmem.index.vectors import VectorIndex
@@ -42,7 +43,7 @@ class Doc:
 
 
 def turn_text(s: Step) -> str:
-    who = s.name or s.role
+    who = defuse_label(s.name) if s.name else s.role
     return f"{who}: {s.content}"
 
 
@@ -226,6 +227,16 @@ class Catalog:
         for i in range(0, len(ids), 2000):
             present.update(col.get(ids=ids[i : i + 2000], include=[])["ids"])
         return [self.docs[i] for i in ids if i not in present]
+
+    def extra_vectors(self) -> list[str]:
+        """Vector ids with no document (left by a crash after a forget committed)."""
+        if self._vectors is None or self._vectors.count(self.namespace) <= len(self.docs):
+            return []
+        return [i for i in self._vectors.ids(self.namespace) if i not in self.docs]
+
+    def drop_vectors(self, ids: Sequence[str]) -> None:
+        if self._vectors is not None:
+            self._vectors.delete(self.namespace, ids)
 
     def search(self, query: str, qvec: np.ndarray | None, k: int) -> Hits:
         """Hybrid search: dense and lexical top-k, fused by a convex combination of scores."""

@@ -262,7 +262,10 @@ class CachedEmbeddings(Embeddings):
             vecs = self._embed_raw(list(missing.values()))
             new = dict(zip(missing.keys(), vecs, strict=True))
             if self._save:
-                self._save(self.model_id, new)
+                try:
+                    self._save(self.model_id, new)
+                except Exception as exc:  # a cache that cannot grow (full disk) must not fail the caller
+                    log.warning("plugmem: embedding cache not updated: %s", exc)
             found.update(new)
         return np.stack([found[k] for k in keys]).astype(np.float32)
 

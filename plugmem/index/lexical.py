@@ -117,9 +117,8 @@ class LexicalIndex:
             return 0.0
         with self._lock:
             n = max(1, len(self._docs))
-            idf = {
-                t: math.log(1 + (n - self._df.get(t, 0) + 0.5) / (self._df.get(t, 0) + 0.5)) for t in terms
-            }
+            # smoothed: a word every document shares still counts a little (a ten-message memory)
+            idf = {t: math.log(1 + n / (self._df.get(t, 0) + 0.5)) for t in terms}
             total = sum(idf.values())
             best = 0.0
             for doc_id in ids:

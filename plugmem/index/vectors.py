@@ -7,12 +7,15 @@ and handed to Chroma precomputed; Chroma never runs its own embedding function.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger("plugmem")
 
 MAX_BATCH = 4000
 
@@ -75,13 +78,30 @@ class VectorIndex:
         col = self._collection(namespace, create=False)
         return int(col.count()) if col is not None else 0
 
+    def ids(self, namespace: str) -> list[str]:
+        col = self._collection(namespace, create=False)
+        if col is None:
+            return []
+        out: list[str] = []
+        while True:
+            page = col.get(include=[], limit=MAX_BATCH, offset=len(out))["ids"]
+            out += page
+            if len(page) < MAX_BATCH:
+                return out
+
     def search(self, namespace: str, query: np.ndarray, k: int) -> list[tuple[str, float]]:
         """Top-k (id, cosine similarity)."""
         col = self._collection(namespace, create=False)
         if col is None:
             return []
         # no count() first: it cost a round trip per query, and Chroma ≥ 1.0 caps n_results itself
-        res = col.query(query_embeddings=[query], n_results=k, include=["distances"])
+        try:
+            res = col.query(query_embeddings=[query], n_results=k, include=["distances"])
+        except Exception as exc:  # a damaged index must not fail recall; lexical search still answers
+            log.warning(
+                "plugmem: vector search failed in %s (%s); answering from lexical search", namespace, exc
+            )
+            return []
         return [(i, 1.0 - float(d)) for i, d in zip(res["ids"][0], res["distances"][0], strict=True)]
 
     def delete(self, namespace: str, ids: Sequence[str]) -> None:

@@ -407,3 +407,41 @@ def rollup(events: Sequence[Event], existing: Sequence[Summary]) -> list[Summary
         wn = node(k[0], "week", week_key(dn.start), dn.start, dn.end)
         wn.put(summary_id(k[0], "day", k[2]), f"{k[2]}: {dn.body()}", dn.start, dn.end, dn.sources)
     return [nodes[k].to_summary() for k in touched]
+
+
+def prune_tree(
+    existing: Sequence[Summary], sessions: set[str], events: set[str], steps: set[str]
+) -> tuple[list[Summary], list[str]]:
+    """Take whole sessions out of the temporal tree (forget, replace); returns (changed, deleted ids).
+
+    The session nodes of `sessions` go; day and week nodes lose the children that were those
+    sessions, their `events` or days that emptied, with those lines and the `steps` among
+    their sources, and go too once empty. The sessions' remaining steps are re-processed
+    afterwards, and `rollup` puts them back.
+    """
+    nodes = {s.id: _Node.from_summary(s) for s in existing}
+    deleted = {s.id for s in existing if s.level == "session" and s.key in sessions}
+    changed: dict[str, None] = {}
+    for level in ("day", "week"):
+        for sid, n in nodes.items():
+            if n.level != level or sid in deleted:
+                continue
+            redo = [c for c in n.children if c in changed]
+            keep = [
+                (c, ln)
+                for c, ln in zip(n.children, n.lines, strict=True)
+                if c not in deleted and c not in events
+            ]
+            if len(keep) == len(n.children) and not redo:
+                continue
+            if not keep:
+                deleted.add(sid)
+                continue
+            n.children, n.lines = [c for c, _ in keep], [ln for _, ln in keep]
+            for c in redo:  # a week's line for a day that lost some of its lines
+                day = nodes[c]
+                n.lines[n.children.index(c)] = condense(f"{day.key}: {day.body()}", LINE_CHARS[level])
+            n.sources = [x for x in n.sources if x not in steps]
+            changed[sid] = None
+    out = [nodes[i].to_summary() for i in changed if i not in deleted]
+    return out, [s.id for s in existing if s.id in deleted]

@@ -66,12 +66,11 @@ def replacements(cat: Catalog, fact: Doc) -> list[Doc]:
     """What holds now in the fact's place: the current facts filling its slots for its subject
     (newest first), else the end of its supersession chain. "User left Globex" ended the job,
     "User is an ML engineer at Northwind" is what the agent should read instead."""
-    slots = fact.extra.get("slots") or []
+    slots = fact.extra.get("slots")
     subject = fact.extra.get("subject")
     found = {
         d.id: d
-        for rel in slots
-        if isinstance(slots, list)
+        for rel in (slots if isinstance(slots, list) else [])
         for d in cat.with_slot(rel)
         if d.valid_until is None and d.extra.get("subject") == subject and d.id != fact.id
     }

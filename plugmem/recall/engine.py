@@ -158,7 +158,10 @@ class RecallEngine:
         fast = fast_search(cat, topic, qvec)
         answers_slot = any(d.valid_until is None for d in slot_facts(query, cat)[1].values())
         verdict = judge(
-            fast, has_vectors=qvec is not None and bool(fast.top_dense), answers_slot=answers_slot
+            fast,
+            docs=len(cat.docs),
+            has_vectors=qvec is not None and bool(fast.top_dense),
+            answers_slot=answers_slot,
         )
         if not verdict.relevant:
             return _Run(Decision("fast", verdict.reason))

@@ -4,17 +4,22 @@ Why: a full budget of unrelated turns is noise the model must read and may belie
 signals, both independent of corpus size: the cosine of the closest document to the query,
 and the IDF-weighted share of the query's words that the best lexical hit contains (a word
 nobody ever said, like "mercury", weighs the most). Either one clearing its floor is enough.
-The floors were set on the dev data (`python -m benchmarks.relevance_floor`) so that they cost
-at most half a point of evidence recall on LoCoMo and LongMemEval.
+The dense floor rises with the size of the memory: the more it holds, the closer the nearest
+neighbour of an unrelated question gets by chance (an off-topic question's best cosine is ~0.05
+in a ten-message memory and ~0.35 in a LoCoMo conversation). The floors were set on the dev data
+(`python -m benchmarks.relevance_floor`) so that they cost at most half a point of evidence
+recall on LoCoMo and LongMemEval.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from plugmem.recall.fast import FastResult
 
-DENSE_FLOOR = 0.3
+DENSE_BASE = 0.2  # the floor for a memory of ten documents
+DENSE_PER_DECADE = 0.07  # how much it rises for every tenfold more documents
 LEXICAL_FLOOR = 0.5
 LEXICAL_ONLY_FLOOR = 0.25  # without vectors, lexical overlap is the only evidence: be lenient
 
@@ -25,14 +30,21 @@ class Verdict:
     reason: str
 
 
-def judge(fast: FastResult, *, has_vectors: bool, answers_slot: bool = False) -> Verdict:
+def dense_floor(docs: int, base: float = DENSE_BASE, per_decade: float = DENSE_PER_DECADE) -> float:
+    return base + per_decade * max(0.0, math.log10(max(docs, 1)) - 1.0)
+
+
+def judge(fast: FastResult, *, docs: int, has_vectors: bool, answers_slot: bool = False) -> Verdict:
     """`answers_slot`: memory holds a current fact for the slot the question asks about ("Where do
     I live?" after "I moved to Lisbon"), which is relevant however few words the two share."""
     if answers_slot:
         return Verdict(True, "memory holds a current fact for what is asked")
-    dense_ok = has_vectors and fast.top_dense >= DENSE_FLOOR
-    lexical_ok = fast.lexical_coverage >= (LEXICAL_FLOOR if has_vectors else LEXICAL_ONLY_FLOOR)
+    floor = dense_floor(docs)
+    lexical_floor = LEXICAL_FLOOR if has_vectors else LEXICAL_ONLY_FLOOR
+    dense_ok = has_vectors and fast.top_dense >= floor
+    lexical_ok = fast.lexical_coverage >= lexical_floor
     signals = f"closest cosine {fast.top_dense:.2f}, query words covered {fast.lexical_coverage:.0%}"
     if dense_ok or lexical_ok:
         return Verdict(True, signals)
-    return Verdict(False, f"nothing relevant found ({signals}; floors {DENSE_FLOOR} / {LEXICAL_FLOOR:.0%})")
+    floors = f"floors {floor:.2f} / {lexical_floor:.0%}" if has_vectors else f"floor {lexical_floor:.0%}"
+    return Verdict(False, f"nothing relevant found ({signals}; {floors})")

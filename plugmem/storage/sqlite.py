@@ -9,10 +9,11 @@ after a crash a plain query.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -21,7 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from plugmem.errors import ConflictError, CorruptMemoryError, PlugMemError, StorageError, StorageFullError
 from plugmem.model import Edge, Entity, Event, Knowledge, Step, Summary, ToolCall
+
+log = logging.getLogger("plugmem")
 
 SCHEMA_VERSION = 1
 COUNTER_FLUSH_S = 2.0  # longest a buffered counter waits before it is committed
@@ -67,7 +71,32 @@ CREATE TABLE IF NOT EXISTS failures (
     id INTEGER PRIMARY KEY AUTOINCREMENT, namespace TEXT, stage TEXT NOT NULL,
     error TEXT NOT NULL, attempts INTEGER NOT NULL, created REAL NOT NULL, data TEXT);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS quarantine (
+    namespace TEXT NOT NULL, id TEXT NOT NULL, error TEXT NOT NULL, attempts INTEGER NOT NULL,
+    next_try REAL NOT NULL, PRIMARY KEY (namespace, id));
 """
+# steps.state: logged, processed, or set aside after failing (retried with backoff, never blocking others)
+PENDING, DONE, QUARANTINED = 0, 1, 2
+_FULL, _CORRUPT, _NOTADB = 13, 11, 26
+
+
+def storage_error(exc: sqlite3.Error, path: Path) -> PlugMemError:
+    """The typed error for a SQLite failure, with what the caller can do about it."""
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    if code == _FULL:
+        return StorageFullError(
+            f"the disk holding {path} is full ({exc}); free some space and retry: nothing of this write "
+            "was stored, and background ingest resumes by itself"
+        )
+    if code in (_CORRUPT, _NOTADB) or type(exc) is sqlite3.DatabaseError:
+        return CorruptMemoryError(
+            f"{path} is damaged or is not a plugmem database ({exc}); restore it from a backup, or move "
+            "the memory directory aside to start an empty memory"
+        )
+    return StorageError(
+        f"cannot use {path} ({exc}); check that the directory is readable and writable and the disk "
+        "is healthy, then retry"
+    )
 
 
 def to_ts(dt: datetime) -> float:
@@ -109,12 +138,16 @@ class SQLiteStore:
         self._lock = threading.RLock()
         self._pending_counts: dict[str, int] = {}
         self._counts_written = time.monotonic()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        with self._lock:
-            self._conn.executescript(SCHEMA)  # executescript manages its own transaction
+        try:
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.execute("PRAGMA secure_delete=ON")  # forgotten text is zeroed, not left in free pages
+            with self._lock:
+                self._conn.executescript(SCHEMA)  # executescript manages its own transaction
+        except sqlite3.Error as exc:
+            raise storage_error(exc, self.path) from exc
         with self.tx() as c:
             c.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
@@ -123,21 +156,38 @@ class SQLiteStore:
     # -- plumbing ---------------------------------------------------------------
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
-        """One atomic transaction; rolled back whole on any error."""
+        """One atomic transaction; rolled back whole on any error. SQLite errors become typed errors."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise storage_error(exc, self.path) from exc
             try:
                 yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._conn.execute("COMMIT")
+            except BaseException as exc:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise storage_error(exc, self.path) from exc
                 raise
-            self._conn.execute("COMMIT")
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
         with self._lock:
-            cur = self._conn.execute(sql, params)
-            cur.row_factory = sqlite3.Row
-            return list(cur.fetchall())
+            try:
+                cur = self._conn.execute(sql, params)
+                cur.row_factory = sqlite3.Row
+                return list(cur.fetchall())
+            except sqlite3.Error as exc:
+                raise storage_error(exc, self.path) from exc
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database file and truncate it, so erased pages leave the WAL too."""
+        with self._lock:
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                log.warning("plugmem: WAL checkpoint failed (%s); it is retried on close", exc)
 
     def close(self) -> None:
         with self._lock:
@@ -145,47 +195,73 @@ class SQLiteStore:
             self._conn.close()
 
     # -- steps ------------------------------------------------------------------
-    def append_steps(self, steps: Sequence[Step]) -> list[str]:
-        """Durably log steps; an id already stored with the same content is a no-op.
+    def append_steps(
+        self,
+        steps: Sequence[Step],
+        *,
+        explicit_times: Iterable[str] = (),
+        on_replace: Callable[[sqlite3.Connection, str, list[str]], None] | None = None,
+    ) -> list[str]:
+        """Durably log steps (one transaction); an id already stored with the same message is a no-op.
 
-        A known id with new content replaces the content and marks it for reprocessing
-        (LangGraph may rewrite a message under the same id).
+        An id stored with a different message (content, role, speaker, session, or a timestamp
+        the message itself carried) raises `ConflictError` and stores nothing, unless
+        `on_replace` is given: it is called in the same transaction with the conflicting ids
+        (to unlink what they fed), and the steps are rewritten and queued for processing.
         """
+        explicit = set(explicit_times)
         with self.tx() as c:
+            changed: list[Step] = []
             for s in steps:
                 row = c.execute(
-                    "SELECT content, role FROM steps WHERE namespace = ? AND id = ?", (s.namespace, s.id)
+                    "SELECT content, role, name, session_id, ts FROM steps WHERE namespace = ? AND id = ?",
+                    (s.namespace, s.id),
                 ).fetchone()
-                calls = dumps([asdict(t) for t in s.tool_calls]) if s.tool_calls else None
-                meta = dumps(s.metadata) if s.metadata else None
                 if row is None:
                     c.execute(
                         "INSERT INTO steps(namespace, id, session_id, role, name, content, ts, tool_calls,"
                         " tool_call_id, metadata) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        (
-                            s.namespace,
-                            s.id,
-                            s.session_id,
-                            s.role,
-                            s.name,
-                            s.content,
-                            to_ts(s.timestamp),
-                            calls,
-                            s.tool_call_id,
-                            meta,
-                        ),
+                        (s.namespace, s.id, s.session_id, *self._step_fields(s)),
                     )
-                elif row[0] != s.content:
-                    c.execute(
-                        "UPDATE steps SET content = ?, tool_calls = ?, metadata = ?, state = 0"
-                        " WHERE namespace = ? AND id = ?",
-                        (s.content, calls, meta, s.namespace, s.id),
-                    )
+                elif tuple(row[:4]) != (s.content, s.role, s.name, s.session_id) or (
+                    s.id in explicit and row[4] != to_ts(s.timestamp)
+                ):
+                    changed.append(s)
+            if changed and on_replace is None:
+                ids = [s.id for s in changed]
+                raise ConflictError(
+                    f"message id(s) {ids[:5]} already hold a different message in namespace "
+                    f"{changed[0].namespace!r}; nothing was stored. Use new ids, or pass "
+                    'on_conflict="replace" to replace them and re-derive what they fed'
+                )
+            if changed and on_replace is not None:
+                on_replace(c, changed[0].namespace, [s.id for s in changed])
+                c.executemany(
+                    "UPDATE steps SET session_id = ?, role = ?, name = ?, content = ?, ts = ?, tool_calls = ?,"
+                    " tool_call_id = ?, metadata = ?, state = 0 WHERE namespace = ? AND id = ?",
+                    [(s.session_id, *self._step_fields(s), s.namespace, s.id) for s in changed],
+                )
         return [s.id for s in steps]
 
     @staticmethod
+    def _step_fields(s: Step) -> tuple[object, ...]:
+        """(role, name, content, ts, tool_calls, tool_call_id, metadata) as stored."""
+        calls = dumps([asdict(t) for t in s.tool_calls]) if s.tool_calls else None
+        meta = dumps(s.metadata) if s.metadata else None
+        return (s.role, s.name, s.content, to_ts(s.timestamp), calls, s.tool_call_id, meta)
+
+    @staticmethod
     def _step(r: sqlite3.Row) -> Step:
-        calls = tuple(ToolCall(**t) for t in loads(r["tool_calls"])) if r["tool_calls"] else ()
+        """A stored row as a Step. Metadata or tool calls that no longer parse (e.g. written by an
+        older version) are kept as text rather than making the whole step unreadable."""
+        try:
+            calls = tuple(ToolCall(**t) for t in loads(r["tool_calls"])) if r["tool_calls"] else ()
+        except (TypeError, ValueError, KeyError, OverflowError):
+            calls = ()
+        try:
+            meta = loads(r["metadata"]) if r["metadata"] else {}
+        except (TypeError, ValueError, KeyError, OverflowError):
+            meta = {"unreadable_metadata": str(r["metadata"])}
         return Step(
             id=r["id"],
             namespace=r["namespace"],
@@ -197,12 +273,87 @@ class SQLiteStore:
             name=r["name"],
             tool_calls=calls,
             tool_call_id=r["tool_call_id"],
-            metadata=loads(r["metadata"]) if r["metadata"] else {},
+            metadata=meta if isinstance(meta, dict) else {"metadata": meta},
         )
 
-    def pending_steps(self, limit: int) -> list[Step]:
-        rows = self.query("SELECT * FROM steps WHERE state = 0 ORDER BY seq LIMIT ?", (limit,))
-        return [self._step(r) for r in rows]
+    @classmethod
+    def _steps_of(cls, rows: Iterable[sqlite3.Row]) -> list[Step]:
+        """Rows as Steps, skipping any that cannot be read at all (the worker quarantines those)."""
+        out: list[Step] = []
+        for r in rows:
+            try:
+                out.append(cls._step(r))
+            except (TypeError, ValueError, KeyError, OverflowError) as exc:
+                log.warning("plugmem: skipping unreadable step %r: %s", r["id"], exc)
+        return out
+
+    def pending_steps(self, namespace: str, limit: int) -> list[Step]:
+        """The next logged steps of a namespace; a row that cannot even be read is quarantined."""
+        rows = self.query(
+            "SELECT * FROM steps WHERE state = 0 AND namespace = ? ORDER BY seq LIMIT ?", (namespace, limit)
+        )
+        out: list[Step] = []
+        for r in rows:
+            try:
+                out.append(self._step(r))
+            except (TypeError, ValueError, KeyError, OverflowError) as exc:
+                self.quarantine(
+                    namespace, [r["id"]], f"unreadable row: {type(exc).__name__}: {exc}", time.time()
+                )
+        return out
+
+    def pending_namespaces(self) -> list[str]:
+        """Namespaces with logged, unprocessed steps, the longest-waiting first (one queue each)."""
+        rows = self.query("SELECT namespace FROM steps WHERE state = 0 GROUP BY namespace ORDER BY MIN(seq)")
+        return [r[0] for r in rows]
+
+    # -- quarantine ----------------------------------------------------------------------
+    def quarantine(self, namespace: str, ids: Sequence[str], error: str, now: float) -> None:
+        """Set steps aside after they failed; each retry waits longer (5 s, 20 s, ... up to an hour)."""
+        with self.tx() as c:
+            for i in ids:
+                row = c.execute(
+                    "SELECT attempts FROM quarantine WHERE namespace = ? AND id = ?", (namespace, i)
+                ).fetchone()
+                attempts = (row[0] if row else 0) + 1
+                delay = min(3600.0, 5.0 * 4 ** (attempts - 1))
+                c.execute(
+                    "INSERT OR REPLACE INTO quarantine(namespace, id, error, attempts, next_try)"
+                    " VALUES (?,?,?,?,?)",
+                    (namespace, i, error[:2000], attempts, now + delay),
+                )
+                c.execute(
+                    f"UPDATE steps SET state = {QUARANTINED} WHERE namespace = ? AND id = ?", (namespace, i)
+                )
+
+    def release_quarantined(self, now: float | None) -> int:
+        """Queue quarantined steps again: those due by `now`, or all of them when `now` is None."""
+        due = "" if now is None else " AND next_try <= ?"
+        with self.tx() as c:
+            n = c.execute(
+                f"UPDATE steps SET state = {PENDING} WHERE state = {QUARANTINED} AND (namespace, id) IN"
+                f" (SELECT namespace, id FROM quarantine WHERE 1 = 1{due})",
+                () if now is None else (now,),
+            ).rowcount
+        return int(n)
+
+    def next_quarantine_retry(self) -> float | None:
+        row = self.query(
+            f"SELECT MIN(q.next_try) FROM quarantine q JOIN steps s ON s.namespace = q.namespace"
+            f" AND s.id = q.id WHERE s.state = {QUARANTINED}"
+        )
+        return float(row[0][0]) if row and row[0][0] is not None else None
+
+    def quarantined(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        """The steps set aside, with their last error and attempts (shown in `stats()`)."""
+        sql = (
+            "SELECT q.namespace, q.id, q.error, q.attempts, q.next_try FROM quarantine q JOIN steps s"
+            f" ON s.namespace = q.namespace AND s.id = q.id WHERE s.state = {QUARANTINED}"
+        )
+        rows = self.query(
+            sql + (" AND q.namespace = ?" if namespace else ""), (namespace,) if namespace else ()
+        )
+        return [dict(r) for r in rows]
 
     def pending_count(self, namespace: str | None = None) -> int:
         if namespace is None:
@@ -220,13 +371,12 @@ class SQLiteStore:
             for i in range(0, len(idl), 500):
                 chunk = idl[i : i + 500]
                 q = ",".join("?" * len(chunk))
-                out += [
-                    self._step(r)
-                    for r in self.query(
+                out += self._steps_of(
+                    self.query(
                         f"SELECT * FROM steps WHERE namespace = ? AND id IN ({q}) ORDER BY seq",
                         (namespace, *chunk),
                     )
-                ]
+                )
             return sorted(out, key=lambda s: s.seq)
         if session_id is not None:
             rows = self.query(
@@ -235,7 +385,7 @@ class SQLiteStore:
             )
         else:
             rows = self.query("SELECT * FROM steps WHERE namespace = ? ORDER BY seq", (namespace,))
-        return [self._step(r) for r in rows]
+        return self._steps_of(rows)
 
     def session_tail(self, namespace: str, session_id: str, before_seq: int, n: int) -> list[Step]:
         rows = self.query(
@@ -243,15 +393,25 @@ class SQLiteStore:
             " ORDER BY seq DESC LIMIT ?",
             (namespace, session_id, before_seq, n),
         )
-        return [self._step(r) for r in reversed(rows)]
+        return self._steps_of(reversed(rows))
 
     def mark_processed(self, c: sqlite3.Connection, steps: Sequence[Step]) -> None:
-        c.executemany(
-            "UPDATE steps SET state = 1 WHERE namespace = ? AND id = ?", [(s.namespace, s.id) for s in steps]
-        )
+        keys = [(s.namespace, s.id) for s in steps]
+        c.executemany(f"UPDATE steps SET state = {DONE} WHERE namespace = ? AND id = ?", keys)
+        c.executemany("DELETE FROM quarantine WHERE namespace = ? AND id = ?", keys)
 
     def existing_ids(self, namespace: str, ids: Sequence[str]) -> set[str]:
-        return {s.id for s in self.steps(namespace, ids=ids)}
+        out: set[str] = set()
+        for i in range(0, len(ids), 500):
+            chunk = list(ids[i : i + 500])
+            q = ",".join("?" * len(chunk))
+            out.update(
+                r[0]
+                for r in self.query(
+                    f"SELECT id FROM steps WHERE namespace = ? AND id IN ({q})", (namespace, *chunk)
+                )
+            )
+        return out
 
     def namespaces(self) -> list[str]:
         return [r[0] for r in self.query("SELECT DISTINCT namespace FROM steps ORDER BY namespace")]
@@ -384,11 +544,15 @@ class SQLiteStore:
     def record_failure(
         self, namespace: str | None, stage: str, error: str, attempts: int, data: object
     ) -> None:
-        with self.tx() as c:
-            c.execute(
-                "INSERT INTO failures(namespace, stage, error, attempts, created, data) VALUES (?,?,?,?,?,?)",
-                (namespace, stage, error, attempts, time.time(), dumps(data)),
-            )
+        """Record a failure; never raises (a full disk must not turn one failure into a dead worker)."""
+        try:
+            with self.tx() as c:
+                c.execute(
+                    "INSERT INTO failures(namespace, stage, error, attempts, created, data) VALUES (?,?,?,?,?,?)",
+                    (namespace, stage, error[:4000], attempts, time.time(), dumps(data)),
+                )
+        except (PlugMemError, TypeError, ValueError) as exc:
+            log.warning("plugmem: could not record a %s failure (%s): %s", stage, exc, error)
 
     def failures(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self.query("SELECT * FROM failures ORDER BY id")]
@@ -414,12 +578,17 @@ class SQLiteStore:
             if not self._pending_counts:
                 return
             rows = list(self._pending_counts.items())
-            with self.tx() as c:
-                c.executemany(
-                    "INSERT INTO counters(name, value) VALUES (?, ?)"
-                    " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-                    rows,
-                )
+            try:
+                with self.tx() as c:
+                    c.executemany(
+                        "INSERT INTO counters(name, value) VALUES (?, ?)"
+                        " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                        rows,
+                    )
+            except PlugMemError as exc:  # statistics wait in RAM (a full disk must not fail a recall)
+                log.debug("plugmem: counters not written yet: %s", exc)
+                self._counts_written = time.monotonic()
+                return
             self._pending_counts.clear()
             self._counts_written = time.monotonic()
 

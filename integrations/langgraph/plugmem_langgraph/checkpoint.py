@@ -139,6 +139,11 @@ CREATE TABLE IF NOT EXISTS lg_fed (
     PRIMARY KEY (namespace, thread_id, message_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS lg_fed_thread ON lg_fed (thread_id);
+CREATE TABLE IF NOT EXISTS lg_unfed (
+    thread_id TEXT PRIMARY KEY,
+    checkpoint_id TEXT NOT NULL,
+    configurable TEXT NOT NULL
+);
 """
 
 _CP_COLUMNS = (
@@ -156,6 +161,7 @@ class _FeedJob:
     configurable: dict[str, Any]
     messages: list[Any]
     ts: str | None
+    checkpoint_id: str = ""
 
 
 @dataclass(slots=True)
@@ -183,6 +189,17 @@ class _Shared:
     warned_fallback: bool = False
     last_enqueue: float = 0.0  # time.monotonic() of the latest queued feed job
     wake: threading.Event = field(default_factory=threading.Event)  # set by flush(): feed now
+
+
+def _config_json(config: RunnableConfig) -> str:
+    """The run's configurable values (what a namespace template reads), without LangGraph's internals."""
+    conf = config.get("configurable") or {}
+    plain = {
+        str(k): v
+        for k, v in conf.items()
+        if not str(k).startswith("__") and not str(k).startswith("checkpoint")
+    }
+    return json.dumps(plain, default=str, sort_keys=True)
 
 
 def _chunks(items: Sequence[Any], size: int = _MAX_VARS) -> Iterator[Sequence[Any]]:
@@ -277,6 +294,9 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         self._s = _Shared()
         self._conn = sqlite3.connect(db, check_same_thread=False, isolation_level=None, timeout=30)
         self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(
+            "PRAGMA secure_delete=ON"
+        )  # deleted checkpoints are zeroed, not left in free pages
         self._conn.execute(f"PRAGMA synchronous={self.synchronous}")
         self._conn.executescript(_SCHEMA)
         self._conn.execute(
@@ -290,6 +310,13 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         self._fed_cache: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()
         # fed but not yet in lg_fed: written by the next put's transaction (no extra commit), or by flush()
         self._unrecorded: dict[tuple[str, str, str], str] = {}
+        self._settled: dict[
+            str, str
+        ] = {}  # thread -> checkpoint id fully fed, cleared from lg_unfed next commit
+        if memory is not None and self.feed and Path(db).resolve() == memory.db_path.resolve():
+            memory.register_eraser(self._erase_messages)  # forget reaches the checkpoints in this file
+        if self.feed:
+            self._catch_up()
 
     # -- lifecycle -------------------------------------------------------------------
     @classmethod
@@ -564,10 +591,16 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
                     str(run_id) if run_id is not None else None,
                 ),
             )
-            if self._unrecorded:
+            feeding = self.feed and not ns and self.messages_key in new_versions
+            if feeding:  # until fed, reopening the saver feeds this checkpoint (a crash loses no turn)
+                cur.execute(
+                    "INSERT OR REPLACE INTO lg_unfed (thread_id, checkpoint_id, configurable) VALUES (?, ?, ?)",
+                    (thread_id, str(checkpoint["id"]), _config_json(config)),
+                )
+            if self._unrecorded or self._settled:
                 self._record_fed(cur)
-        if self.feed and not ns and self.messages_key in new_versions:
-            self._enqueue(thread_id, config, checkpoint)
+        if feeding:
+            self._enqueue(thread_id, dict(config.get("configurable") or {}), checkpoint)
         return {
             "configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint["id"]}
         }
@@ -629,6 +662,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
             cur.execute("DELETE FROM lg_checkpoints WHERE thread_id = ?", (tid,))
             cur.execute("DELETE FROM lg_writes WHERE thread_id = ?", (tid,))
             cur.execute("DELETE FROM lg_fed WHERE thread_id = ?", (tid,))
+            cur.execute("DELETE FROM lg_unfed WHERE thread_id = ?", (tid,))
         self._forget_fed_cache(tid)
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
@@ -701,6 +735,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
                     cur.execute(f"DELETE FROM lg_checkpoints WHERE thread_id IN ({marks})", chunk)
                     cur.execute(f"DELETE FROM lg_writes WHERE thread_id IN ({marks})", chunk)
                     cur.execute(f"DELETE FROM lg_fed WHERE thread_id IN ({marks})", chunk)
+                    cur.execute(f"DELETE FROM lg_unfed WHERE thread_id IN ({marks})", chunk)
             for tid in tids:
                 self._forget_fed_cache(tid)
             return
@@ -824,7 +859,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
                 self._s.wake.set()
                 self._queue.put(_WAKE)
             done = self._feed_cv.wait_for(lambda: self._s.pending == 0, timeout)
-        if self._unrecorded and not self._s.closed:
+        if (self._unrecorded or self._settled) and not self._s.closed:
             with self._tx(write=True) as cur:
                 self._record_fed(cur)
         return done
@@ -832,15 +867,18 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
     async def aflush(self, timeout: float | None = None) -> bool:
         return await asyncio.to_thread(self.flush, timeout)
 
-    def _enqueue(self, thread_id: str, config: RunnableConfig, checkpoint: Checkpoint) -> None:
+    def _enqueue(self, thread_id: str, configurable: dict[str, Any], checkpoint: Checkpoint) -> None:
         raw = checkpoint["channel_values"].get(self.messages_key)
         if not isinstance(raw, list) or not raw:
-            return  # e.g. a DeltaChannel step, whose channel value is not stored inline
+            with self._fed_lock:  # e.g. a DeltaChannel step, whose channel value is not stored inline
+                self._settled[thread_id] = str(checkpoint["id"])
+            return
         job = _FeedJob(
             thread_id=thread_id,
-            configurable=dict(config.get("configurable") or {}),
+            configurable=configurable,
             messages=list(raw),  # the list object may be reused by the graph; its messages are not mutated
             ts=checkpoint.get("ts"),
+            checkpoint_id=str(checkpoint["id"]),
         )
         with self._feed_cv:
             self._s.pending += 1
@@ -926,6 +964,121 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
                 )
             return fallback
 
+    @staticmethod
+    def _message_key(m: Any) -> str | None:
+        """The id memory stores a checkpointed message under (its own, else the one derived from it)."""
+        if not isinstance(m, BaseMessage):
+            return None
+        if m.id:
+            return str(m.id)
+        try:
+            text = content_text(m.content, what="message")
+        except InvalidInputError:
+            return None
+        return "pm-msg-" + hashlib.blake2b(f"{m.type}\x00{text}".encode(), digest_size=10).hexdigest()
+
+    def _catch_up(self) -> None:
+        """Queue the checkpoints whose messages were not all fed when the saver last stopped (a crash)."""
+        with self._tx(write=False) as cur:
+            marks = cur.execute("SELECT thread_id, checkpoint_id, configurable FROM lg_unfed").fetchall()
+            rows = [
+                (
+                    tid,
+                    cfg,
+                    cur.execute(
+                        "SELECT type, checkpoint FROM lg_checkpoints WHERE thread_id = ? AND checkpoint_ns = '' "
+                        "AND checkpoint_id = ?",
+                        (tid, cid),
+                    ).fetchone(),
+                )
+                for tid, cid, cfg in marks
+            ]
+        for tid, cfg, row in rows:
+            if row is None:
+                continue
+            try:
+                checkpoint = cast(Checkpoint, self.serde.loads_typed((row[0], row[1])))
+                configurable = json.loads(cfg)
+            except Exception as exc:  # an unreadable checkpoint must not stop the saver from opening
+                self._feed_failed(exc, f"catching up thread {tid!r}")
+                continue
+            log.info("PlugMemSaver: feeding thread %r, checkpointed but not fed before the last stop", tid)
+            self._enqueue(tid, configurable, checkpoint)
+
+    def _erase_messages(self, c: sqlite3.Connection, namespace: str, steps: builtins.list[Any]) -> None:
+        """Remove forgotten messages from this file's checkpoints and pending writes (memory's forget).
+
+        Runs inside the forget's transaction on the memory's connection. The threads searched
+        are the steps' sessions (the thread ids they were fed from) and any thread that
+        recorded feeding one of them (copies made by `copy_thread`).
+        """
+        ids = {s.id for s in steps}
+        threads = {s.session_id for s in steps}
+        listed = sorted(ids)
+        for chunk in _chunks(listed):
+            marks = ", ".join("?" * len(chunk))
+            threads.update(
+                r[0]
+                for r in c.execute(
+                    f"SELECT DISTINCT thread_id FROM lg_fed WHERE namespace = ? AND message_id IN ({marks})",
+                    (namespace, *chunk),
+                )
+            )
+        for tid in sorted(threads):
+            for cid, cns, ctype, blob in c.execute(
+                "SELECT checkpoint_id, checkpoint_ns, type, checkpoint FROM lg_checkpoints WHERE thread_id = ?",
+                (tid,),
+            ).fetchall():
+                cp, changed = self._scrub(self.serde.loads_typed((ctype, blob)), ids)
+                if changed:
+                    c.execute(
+                        "UPDATE lg_checkpoints SET type = ?, checkpoint = ? WHERE thread_id = ? AND "
+                        "checkpoint_ns = ? AND checkpoint_id = ?",
+                        (*self.serde.dumps_typed(cp), tid, cns, cid),
+                    )
+            for key, vtype, value in c.execute(
+                "SELECT rowid, type, value FROM lg_writes WHERE thread_id = ?", (tid,)
+            ).fetchall():
+                kept, changed = self._scrub(self.serde.loads_typed((vtype, value)), ids)
+                if changed:
+                    c.execute(
+                        "UPDATE lg_writes SET type = ?, value = ? WHERE rowid = ?",
+                        (*self.serde.dumps_typed(kept), key),
+                    )
+
+    def _scrub(self, value: Any, ids: set[str], depth: int = 0) -> tuple[Any, bool]:
+        """`value` without the messages in `ids`, looking inside lists and dicts (channel values,
+        a graph's input under `__start__`, a write's payload); returns (value, whether it changed)."""
+        if depth > 4:
+            return value, False
+        if isinstance(value, (list, tuple)):
+            out: list[Any] = []
+            changed = False
+            for item in value:
+                if isinstance(item, BaseMessage) and self._message_key(item) in ids:
+                    changed = True
+                    continue
+                kept, inner = self._scrub(item, ids, depth + 1)
+                changed = changed or inner
+                out.append(kept)
+            return (type(value)(out) if isinstance(value, tuple) else out), changed
+        if isinstance(value, dict):
+            changed = False
+            for k in list(value):
+                item = value[k]
+                if isinstance(item, BaseMessage) and self._message_key(item) in ids:
+                    value[k] = []
+                    changed = True
+                    continue
+                kept, inner = self._scrub(item, ids, depth + 1)
+                if inner:
+                    value[k] = kept
+                    changed = True
+            return value, changed
+        if isinstance(value, BaseMessage) and self._message_key(value) in ids:
+            return [], True
+        return value, False
+
     def _storable(self, m: Any) -> tuple[str, str, BaseMessage] | None:
         """(id, content digest, message to add) for a message memory should keep, else None."""
         if not isinstance(m, BaseMessage) or is_memory_message(m):
@@ -1002,11 +1155,13 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         if memory is None:
             return
         groups: dict[tuple[str, str], _FeedGroup] = {}
+        failed: set[str] = set()  # threads with a message not fed: their lg_unfed mark stays
         for job in jobs:
             try:
                 ns = self._namespace_of(job)
             except Exception as exc:
                 self._feed_failed(exc, f"resolving the memory namespace of thread {job.thread_id!r}")
+                failed.add(job.thread_id)
                 continue
             key = (ns_key(ns), job.thread_id)
             fed = self._fed(key)
@@ -1026,8 +1181,14 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         done: list[tuple[str, str, str, str]] = []
         for key, group in groups.items():
             if group.pending:
-                done.extend((key[0], key[1], mid, digest) for mid, digest in self._add(memory, group))
+                added = self._add(memory, group)
+                done.extend((key[0], key[1], mid, digest) for mid, digest in added)
+                if len(added) < len(group.pending):
+                    failed.add(key[1])
         with self._fed_lock:
+            for job in jobs:  # fully fed: its lg_unfed mark goes with the next commit
+                if job.thread_id not in failed:
+                    self._settled[job.thread_id] = job.checkpoint_id
             for nsk, tid, mid, digest in done:
                 self._unrecorded[(nsk, tid, mid)] = digest
                 cached = self._fed_cache.get((nsk, tid))
@@ -1044,17 +1205,22 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         with self._fed_lock:
             rows = [(ns, tid, mid, digest) for (ns, tid, mid), digest in self._unrecorded.items()]
             self._unrecorded.clear()
-        if not rows:
+            settled = list(self._settled.items())
+            self._settled.clear()
+        if not rows and not settled:
             return
         try:
             cur.executemany(
                 "INSERT OR REPLACE INTO lg_fed (namespace, thread_id, message_id, digest) VALUES (?, ?, ?, ?)",
                 rows,
             )
+            cur.executemany("DELETE FROM lg_unfed WHERE thread_id = ? AND checkpoint_id = ?", settled)
         except BaseException:
             with self._fed_lock:
                 for ns, tid, mid, digest in rows:
                     self._unrecorded.setdefault((ns, tid, mid), digest)
+                for tid, cid in settled:
+                    self._settled.setdefault(tid, cid)
             raise
 
     def _add(self, memory: PlugMem, group: _FeedGroup) -> builtins.list[tuple[str, str]]:
@@ -1066,6 +1232,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
                 namespace=group.namespace,
                 session_id=group.thread_id,
                 timestamp=group.timestamp,
+                on_conflict="replace",  # an edited message (same id) replaces what memory learned from it
             )
         except InvalidInputError:
             pass  # one bad message rejects the batch; add them one by one below
@@ -1079,7 +1246,11 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         for mid, (digest, msg) in items:
             try:
                 memory.add(
-                    [msg], namespace=group.namespace, session_id=group.thread_id, timestamp=group.timestamp
+                    [msg],
+                    namespace=group.namespace,
+                    session_id=group.thread_id,
+                    timestamp=group.timestamp,
+                    on_conflict="replace",
                 )
                 self._s.fed_messages += 1
             except InvalidInputError as exc:

@@ -332,7 +332,9 @@ class MemoryNode(Runnable[Any, dict[str, Any]]):
             ask = self.memory.reason if self.reason else self.memory.recall
             msg = self._memory_message(turn, ask(turn.query, **self._recall_kwargs(turn)))
         if turn.to_store:
-            self.memory.add(turn.to_store, namespace=turn.namespace, session_id=turn.thread)
+            self.memory.add(
+                turn.to_store, namespace=turn.namespace, session_id=turn.thread, on_conflict="replace"
+            )
         return self._update(turn, msg)
 
     async def _arun(
@@ -345,7 +347,9 @@ class MemoryNode(Runnable[Any, dict[str, Any]]):
             recall = await ask(turn.query, **self._recall_kwargs(turn))
             msg = self._memory_message(turn, recall)
         if turn.to_store:
-            await self.memory.aadd(turn.to_store, namespace=turn.namespace, session_id=turn.thread)
+            await self.memory.aadd(
+                turn.to_store, namespace=turn.namespace, session_id=turn.thread, on_conflict="replace"
+            )
         return self._update(turn, msg)
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> dict[str, Any]:

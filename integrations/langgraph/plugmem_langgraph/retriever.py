@@ -77,25 +77,34 @@ class PlugMemRetriever(BaseRetriever):
         """The namespace this call reads: fixed, or from the (ambient) run config."""
         return namespace_for(self.effective_policy, ensure_config(config), self.namespace)
 
-    def _recall_kwargs(self, namespace: tuple[str, ...]) -> dict[str, Any]:
+    def _recall_kwargs(
+        self,
+        namespace: tuple[str, ...],
+        *,
+        k: int | None = None,
+        budget_tokens: int | None = None,
+        mode: RecallMode | None = None,
+    ) -> dict[str, Any]:
+        """Recall arguments: per-call values win over the retriever's, which win over the policy's."""
         pol = self.effective_policy
         return {
             "namespace": namespace,
-            "budget_tokens": self.budget_tokens or pol.budget_tokens,
-            "mode": self.mode or pol.mode,
-            "k": self.k,
+            "budget_tokens": budget_tokens or self.budget_tokens or pol.budget_tokens,
+            "mode": mode or self.mode or pol.mode,
+            "k": k if k is not None else self.k,
             "policy": pol,
         }
 
     def invoke(self, input: str, config: RunnableConfig | None = None, **kwargs: Any) -> list[Document]:
-        ns = self.resolve_namespace(config)
-        return super().invoke(input, config, namespace=ns, **kwargs)
+        """Recall for `input`; `k`, `budget_tokens` and `mode` may be passed per call."""
+        kwargs.setdefault("namespace", self.resolve_namespace(config))
+        return super().invoke(input, config, **kwargs)
 
     async def ainvoke(
         self, input: str, config: RunnableConfig | None = None, **kwargs: Any
     ) -> list[Document]:
-        ns = self.resolve_namespace(config)
-        return await super().ainvoke(input, config, namespace=ns, **kwargs)
+        kwargs.setdefault("namespace", self.resolve_namespace(config))
+        return await super().ainvoke(input, config, **kwargs)
 
     def _get_relevant_documents(
         self,
@@ -103,10 +112,15 @@ class PlugMemRetriever(BaseRetriever):
         *,
         run_manager: CallbackManagerForRetrieverRun,
         namespace: tuple[str, ...] | None = None,
+        k: int | None = None,
+        budget_tokens: int | None = None,
+        mode: RecallMode | None = None,
+        **kwargs: Any,
     ) -> list[Document]:
-        ns = namespace or self.resolve_namespace()
-        recall = self.memory.recall(query, **self._recall_kwargs(ns))
-        return recall_to_documents(recall, ns)
+        """Extra keyword arguments other retrievers take (e.g. `filter`) are accepted and ignored."""
+        ns = validate_namespace(namespace) if namespace is not None else self.resolve_namespace()
+        args = self._recall_kwargs(ns, k=k, budget_tokens=budget_tokens, mode=mode)
+        return recall_to_documents(self.memory.recall(query, **args), ns)
 
     async def _aget_relevant_documents(
         self,
@@ -114,7 +128,11 @@ class PlugMemRetriever(BaseRetriever):
         *,
         run_manager: AsyncCallbackManagerForRetrieverRun,
         namespace: tuple[str, ...] | None = None,
+        k: int | None = None,
+        budget_tokens: int | None = None,
+        mode: RecallMode | None = None,
+        **kwargs: Any,
     ) -> list[Document]:
-        ns = namespace or self.resolve_namespace()
-        recall = await self.memory.arecall(query, **self._recall_kwargs(ns))
-        return recall_to_documents(recall, ns)
+        ns = validate_namespace(namespace) if namespace is not None else self.resolve_namespace()
+        args = self._recall_kwargs(ns, k=k, budget_tokens=budget_tokens, mode=mode)
+        return recall_to_documents(await self.memory.arecall(query, **args), ns)

@@ -26,7 +26,8 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +37,7 @@ from typing import Any, Literal, cast
 import numpy as np
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base import (
+    NOT_PROVIDED,
     BaseStore,
     GetOp,
     IndexConfig,
@@ -43,6 +45,7 @@ from langgraph.store.base import (
     Item,
     ListNamespacesOp,
     MatchCondition,
+    NotProvided,
     Op,
     PutOp,
     Result,
@@ -55,9 +58,28 @@ from langgraph.store.base import (
     validate_op_namespace,
 )
 
-from plugmem.errors import InvalidInputError, MemoryClosedError
+from plugmem.errors import InvalidInputError, MemoryClosedError, PlugMemError
+from plugmem.errors import InvalidNamespaceError as PlugMemNamespaceError
 
 log = logging.getLogger("plugmem.langgraph.store")
+
+
+class StoreNamespaceError(PlugMemNamespaceError, InvalidNamespaceError):
+    """A namespace LangGraph's store rules reject: both plugmem's and LangGraph's error type."""
+
+
+@contextmanager
+def _typed_errors(what: str) -> Iterator[None]:
+    """Argument errors from LangGraph's own checks (which run before our code) as plugmem's typed errors."""
+    try:
+        yield
+    except PlugMemError:
+        raise
+    except InvalidNamespaceError as exc:
+        raise StoreNamespaceError(f"PlugMemStore.{what}: {exc}") from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise InvalidInputError(f"PlugMemStore.{what}: invalid argument ({exc})") from None
+
 
 Clock = Callable[[], datetime]
 Namespace = tuple[str, ...]
@@ -365,6 +387,12 @@ class PlugMemStore(BaseStore):
             config = cast(IndexConfig, dict(index))
         else:
             raise InvalidInputError(f'index must be an IndexConfig dict, "auto" or None, got {index!r}')
+        distance = cast(dict[str, Any], config).get("distance_type", "cosine")
+        if distance != "cosine":
+            raise InvalidInputError(
+                f"PlugMemStore ranks by cosine similarity only; distance_type={distance!r} is not supported "
+                "(leave it out or pass 'cosine')"
+            )
         embed = config.get("embed") or memory_embeddings
         if embed is None:
             raise InvalidInputError(
@@ -398,6 +426,9 @@ class PlugMemStore(BaseStore):
             raise InvalidInputError(
                 f"ttl default_ttl must be a non-negative number of minutes, got {default!r}"
             )
+        for flag in ("omit_expired", "refresh_on_read"):
+            if flag in config and not isinstance(config.get(flag), bool):
+                raise InvalidInputError(f"ttl {flag} must be True or False, got {config.get(flag)!r}")
         interval = config.get("sweep_interval_minutes")
         if interval is not None and (not _is_number(interval) or interval <= 0):
             raise InvalidInputError(f"ttl sweep_interval_minutes must be positive, got {interval!r}")
@@ -437,6 +468,98 @@ class PlugMemStore(BaseStore):
     def _now(self) -> int:
         return _to_micros(self.clock())
 
+    def _cutoff(self, now: int) -> int:
+        """Items expiring at or before this are hidden: expired ones at once, unless the TTL config
+        says `omit_expired: False` (LangGraph's option), which keeps them visible until swept."""
+        if self.ttl_config is not None and self.ttl_config.get("omit_expired") is False:
+            return -_FOREVER
+        return now
+
+    # -- single operations: LangGraph's own argument checks, raised as typed errors --------------
+    def put(
+        self,
+        namespace: tuple[str, ...],
+        key: str,
+        value: Mapping[str, Any],
+        index: Literal[False] | list[str] | None = None,
+        *,
+        ttl: float | NotProvided | None = NOT_PROVIDED,
+    ) -> None:
+        with _typed_errors("put"):
+            super().put(namespace, key, value, index, ttl=ttl)
+
+    async def aput(
+        self,
+        namespace: tuple[str, ...],
+        key: str,
+        value: Mapping[str, Any],
+        index: Literal[False] | list[str] | None = None,
+        *,
+        ttl: float | NotProvided | None = NOT_PROVIDED,
+    ) -> None:
+        with _typed_errors("aput"):
+            await super().aput(namespace, key, value, index, ttl=ttl)
+
+    def get(self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None) -> Item | None:
+        with _typed_errors("get"):
+            return super().get(namespace, key, refresh_ttl=refresh_ttl)
+
+    async def aget(
+        self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None
+    ) -> Item | None:
+        with _typed_errors("aget"):
+            return await super().aget(namespace, key, refresh_ttl=refresh_ttl)
+
+    def search(
+        self,
+        namespace_prefix: tuple[str, ...],
+        /,
+        *,
+        query: str | None = None,
+        filter: dict[str, Any] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        refresh_ttl: bool | None = None,
+    ) -> list[SearchItem]:
+        with _typed_errors("search"):
+            return super().search(
+                namespace_prefix,
+                query=query,
+                filter=filter,
+                limit=limit,
+                offset=offset,
+                refresh_ttl=refresh_ttl,
+            )
+
+    async def asearch(
+        self,
+        namespace_prefix: tuple[str, ...],
+        /,
+        *,
+        query: str | None = None,
+        filter: dict[str, Any] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        refresh_ttl: bool | None = None,
+    ) -> list[SearchItem]:
+        with _typed_errors("asearch"):
+            return await super().asearch(
+                namespace_prefix,
+                query=query,
+                filter=filter,
+                limit=limit,
+                offset=offset,
+                refresh_ttl=refresh_ttl,
+            )
+
+    def delete(self, namespace: tuple[str, ...], key: str) -> None:
+        with _typed_errors("delete"):
+            super().delete(namespace, key)
+
+    async def adelete(self, namespace: tuple[str, ...], key: str) -> None:
+        with _typed_errors("adelete"):
+            await super().adelete(namespace, key)
+
     # -- batch -----------------------------------------------------------------------
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Run ops in one transaction; embeddings are computed before the lock is taken."""
@@ -465,7 +588,8 @@ class PlugMemStore(BaseStore):
         for op in op_list:
             if not isinstance(op, (GetOp, PutOp, SearchOp, ListNamespacesOp)):
                 raise InvalidInputError(f"unknown store operation {type(op).__name__}")
-            validate_op_namespace(op)
+            with _typed_errors("batch"):
+                validate_op_namespace(op)
             if isinstance(op, PutOp):
                 ns = tuple(op.namespace)
                 _validate_put_namespace(ns)
@@ -607,7 +731,7 @@ class PlugMemStore(BaseStore):
         row = cur.execute(
             f"SELECT {_ITEM_COLUMNS} FROM store_items "
             "WHERE ns = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?)",
-            (_ns_key(tuple(op.namespace)), str(op.key), now),
+            (_ns_key(tuple(op.namespace)), str(op.key), self._cutoff(now)),
         ).fetchone()
         if row is None:
             return None
@@ -623,7 +747,7 @@ class PlugMemStore(BaseStore):
             f"SELECT {_ITEM_COLUMNS} FROM store_items WHERE {clause} "
             "AND (expires_at IS NULL OR expires_at > ?) ORDER BY updated_at DESC, seq DESC"
         )
-        params.append(now)
+        params.append(self._cutoff(now))
         ranked: list[tuple[_ItemRow, float | None]]
         if query_vec is None:
             if not op.filter:
@@ -718,7 +842,7 @@ class PlugMemStore(BaseStore):
             _ns_tuple(ns)
             for (ns,) in cur.execute(
                 f"SELECT DISTINCT ns FROM store_items WHERE {clause} AND (expires_at IS NULL OR expires_at > ?)",
-                [*params, now],
+                [*params, self._cutoff(now)],
             )
         ]
         conditions = op.match_conditions or ()
@@ -809,6 +933,14 @@ class PlugMemStore(BaseStore):
 
         self._sweeper = threading.Thread(target=loop, name="plugmem-store-ttl-sweeper", daemon=True)
         self._sweeper.start()
+
+    async def astart_ttl_sweeper(self, sweep_interval_minutes: float | None = None) -> None:
+        """Async twin of `start_ttl_sweeper` (the sweeper is a thread either way)."""
+        self.start_ttl_sweeper(sweep_interval_minutes)
+
+    async def astop_ttl_sweeper(self, timeout: float | None = None) -> bool:
+        """Async twin of `stop_ttl_sweeper`; joins the thread without blocking the event loop."""
+        return await asyncio.to_thread(self.stop_ttl_sweeper, timeout)
 
     def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
         """Stop the sweeper thread; True once it is no longer running."""

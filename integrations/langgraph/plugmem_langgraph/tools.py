@@ -9,6 +9,8 @@ serves every user and a model can never pick another tenant's namespace.
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -28,6 +30,7 @@ __all__ = [
     "SearchMemoryTool",
     "create_memory_tools",
     "format_recall",
+    "show_id",
 ]
 
 MemoryKind = Literal["fact", "preference", "instruction", "event", "note"]
@@ -72,12 +75,25 @@ class SaveMemoryInput(BaseModel):
     )
 
 
+_PLAIN_ID = re.compile(r"[\w.:@/+=#-]+")
+
+
+def show_id(message_id: str) -> str:
+    """An id as printed for the model: plain ids as they are, any other as a JSON string with
+    every line break, control character and angle bracket escaped, so a caller-chosen id can
+    neither start a line nor open or close the memory fence (json.loads gives the id back)."""
+    if _PLAIN_ID.fullmatch(message_id):
+        return message_id
+    quoted = json.dumps(message_id, ensure_ascii=True)
+    return quoted.replace("<", "\\u003c").replace(">", "\\u003e")
+
+
 def format_recall(recall: Recall) -> str:
     """The context block followed by the message ids it came from, so answers stay traceable."""
     if not recall.context.strip():
         return NO_MEMORY
     ids = recall.source_ids
-    sources = f"\nSource message ids: {', '.join(ids)}" if ids else ""
+    sources = f"\nSource message ids: {', '.join(show_id(i) for i in ids)}" if ids else ""
     return recall.context + sources
 
 

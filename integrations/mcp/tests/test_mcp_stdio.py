@@ -112,6 +112,8 @@ async def test_bad_input_gets_the_library_typed_error_and_loses_nothing(tmp_path
         )
         assert error_text(bad_msg).startswith("InvalidInputError:")
         unknown = await s.call_tool("forget", {"ids": ["nope"], "namespace": NS})
-        assert error_text(unknown).startswith("NotFoundError:")
+        assert payload(unknown)["forgotten"] == 0  # forgetting what is already gone is not an error
+        bad_ids = await s.call_tool("forget", {"ids": ["two\nlines"], "namespace": NS})
+        assert error_text(bad_ids).startswith("InvalidInputError:")
         still = payload(await s.call_tool("stats", {"namespace": NS}))
         assert still["steps"] == 1  # every refused call left memory as it was
