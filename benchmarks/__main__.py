@@ -3,7 +3,8 @@
     python -m benchmarks                 # full run, results in benchmarks/results/
     python -m benchmarks --quick         # about a minute or two, results in benchmarks/results/quick/
     python -m benchmarks --only locomo,longmemeval --lme-limit 50
-    python -m benchmarks --llm mypkg.models:make_chat   # adds end-to-end QA (answer + judge)
+    python -m benchmarks --llm openai:gpt-4o-mini      # adds LLM extraction + LLM deep tier + QA with a judge
+    python -m benchmarks --only qa --llm plugmem.llm_local:smollm2 --quick --qa-sessions 2 --qa-limit 5
 
 Each stage's results are written to results.json as soon as it finishes, so an
 interrupted run keeps what it measured; `python -m benchmarks.report DIR` re-renders.
@@ -16,7 +17,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -50,8 +50,14 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--before",
         help="answers stage: also run plugmem at this git ref (e.g. a commit) in the same run",
     )
-    p.add_argument("--llm", help="module:factory returning a LangChain BaseChatModel (enables the QA stage)")
-    p.add_argument("--judge", help="module:factory for the judge model (default: the --llm model)")
+    p.add_argument(
+        "--llm",
+        help="an init_chat_model spec ('openai:gpt-4o-mini') or module:factory returning a LangChain "
+        "BaseChatModel: enables the QA stage, where it also extracts at ingest and plans the deep tier",
+    )
+    p.add_argument("--judge", help="the judge model, same forms (default: the --llm model)")
+    p.add_argument("--qa-limit", type=int, help="QA stage: at most N questions")
+    p.add_argument("--qa-sessions", type=int, help="QA stage: only the first N sessions of each conversation")
     return p.parse_args(argv)
 
 
@@ -158,14 +164,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def qa() -> Any:
         from benchmarks import qa as qa_mod
-        from benchmarks.plug import ingest
-        from plugmem import PlugMem
 
         llm = qa_mod.load_llm(args.llm)
         judge = qa_mod.load_llm(args.judge) if args.judge else None
-        with tempfile.TemporaryDirectory() as tmp, PlugMem.open(tmp, embeddings=onnx_model()) as mem:
-            ingest(mem, convs, "qa ingest")
-            return qa_mod.run(convs, mem, llm, judge, limit=40 if args.quick else None)
+        picked = [qa_mod.subset(c, args.qa_sessions) for c in convs]
+        limit = args.qa_limit if args.qa_limit is not None else (40 if args.quick else None)
+        result = qa_mod.run_with_memory_llm(picked, llm, judge, embeddings=onnx_model(), limit=limit)
+        result["models"] = {"answer": args.llm, "judge": args.judge or args.llm}
+        return result
 
     for name, fn in (
         ("embedding", embedding),

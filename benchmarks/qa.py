@@ -2,11 +2,15 @@
 
 Retrieval metrics say whether the evidence reached the context; this says whether an
 LLM can answer from it. It needs a chat model, so it only runs when one is configured
-(`--llm package.module:factory`, a callable returning a LangChain `BaseChatModel`).
+(`--llm package.module:factory`, a callable returning a LangChain `BaseChatModel`, or an
+`init_chat_model` spec such as `openai:gpt-4o-mini`). From `python -m benchmarks --llm …` the
+same model also extracts knowledge at ingest and plans the deep tier (`run_with_memory_llm`),
+and the result says what that cost per 1,000 messages.
 The judge (the answer model unless `--judge` is given) replies CORRECT or WRONG; any
 other reply counts as wrong and is reported separately as unparseable.
 
-Run alone: `python -m benchmarks.qa --llm my_models:make_chat [--judge my_models:judge] [--limit N] [--quick]`.
+Run alone: `python -m benchmarks.qa --llm my_models:make_chat [--judge my_models:judge] [--limit N] [--quick]
+[--memory-llm] [--sessions N]`.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from benchmarks.common import RESULTS, Stopwatch, machine, onnx_model, progress
 from benchmarks.data import Conversation, data_dir, load_locomo
 from benchmarks.metrics import by_group, evidence_recall, mean
 from benchmarks.plug import ingest, namespace
-from plugmem import PlugMem
+from plugmem import LLMUnavailableError, MemoryPolicy, PlugMem
+from plugmem.llm_roles import init_model
 from plugmem.policy import RecallMode
 from plugmem.tokens import TokenCounter
 
@@ -59,30 +64,11 @@ and extra detail may differ); it is WRONG if it contradicts, misses or only vagu
 Reply with exactly one word: CORRECT or WRONG."""
 
 
-def load_llm(spec: str) -> BaseChatModel:
-    """Import `package.module:factory` and call it; the result must be a LangChain chat model.
-
-    Errors name the spec and what was wrong, since this is what a user types on the command line.
-    """
-    if not isinstance(spec, str) or spec.count(":") != 1:
-        raise ValueError(f"LLM spec must look like 'package.module:factory', got {spec!r}")
-    mod_name, attr = (s.strip() for s in spec.split(":"))
-    if not mod_name or not attr:
-        raise ValueError(
-            f"LLM spec must look like 'package.module:factory' (both parts non-empty), got {spec!r}"
-        )
-    try:
-        module = importlib.import_module(mod_name)
-    except ImportError as exc:
-        raise ImportError(
-            f"LLM spec {spec!r}: cannot import module {mod_name!r} ({exc}); is it on PYTHONPATH?"
-        ) from exc
-    obj: Any = module
+def _factory(spec: str, mod_name: str, attr: str) -> BaseChatModel:
+    """Call `mod_name:attr` (a factory, or a ready-made model instance)."""
+    obj: Any = importlib.import_module(mod_name)
     for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ImportError(f"LLM spec {spec!r}: module {mod_name!r} has no attribute {attr!r}") from None
+        obj = getattr(obj, part)
     if isinstance(obj, BaseChatModel):  # a ready-made instance is fine too
         return obj
     if not callable(obj):
@@ -94,6 +80,54 @@ def load_llm(spec: str) -> BaseChatModel:
             "expected a langchain_core BaseChatModel (e.g. ChatOpenAI(...))"
         )
     return model
+
+
+def load_llm(spec: str) -> BaseChatModel:
+    """A chat model from `package.module:factory` or from an `init_chat_model` spec ("openai:gpt-4o-mini").
+
+    An importable module with that attribute wins; otherwise the spec goes to `init_chat_model`.
+    When neither works, the error names the spec and what each reading found, since this is
+    what a user types on the command line.
+    """
+    spec = spec.strip() if isinstance(spec, str) else ""
+    forms = "'package.module:factory' or an init_chat_model spec such as 'openai:gpt-4o-mini'"
+    left, _, right = spec.partition(":")
+    mod_name, attr = left.strip(), right.strip()
+    if spec.count(":") == 1 and (not mod_name or not attr):
+        raise ValueError(f"LLM spec must look like {forms} (both parts non-empty), got {spec!r}")
+    if not spec:
+        raise ValueError(f"LLM spec must look like {forms}, got {spec!r}")
+    import_error: Exception | None = None
+    if spec.count(":") == 1:
+        try:
+            module = importlib.import_module(mod_name)
+        except ImportError as exc:
+            import_error = exc
+        else:
+            if _has_path(module, attr):
+                return _factory(spec, mod_name, attr)
+            import_error = AttributeError(f"module {mod_name!r} has no attribute {attr!r}")
+    try:
+        return init_model(spec)
+    except LLMUnavailableError as exc:
+        if isinstance(import_error, AttributeError):
+            raise ImportError(
+                f"LLM spec {spec!r}: {import_error}; as an init_chat_model spec: {exc}"
+            ) from None
+        if import_error is not None:
+            raise ImportError(
+                f"LLM spec {spec!r}: cannot import module {mod_name!r} ({import_error}); is it on PYTHONPATH? "
+                f"As an init_chat_model spec: {exc}"
+            ) from None
+        raise ValueError(f"LLM spec must look like {forms}; {spec!r} failed: {exc}") from None
+
+
+def _has_path(obj: Any, dotted: str) -> bool:
+    for part in dotted.split("."):
+        if not hasattr(obj, part):
+            return False
+        obj = getattr(obj, part)
+    return True
 
 
 def message_text(msg: BaseMessage) -> str:
@@ -279,13 +313,68 @@ def run(
     }
 
 
+def subset(conv: Conversation, sessions: int | None) -> Conversation:
+    """The first `sessions` sessions and the questions whose evidence all lies in them (None: all)."""
+    if sessions is None:
+        return conv
+    keep = set(conv.sessions[:sessions])
+    turns = [t for t in conv.turns if t.session in keep]
+    ids = {t.id for t in turns}
+    questions = [q for q in conv.questions if q.evidence and set(q.evidence) <= ids]
+    return Conversation(conv.id, turns, questions, conv.malformed_evidence)
+
+
+def run_with_memory_llm(
+    convs: Sequence[Conversation],
+    llm: BaseChatModel,
+    judge_llm: BaseChatModel | None = None,
+    *,
+    embeddings: Any = True,
+    budget_tokens: int = 1000,
+    mode: RecallMode = "deep",
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """Ingest with `llm` extracting, recall with it planning the deep tier, answer and judge.
+
+    Adds what memory's own LLM use cost: calls, tokens and outcomes per role, tokens per
+    1,000 messages ingested and per question recalled (what `--llm` costs to run on your data).
+    """
+    with tempfile.TemporaryDirectory(prefix="plugmem-qa-") as tmp:
+        mem = PlugMem.open(tmp, MemoryPolicy(full_history_when_fits=False), embeddings=embeddings, llm=llm)
+        try:
+            ingest_stats = ingest(mem, convs, "qa ingest (LLM extraction)")
+            result = run(convs, mem, llm, judge_llm, budget_tokens=budget_tokens, mode=mode, limit=limit)
+            st = mem.stats()
+        finally:
+            mem.close()
+    messages, questions = ingest_stats["turns"], max(1, result["questions"])
+    result["ingest"] = ingest_stats
+    result["memory_llm"] = {
+        "llm_calls": st.llm_calls,
+        "llm_tokens": st.llm_tokens,
+        "llm_outcomes": st.llm_outcomes,
+        "failures_recorded": st.failures,
+        "prompts_version": st.prompts_version,
+        "extract_tokens_per_1000_messages": round(st.llm_tokens.get("extract", 0) * 1000 / max(1, messages)),
+        "extract_calls_per_1000_messages": round(st.llm_calls.get("extract", 0) * 1000 / max(1, messages), 1),
+        "plan_tokens_per_question": round(st.llm_tokens.get("plan", 0) / questions),
+        "model_tally": dict(getattr(llm, "tally", {}) or {}),
+    }
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.qa", description=__doc__.splitlines()[0])
     p.add_argument(
-        "--llm", required=True, help="answer model: 'package.module:factory' returning a BaseChatModel"
+        "--llm",
+        required=True,
+        help="answer model: 'package.module:factory' or an init_chat_model spec ('openai:gpt-4o-mini')",
     )
     p.add_argument("--judge", help="judge model spec (default: the answer model)")
     p.add_argument("--limit", type=int, help="at most this many questions")
+    p.add_argument(
+        "--sessions", type=int, help="only the first N sessions of each conversation (and their questions)"
+    )
     p.add_argument(
         "--quick", action="store_true", help="first conversation only, 40 questions unless --limit"
     )
@@ -301,20 +390,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     answer_llm = load_llm(args.llm)
     judge_llm = load_llm(args.judge) if args.judge else None
-    convs = load_locomo(data_dir(args.data), limit=1 if args.quick else None)
+    convs = [
+        subset(c, args.sessions) for c in load_locomo(data_dir(args.data), limit=1 if args.quick else None)
+    ]
     limit = args.limit if args.limit is not None else (40 if args.quick else None)
     info = machine()
     info["command"] = " ".join(["python -m benchmarks.qa", *(argv if argv is not None else sys.argv[1:])])
-    with tempfile.TemporaryDirectory(prefix="plugmem-qa-") as tmp:
-        mem = PlugMem.open(tmp, embeddings=onnx_model(), llm=answer_llm if args.memory_llm else None)
-        try:
-            ingest_stats = ingest(mem, convs, "qa ingest")
-            result = run(
-                convs, mem, answer_llm, judge_llm, budget_tokens=args.budget, mode=args.mode, limit=limit
-            )
-        finally:
-            mem.close()
-    result["ingest"] = ingest_stats
+    if args.memory_llm:
+        result = run_with_memory_llm(
+            convs,
+            answer_llm,
+            judge_llm,
+            embeddings=onnx_model(),
+            budget_tokens=args.budget,
+            mode=args.mode,
+            limit=limit,
+        )
+    else:
+        with tempfile.TemporaryDirectory(prefix="plugmem-qa-") as tmp:
+            mem = PlugMem.open(tmp, embeddings=onnx_model())
+            try:
+                ingest_stats = ingest(mem, convs, "qa ingest")
+                result = run(
+                    convs, mem, answer_llm, judge_llm, budget_tokens=args.budget, mode=args.mode, limit=limit
+                )
+            finally:
+                mem.close()
+        result["ingest"] = ingest_stats
     result["models"] = {"answer": args.llm, "judge": args.judge or args.llm}
     result["machine"] = info
     out = Path(args.out)

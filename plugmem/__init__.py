@@ -25,6 +25,7 @@ from plugmem.errors import (
     InvalidInputError,
     InvalidNamespaceError,
     LLMOutputError,
+    LLMUnavailableError,
     MemoryClosedError,
     MemoryLockedError,
     MemoryNotFoundError,
@@ -39,12 +40,16 @@ from plugmem.errors import (
 if TYPE_CHECKING:
     from plugmem.memory import PlugMem
     from plugmem.policy import MemoryPolicy
-    from plugmem.results import Recall, RecallItem, Stats
+    from plugmem.prompts import PROMPTS_VERSION, Prompts
+    from plugmem.results import Guidance, Recall, RecallItem, Stats
     from plugmem.views import MemoryInspector
 
 _LAZY = {
     "PlugMem": "plugmem.memory",
     "MemoryPolicy": "plugmem.policy",
+    "PROMPTS_VERSION": "plugmem.prompts",
+    "Prompts": "plugmem.prompts",
+    "Guidance": "plugmem.results",
     "Recall": "plugmem.results",
     "RecallItem": "plugmem.results",
     "Stats": "plugmem.results",
@@ -62,15 +67,18 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "PROMPTS_VERSION",
     "ConflictError",
     "ContentTooLargeError",
     "CorruptMemoryError",
     "EmbeddingUnavailableError",
+    "Guidance",
     "IngestStalledError",
     "IngestTimeoutError",
     "InvalidInputError",
     "InvalidNamespaceError",
     "LLMOutputError",
+    "LLMUnavailableError",
     "MemoryClosedError",
     "MemoryInspector",
     "MemoryLockedError",
@@ -81,6 +89,7 @@ __all__ = [
     "PlugMem",
     "PlugMemError",
     "PolicyError",
+    "Prompts",
     "Recall",
     "RecallItem",
     "Stats",

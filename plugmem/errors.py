@@ -57,6 +57,14 @@ class LLMOutputError(PlugMemError, RuntimeError):
     """An LLM answered with output that could not be parsed after all retries."""
 
 
+class LLMUnavailableError(PlugMemError, RuntimeError):
+    """A model named by a spec string could not be created (provider package or credentials missing)."""
+
+
+class ContextWindowError(PlugMemError, ValueError):
+    """A prompt does not fit the model's context window; send less or use a larger window."""
+
+
 class ConflictError(PlugMemError, ValueError):
     """A message id is already stored with different content (ids have one meaning).
 

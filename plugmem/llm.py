@@ -1,9 +1,16 @@
-"""Asking a chat model for JSON, validated by a pydantic schema, with retries and usage accounting.
+"""Asking a chat model for an answer that fits a pydantic schema, and surviving when it does not.
 
-Why not `with_structured_output`: many chat models (and every scripted fake) lack it.
-We prompt for JSON, strip the fences models like to add, validate, and on failure
-retry with the error fed back so the model can correct itself. Every call is counted:
-from the model's `usage_metadata` when it reports one, else with tiktoken.
+Two ways to ask, chosen per model:
+- native structured output (`with_structured_output`, i.e. tool calling or a JSON schema the
+  provider enforces) when the model has it: fewer broken answers, especially from small models;
+- plain JSON otherwise (every scripted fake, many local models): we prompt for JSON, strip the
+  fences models like to add and decode the first JSON value in the answer.
+Either way the answer is validated (schema, then the caller's own checks such as "ids must
+exist") and on failure the question is asked again with the error fed back. An answer cut at the
+model's output limit (`finish_reason`/`stop_reason` says so, or the JSON just stops) is not
+retried as is: `LLMTruncatedError` tells the caller to ask about less (a smaller batch).
+Every call is counted, from the model's `usage_metadata` when it reports one, else with tiktoken,
+and so is every outcome (parsed, retried, truncated), so no failure is silent.
 """
 
 from __future__ import annotations
@@ -11,10 +18,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.runnables import Runnable
 from pydantic import BaseModel, ValidationError
 
 from plugmem.errors import LLMOutputError
@@ -25,6 +33,11 @@ M = TypeVar("M", bound=BaseModel)
 Validator = Callable[[Any], None]
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
+# how providers say an answer hit the output limit (OpenAI/llama.cpp, Anthropic, Ollama, Gemini)
+_CUT_REASONS = {"length", "max_tokens", "max_output_tokens", "model_length"}
+# tiktoken counts fewer tokens than most local models' own tokenizers: leave this much headroom
+# when checking that a prompt fits a model's window
+WINDOW_HEADROOM = 1.3
 _counter: TokenCounter | None = None
 
 
@@ -36,6 +49,10 @@ class LLMJSONError(LLMOutputError):
         self.usage = usage
         self.attempts = attempts
         self.last_output = last_output
+
+
+class LLMTruncatedError(LLMJSONError):
+    """The answer was cut at the model's output limit: ask about less (a smaller batch), not again."""
 
 
 def _default_counter() -> TokenCounter:
@@ -83,6 +100,41 @@ def extract_json(text: str) -> Any:
     raise ValueError(f"no JSON value found ({last_error})" if last_error else "empty answer")
 
 
+def finish_reason(msg: BaseMessage) -> str | None:
+    """Why the model stopped, as its provider reports it (None when it does not say)."""
+    meta = getattr(msg, "response_metadata", None) or {}
+    for key in ("finish_reason", "stop_reason", "done_reason"):
+        value = meta.get(key)
+        if value:
+            return str(value).lower()
+    return None
+
+
+def looks_cut(text: str) -> bool:
+    """True when the text opens a JSON object or array that never closes (an answer cut mid-way)."""
+    start = next((i for i, ch in enumerate(text) if ch in "{["), None)
+    if start is None:
+        return False
+    depth, in_string, escaped = 0, False, False
+    for ch in text[start:]:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+            if depth == 0:
+                return False
+    return depth > 0
+
+
 def usage_of(
     prompt: Sequence[BaseMessage], answer: BaseMessage, counter: TokenCounter | None = None
 ) -> LLMUsage:
@@ -95,75 +147,123 @@ def usage_of(
             output_tokens=int(meta.get("output_tokens", 0)),
         )
     tc = counter or _default_counter()
+    out_text = message_text(answer)
+    if isinstance(answer, AIMessage) and answer.tool_calls:
+        out_text += json.dumps([c["args"] for c in answer.tool_calls])
     return LLMUsage(
         calls=1,
         input_tokens=sum(tc.count(message_text(m)) for m in prompt),
-        output_tokens=tc.count(message_text(answer)),
+        output_tokens=tc.count(out_text),
     )
 
 
-def _parse(text: str, schema: type[M], validate: Validator | None) -> M:
-    value = extract_json(text)
-    model = schema.model_validate(value)
-    if validate is not None:
-        validate(model)
-    return model
+def native_structured(llm: BaseChatModel, schema: type[BaseModel]) -> Runnable[Any, Any] | None:
+    """The model's own structured-output runnable (raw message included), or None if it has none.
+
+    A model's profile may say it has none; otherwise we ask: chat models without tool
+    calling (every scripted fake among them) raise NotImplementedError here.
+    """
+    profile = getattr(llm, "profile", None) or {}
+    if profile.get("structured_output") is False:
+        return None
+    try:
+        return llm.with_structured_output(schema, include_raw=True)
+    except (NotImplementedError, ValueError, TypeError):
+        return None
 
 
-def _feedback(error: Exception) -> str:
+def _feedback(error: Exception, previous: str | None = None) -> str:
     if isinstance(error, ValidationError):
         detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()[:8])
     else:
         detail = str(error)
+    shown = f"Your previous answer was: {previous[:1500]}\n" if previous else ""
     return (
-        f"Your previous answer could not be used: {detail[:1500]}\n"
+        f"{shown}Your previous answer could not be used: {detail[:1500]}\n"
         "Answer again with only the corrected JSON object, no prose."
     )
 
 
-def _failed(
-    schema: type[BaseModel], attempts: int, error: Exception, usage: LLMUsage, last: str
-) -> LLMJSONError:
-    return LLMJSONError(
-        f"{schema.__name__}: no valid JSON after {attempts} attempt(s): {error}",
-        usage=usage,
-        attempts=attempts,
-        last_output=last,
-    )
+class _Exchange(Generic[M]):
+    """One question to a model, over its attempts: what to send next and what each answer was worth.
 
-
-def invoke_json(
-    llm: BaseChatModel,
-    messages: Sequence[BaseMessage],
-    schema: type[M],
-    *,
-    retries: int = 1,
-    validate: Validator | None = None,
-    counter: TokenCounter | None = None,
-) -> tuple[M, LLMUsage]:
-    """Call `llm` until its answer parses into `schema` (at most 1 + `retries` calls).
-
-    `validate` may raise ValueError for checks a schema cannot express (ids that must
-    exist); its message is fed back like a parse error. Raises `LLMJSONError` (an
-    `LLMOutputError`) after the last attempt; transport errors propagate unchanged.
+    Shared by the sync and async callers so both behave the same.
     """
-    convo = list(messages)
-    usage = LLMUsage()
-    error: Exception = ValueError("no attempt made")
-    text = ""
-    for _ in range(retries + 1):
-        answer = llm.invoke(convo)
-        usage.add(usage_of(convo, answer, counter))
-        text = message_text(answer)
+
+    def __init__(
+        self,
+        llm: BaseChatModel,
+        messages: Sequence[BaseMessage],
+        schema: type[M],
+        validate: Validator | None,
+        counter: TokenCounter | None,
+        native: bool | None,
+    ) -> None:
+        self.schema = schema
+        self.validate = validate
+        self.counter = counter
+        self.convo = list(messages)
+        self.usage = LLMUsage()
+        self.structured = native_structured(llm, schema) if native is not False else None
+        self.runnable: Runnable[Any, Any] = self.structured if self.structured is not None else llm
+        self.attempts = 0
+        self.error: Exception = ValueError("no attempt made")
+        self.last = ""
+
+    def _check(self, value: Any) -> M:
+        model = self.schema.model_validate(value)
+        if self.validate is not None:
+            self.validate(model)
+        return model
+
+    def receive(self, out: Any) -> M | None:
+        """The validated answer, or None to ask again; raises `LLMTruncatedError` on a cut answer."""
+        self.attempts += 1
+        if self.attempts > 1:
+            self.usage.retried += 1
+        raw = out["raw"] if self.structured is not None else out
+        self.usage.add(usage_of(self.convo, raw, self.counter))
+        self.last = message_text(raw)
+        if isinstance(raw, AIMessage) and raw.tool_calls and not self.last:
+            self.last = json.dumps(raw.tool_calls[0]["args"])
         try:
-            return _parse(text, schema, validate), usage
+            if self.structured is not None:
+                if out.get("parsing_error") is not None:
+                    raise ValueError(str(out["parsing_error"]))
+                if out.get("parsed") is None:
+                    raise ValueError("the model returned no structured answer")
+                result = self._check(out["parsed"])
+            else:
+                result = self._check(extract_json(self.last))
         except (ValueError, ValidationError) as exc:
-            error = exc
-            convo = [*convo, AIMessage(content=text), HumanMessage(content=_feedback(exc))]
-    raise _failed(schema, retries + 1, error, usage, text)
+            self.error = exc
+            if finish_reason(raw) in _CUT_REASONS or looks_cut(self.last):
+                self.usage.truncated += 1
+                raise LLMTruncatedError(
+                    f"{self.schema.__name__}: the answer was cut at the model's output limit "
+                    f"({len(self.last)} characters); ask about less",
+                    usage=self.usage,
+                    attempts=self.attempts,
+                    last_output=self.last,
+                ) from exc
+            if self.structured is not None:
+                self.convo = [*self.convo, HumanMessage(content=_feedback(exc, self.last))]
+            else:
+                self.convo = [*self.convo, AIMessage(content=self.last), HumanMessage(content=_feedback(exc))]
+            return None
+        self.usage.parsed += 1
+        return result
+
+    def failed(self) -> LLMJSONError:
+        return LLMJSONError(
+            f"{self.schema.__name__}: no valid answer after {self.attempts} attempt(s): {self.error}",
+            usage=self.usage,
+            attempts=self.attempts,
+            last_output=self.last,
+        )
 
 
-async def ainvoke_json(
+def invoke_structured(
     llm: BaseChatModel,
     messages: Sequence[BaseMessage],
     schema: type[M],
@@ -171,19 +271,58 @@ async def ainvoke_json(
     retries: int = 1,
     validate: Validator | None = None,
     counter: TokenCounter | None = None,
+    native: bool | None = None,
 ) -> tuple[M, LLMUsage]:
-    """Async twin of `invoke_json`."""
-    convo = list(messages)
-    usage = LLMUsage()
-    error: Exception = ValueError("no attempt made")
-    text = ""
+    """Ask `llm` until its answer fits `schema` (at most 1 + `retries` calls).
+
+    `native=None` uses the model's structured output when it has one, else JSON; `False`
+    forces JSON. `validate` may raise ValueError for checks a schema cannot express (ids that
+    must exist); its message is fed back like a parse error. Raises `LLMTruncatedError` at the
+    first cut answer and `LLMJSONError` (both `LLMOutputError`s) after the last attempt;
+    transport errors propagate unchanged.
+    """
+    ex = _Exchange(llm, messages, schema, validate, counter, native)
     for _ in range(retries + 1):
-        answer = await llm.ainvoke(convo)
-        usage.add(usage_of(convo, answer, counter))
-        text = message_text(answer)
-        try:
-            return _parse(text, schema, validate), usage
-        except (ValueError, ValidationError) as exc:
-            error = exc
-            convo = [*convo, AIMessage(content=text), HumanMessage(content=_feedback(exc))]
-    raise _failed(schema, retries + 1, error, usage, text)
+        result = ex.receive(ex.runnable.invoke(ex.convo))
+        if result is not None:
+            return result, ex.usage
+    raise ex.failed()
+
+
+async def ainvoke_structured(
+    llm: BaseChatModel,
+    messages: Sequence[BaseMessage],
+    schema: type[M],
+    *,
+    retries: int = 1,
+    validate: Validator | None = None,
+    counter: TokenCounter | None = None,
+    native: bool | None = None,
+) -> tuple[M, LLMUsage]:
+    """Async twin of `invoke_structured`."""
+    ex = _Exchange(llm, messages, schema, validate, counter, native)
+    for _ in range(retries + 1):
+        result = ex.receive(await ex.runnable.ainvoke(ex.convo))
+        if result is not None:
+            return result, ex.usage
+    raise ex.failed()
+
+
+def max_input_tokens(llm: BaseChatModel) -> int | None:
+    """The prompt size the model accepts, when its profile says (local models set it)."""
+    profile = getattr(llm, "profile", None) or {}
+    value = profile.get("max_input_tokens")
+    return int(value) if isinstance(value, int) and value > 0 else None
+
+
+def usage_counters(role: str, usage: LLMUsage) -> dict[str, int]:
+    """The durable counters one role's usage adds to (`stats().llm_calls`, `llm_tokens`, `llm_outcomes`)."""
+    counts = {
+        f"llm.calls.{role}": usage.calls,
+        f"llm.tokens.{role}": usage.tokens,
+        f"llm.parsed.{role}": usage.parsed,
+        f"llm.retried.{role}": usage.retried,
+        f"llm.truncated.{role}": usage.truncated,
+        f"llm.fallbacks.{role}": usage.fallbacks,
+    }
+    return {k: v for k, v in counts.items() if v}

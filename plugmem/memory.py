@@ -16,14 +16,13 @@ import contextlib
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
 from langchain_core.embeddings import Embeddings
-from langchain_core.language_models import BaseChatModel
 
 from plugmem.erase import Eraser, Unlinked, unlink, unlink_namespace
 from plugmem.errors import (
@@ -38,11 +37,15 @@ from plugmem.index.catalog import Catalog
 from plugmem.index.embeddings import CachedEmbeddings, default_embeddings, model_id_of
 from plugmem.index.vectors import VectorIndex
 from plugmem.ingest.normalize import check_id, check_text, normalize, parse_timestamp
+from plugmem.llm import usage_counters
+from plugmem.llm_roles import ROLES, ChatModels, ModelLike
 from plugmem.model import Step
 from plugmem.namespace import ns_key
 from plugmem.pipeline import Pipeline
 from plugmem.policy import MemoryPolicy, RecallMode
+from plugmem.prompts import Prompts, check_overrides
 from plugmem.recall.engine import RecallEngine
+from plugmem.recall.reason import reason_over
 from plugmem.results import Recall, Stats
 from plugmem.storage.lock import DirectoryLock
 from plugmem.storage.sqlite import SQLiteStore
@@ -69,10 +72,12 @@ class PlugMem:
         *,
         policy: MemoryPolicy | None = None,
         embeddings: Embeddings | bool | None = True,
-        llm: BaseChatModel | None = None,
+        llm: ModelLike | None = None,
         clock: Clock | None = None,
         chroma_client: Any = None,
         start_worker: bool = True,
+        llms: Mapping[str, ModelLike] | None = None,
+        prompts: Mapping[str, str] | None = None,
         create: bool = True,
     ) -> None:
         self._closed = True  # until the setup below succeeded
@@ -84,6 +89,9 @@ class PlugMem:
                 f"{self.path} is not a plugmem memory (no {DB_FILE} in it); nothing was created. "
                 "Check the path, or open it with create=True to start a new memory there"
             )
+        self.models = ChatModels(llm, llms)  # checks role names before anything is created
+        self.prompt_overrides = dict(prompts or {})
+        check_overrides(self.prompt_overrides)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             self._dir_lock = DirectoryLock(self.path)
@@ -107,7 +115,7 @@ class PlugMem:
         self,
         policy: MemoryPolicy | None,
         embeddings: Embeddings | bool | None,
-        llm: BaseChatModel | None,
+        llm: ModelLike | None,
         clock: Clock | None,
         chroma_client: Any,
     ) -> None:
@@ -136,8 +144,9 @@ class PlugMem:
             catalog=self.catalog,
             embeddings=self.embeddings,
             policy=self.policy,
-            llm=llm,
+            models=self.models,
             tokens=self.tokens,
+            prompt_overrides=self.prompt_overrides,
         )
         self.engine = RecallEngine(
             store=self.store,
@@ -145,8 +154,9 @@ class PlugMem:
             embeddings=self.embeddings,
             tokens=self.tokens,
             policy=self.policy,
-            llm=llm,
+            models=self.models,
             clock=self.clock,
+            prompt_overrides=self.prompt_overrides,
         )
 
     # -- lifecycle -------------------------------------------------------------------
@@ -156,8 +166,10 @@ class PlugMem:
         path: str | Path,
         policy: MemoryPolicy | None = None,
         embeddings: Embeddings | bool | None = True,
-        llm: BaseChatModel | None = None,
+        llm: ModelLike | None = None,
         *,
+        llms: Mapping[str, ModelLike] | None = None,
+        prompts: Mapping[str, str] | None = None,
         clock: Clock | None = None,
         chroma_client: Any = None,
         create: bool = True,
@@ -166,6 +178,9 @@ class PlugMem:
 
         `embeddings=True` (default) uses the bundled-format MiniLM ONNX model when it is
         on disk, else lexical-only recall with a warning; `embeddings=None` forces lexical-only.
+        `llm` is the chat model of every role (extract, plan, reason), `llms` one per role; either
+        may be a `BaseChatModel` or an `init_chat_model` spec such as "openai:gpt-4o-mini".
+        `prompts` overrides prompts of `plugmem.prompts` by name for this memory.
         `create=False` opens only an existing memory and raises `MemoryNotFoundError` otherwise
         (inspecting tools must not leave a new empty memory behind a mistyped path).
         """
@@ -174,6 +189,8 @@ class PlugMem:
             policy=policy,
             embeddings=embeddings,
             llm=llm,
+            llms=llms,
+            prompts=prompts,
             clock=clock,
             chroma_client=chroma_client,
             create=create,
@@ -212,6 +229,10 @@ class PlugMem:
     @property
     def lexical_only(self) -> bool:
         return self.embeddings is None
+
+    def prompts(self, policy: MemoryPolicy | None = None) -> Prompts:
+        """The prompts in use under `policy` (default: the memory's): defaults, policy, then open()'s."""
+        return Prompts.with_overrides((policy or self.policy).prompts, self.prompt_overrides)
 
     def close(self) -> None:
         if self._closed:
@@ -489,6 +510,69 @@ class PlugMem:
             policy=policy,
         )
 
+    def reason(
+        self,
+        query: str,
+        *,
+        namespace: Sequence[str] | str,
+        budget_tokens: int | None = None,
+        k: int | None = None,
+        mode: RecallMode | None = None,
+        policy: MemoryPolicy | None = None,
+    ) -> Recall:
+        """Recall, then turn what was recalled into short guidance for the current step (`Recall.guidance`).
+
+        With a "reason" model: one call that writes the guidance and names the items it used,
+        or says nothing recalled is relevant (guidance None). Without one, or when it fails
+        (counted in `stats().llm_outcomes`): the best current facts and procedure steps recalled.
+        """
+        r = self.recall(
+            query, namespace=namespace, budget_tokens=budget_tokens, k=k, mode=mode, policy=policy
+        )
+        pol = policy or self.policy
+        llm = self.models.get("reason", pol)
+
+        def ranked() -> list[Any]:  # the whole history is unranked: rank it for the extractive path
+            if r.tier != "full":
+                return list(r.items)
+            again = self.recall(
+                query, namespace=namespace, budget_tokens=budget_tokens, k=k, mode="fast", policy=pol
+            )
+            return list(again.items)
+
+        guidance, usage = reason_over(
+            query, r.items, llm=llm, prompts=self.prompts(pol), tokens=self.tokens, ranked_items=ranked
+        )
+        if usage.calls or usage.fallbacks:
+            self.store.bump(usage_counters("reason", usage), soon=True)
+        return r.model_copy(
+            update={
+                "guidance": guidance,
+                "llm_calls": r.llm_calls + usage.calls,
+                "llm_tokens": r.llm_tokens + usage.tokens,
+            }
+        )
+
+    async def areason(
+        self,
+        query: str,
+        *,
+        namespace: Sequence[str] | str,
+        budget_tokens: int | None = None,
+        k: int | None = None,
+        mode: RecallMode | None = None,
+        policy: MemoryPolicy | None = None,
+    ) -> Recall:
+        return await asyncio.to_thread(
+            self.reason,
+            query,
+            namespace=namespace,
+            budget_tokens=budget_tokens,
+            k=k,
+            mode=mode,
+            policy=policy,
+        )
+
     def steps(self, namespace: Sequence[str] | str, session_id: str | None = None) -> list[Step]:
         """Every logged step of a namespace (or one session), in order."""
         self._check_open()
@@ -527,5 +611,18 @@ class PlugMem:
             llm_tokens={
                 k[len("llm.tokens.") :]: v for k, v in counters.items() if k.startswith("llm.tokens.")
             },
+            llm_outcomes=_outcomes(counters),
+            prompts_version=self.prompts().version,
             lexical_only=self.lexical_only,
         )
+
+
+def _outcomes(counters: Mapping[str, int]) -> dict[str, dict[str, int]]:
+    """`llm.<outcome>.<role>` counters as {role: {outcome: n}}, for the roles that ran."""
+    out: dict[str, dict[str, int]] = {}
+    for outcome in ("parsed", "retried", "truncated", "fallbacks"):
+        for role in ROLES:
+            n = counters.get(f"llm.{outcome}.{role}", 0)
+            if n:
+                out.setdefault(role, {})[outcome] = n
+    return out

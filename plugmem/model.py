@@ -143,16 +143,33 @@ class ExtractionFailure:
 
 @dataclass(slots=True)
 class LLMUsage:
-    """LLM calls and tokens spent by one operation."""
+    """LLM calls and tokens spent by one operation, and how its answers fared.
+
+    `parsed` answers were used; `retried` counts calls that repeated a question after an
+    unusable answer; `truncated` answers were cut at the model's output limit; `fallbacks`
+    counts times the rules (or the extractive/deterministic path) did the work instead.
+    """
 
     calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    parsed: int = 0
+    retried: int = 0
+    truncated: int = 0
+    fallbacks: int = 0
 
     def add(self, other: LLMUsage) -> None:
         self.calls += other.calls
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
+        self.parsed += other.parsed
+        self.retried += other.retried
+        self.truncated += other.truncated
+        self.fallbacks += other.fallbacks
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
 
 
 @dataclass(slots=True)

@@ -25,9 +25,7 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable
-
-from langchain_core.language_models import BaseChatModel
+from collections.abc import Callable, Mapping
 
 from plugmem.errors import (
     IngestStalledError,
@@ -38,6 +36,7 @@ from plugmem.errors import (
 )
 from plugmem.index.catalog import Catalog, Doc, step_doc
 from plugmem.index.embeddings import CachedEmbeddings
+from plugmem.llm_roles import ChatModels
 from plugmem.model import Step
 from plugmem.policy import MemoryPolicy
 from plugmem.storage.sqlite import SQLiteStore
@@ -77,15 +76,21 @@ class Pipeline:
         catalog: Callable[[str], Catalog],
         embeddings: CachedEmbeddings | None,
         policy: MemoryPolicy,
-        llm: BaseChatModel | None,
+        models: ChatModels,
         tokens: TokenCounter,
+        prompt_overrides: Mapping[str, str] | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
         self.embeddings = embeddings
         self.policy = policy
         self.structurer = Structurer(
-            store=store, embeddings=embeddings, policy=policy, llm=llm, tokens=tokens
+            store=store,
+            embeddings=embeddings,
+            policy=policy,
+            models=models,
+            tokens=tokens,
+            prompt_overrides=prompt_overrides,
         )
         self._cond = threading.Condition()
         self._busy = False

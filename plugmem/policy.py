@@ -9,10 +9,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from plugmem.errors import PolicyError
+from plugmem.prompts import check_overrides
 
 RecallMode = Literal["auto", "fast", "deep"]
 Order = Literal["time", "relevance"]
 StaleMode = Literal["mark", "drop", "keep"]
+LLMRole = Literal["extract", "plan", "reason"]
 
 
 class MemoryPolicy(BaseModel):
@@ -47,6 +49,31 @@ class MemoryPolicy(BaseModel):
     retention_days: float | None = Field(None, gt=0)  # None keeps forever
     # durability: FULL fsyncs every commit; NORMAL survives process crashes, not power loss
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    # LLM mode: `init_chat_model` specs ("openai:gpt-4o-mini"); models passed to PlugMem.open win
+    llm: str | None = None  # every role
+    llms: dict[LLMRole, str] = Field(default_factory=dict)  # per role: extract, plan, reason
+    prompts: dict[str, str] = Field(default_factory=dict)  # overrides of plugmem.prompts by name
+
+    @field_validator("llm")
+    @classmethod
+    def _spec_nonempty(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("llm must be a model spec such as 'openai:gpt-4o-mini', or unset")
+        return v
+
+    @field_validator("llms")
+    @classmethod
+    def _specs_nonempty(cls, v: dict[LLMRole, str]) -> dict[LLMRole, str]:
+        for role, spec in v.items():
+            if not spec.strip():
+                raise ValueError(f"llms.{role} must be a model spec such as 'openai:gpt-4o-mini'")
+        return v
+
+    @field_validator("prompts")
+    @classmethod
+    def _prompts_known(cls, v: dict[str, str]) -> dict[str, str]:
+        check_overrides(v)
+        return v
 
     @field_validator("store_roles")
     @classmethod

@@ -30,6 +30,19 @@ class RecallItem(BaseModel):
     superseded_by: list[str] = Field(default_factory=list)
 
 
+class Guidance(BaseModel):
+    """Short guidance for the agent's current step, distilled from recalled items (`PlugMem.reason`).
+
+    `llm` says whether a model wrote it or it was picked extractively (no model, or the model
+    failed); `source_ids` are the message ids behind the items it used, `item_ids` those items.
+    """
+
+    text: str
+    source_ids: list[str] = Field(default_factory=list)
+    item_ids: list[str] = Field(default_factory=list)
+    llm: bool = False
+
+
 class Recall(BaseModel):
     """What `recall` returns: a prompt-ready context plus the items behind it."""
 
@@ -43,6 +56,7 @@ class Recall(BaseModel):
     latency_ms: float
     llm_calls: int = 0
     llm_tokens: int = 0
+    guidance: Guidance | None = None  # set by `reason`; None when nothing recalled is relevant
 
     @property
     def source_ids(self) -> list[str]:
@@ -71,6 +85,9 @@ class Stats(BaseModel):
     ingest_paused: str | None = None  # why background ingest waits (e.g. a full disk), else None
     recalls: dict[str, int] = Field(default_factory=dict)  # per tier
     escalation_rate: float = 0.0  # share of `auto` recalls (that could not use full history) sent deep
-    llm_calls: dict[str, int] = Field(default_factory=dict)  # per operation
+    llm_calls: dict[str, int] = Field(default_factory=dict)  # per role: extract, plan, reason
     llm_tokens: dict[str, int] = Field(default_factory=dict)
+    # per role: answers parsed, calls retried, answers truncated, fallbacks to rules/extractive/deterministic
+    llm_outcomes: dict[str, dict[str, int]] = Field(default_factory=dict)
+    prompts_version: str = ""
     lexical_only: bool = False

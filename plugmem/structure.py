@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from langchain_core.language_models import BaseChatModel
-
+from plugmem.errors import LLMUnavailableError
 from plugmem.index.catalog import Catalog, Doc, event_doc, knowledge_doc, summary_doc, turn_text
 from plugmem.index.embeddings import CachedEmbeddings
 from plugmem.ingest.consolidate import consolidate, consolidate_entities
@@ -22,8 +21,11 @@ from plugmem.ingest.extract_llm import LLMExtractor
 from plugmem.ingest.relations import event_edges, tree_edges
 from plugmem.ingest.segment import segment
 from plugmem.ingest.summarize import rollup
+from plugmem.llm import usage_counters
+from plugmem.llm_roles import ChatModels
 from plugmem.model import Edge, Entity, Event, ExtractionFailure, Knowledge, Step, Summary
 from plugmem.policy import MemoryPolicy
+from plugmem.prompts import Prompts
 from plugmem.storage.sqlite import SQLiteStore
 from plugmem.tokens import TokenCounter
 
@@ -80,19 +82,26 @@ class Structurer:
         store: SQLiteStore,
         embeddings: CachedEmbeddings | None,
         policy: MemoryPolicy,
-        llm: BaseChatModel | None,
+        models: ChatModels,
         tokens: TokenCounter,
+        prompt_overrides: Mapping[str, str] | None = None,
     ) -> None:
         self.store = store
         self.embeddings = embeddings
         self.policy = policy
-        self.llm = llm
+        self.models = models
         self.tokens = tokens
+        self.prompts = Prompts.with_overrides(policy.prompts, prompt_overrides)
 
-    def _extractor(self, entities: Sequence[Entity]) -> Extractor:
-        if self.llm is not None:
-            return LLMExtractor(self.llm, entities=entities, tokens=self.tokens)
-        return RuleExtractor(entities=entities)
+    def _extractor(self, entities: Sequence[Entity]) -> tuple[Extractor, str | None]:
+        """The extract role's model, else rules; a model that cannot be created is reported, not raised."""
+        try:
+            llm = self.models.get("extract", self.policy)
+        except LLMUnavailableError as exc:
+            return RuleExtractor(entities=entities), str(exc)
+        if llm is not None:
+            return LLMExtractor(llm, entities=entities, tokens=self.tokens, prompts=self.prompts), None
+        return RuleExtractor(entities=entities), None
 
     def _vectors(self, steps: Sequence[Step]) -> list[list[float]] | None:
         # same text as the turn documents, so these are cache hits, not new model calls
@@ -123,7 +132,13 @@ class Structurer:
         if not new_events:
             return out
         existing_entities = self.store.entities(namespace)
-        extraction = self._extractor(existing_entities).extract(new_events, step_map)
+        extractor, unavailable = self._extractor(existing_entities)
+        extraction = extractor.extract(new_events, step_map)
+        if unavailable is not None:  # counted like any other fallback to the rules
+            extraction.usage.fallbacks += 1
+            extraction.failures.append(
+                ExtractionFailure([e.id for e in new_events], "llm", unavailable, attempts=0)
+            )
         for ev in new_events:
             better = extraction.event_summaries.get(ev.id)
             if better:
@@ -157,12 +172,7 @@ class Structurer:
             *(summary_doc(s) for s in summaries),
         ]
         out.removed_doc_ids = ["k:" + i for i in cons.merged_ids]
-        usage = extraction.usage
-        if usage.calls:
-            out.counters = {
-                "llm.calls.extract": usage.calls,
-                "llm.tokens.extract": usage.input_tokens + usage.output_tokens,
-            }
+        out.counters = usage_counters("extract", extraction.usage)
         return out
 
     def docs_from_store(self, namespace: str) -> list[Doc]:

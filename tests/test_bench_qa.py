@@ -28,7 +28,7 @@ if str(ROOT) not in sys.path:  # benchmarks/ is not installed; pytest only puts 
 from benchmarks import qa  # noqa: E402
 from benchmarks.data import Conversation, Question, Turn  # noqa: E402
 from benchmarks.plug import ingest  # noqa: E402
-from plugmem import PlugMem  # noqa: E402
+from plugmem import PlugMem, prompts  # noqa: E402
 
 T0 = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)
 UNSURE = "bicycle"  # the judge hedges on this question: its verdict cannot be parsed
@@ -335,3 +335,45 @@ def test_load_llm_wrong_types(factories: str) -> None:
         qa.load_llm(f"{factories}:not_a_model")
     with pytest.raises(TypeError, match="not a callable factory"):
         qa.load_llm(f"{factories}:NUMBER")
+
+
+class MemoryChat(ScriptedChat):
+    """Also plays plugmem's roles: an empty extraction, a plan that stops at once; answers and judges as above."""
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
+        system = str(messages[0].content) if len(messages) > 1 else ""
+        role_answers = {
+            prompts.EXTRACT: '{"propositions": [], "prescriptions": [], "entities": [], "relations": [], "summaries": []}',
+            prompts.PLAN: '{"sub_questions": [], "entities": [], "time_constraints": []}',
+            prompts.WALK: '{"expand": []}',
+            prompts.REFLECT: '{"enough": true, "missing": ""}',
+        }
+        if system in role_answers:
+            return ChatResult(generations=[ChatGeneration(message=AIMessage(content=role_answers[system]))])
+        return super()._generate(messages, stop, run_manager, **kw)
+
+
+def test_bench_llm_path_extracts_plans_answers_and_reports_cost() -> None:
+    conv = _conversation()
+    only_first = qa.subset(conv, 1)
+    assert {t.session for t in only_first.turns} == {"session_1"}
+    assert [q.id for q in only_first.questions] == ["t#0", "t#1", "t#2", "t#4"]  # evidence in session 1 only
+    model = MemoryChat(answers=ANSWERS)
+    out = qa.run_with_memory_llm([conv], model, ScriptedChat(), limit=3)
+    used = out["memory_llm"]
+    assert (
+        used["llm_calls"]["extract"] >= 1 and used["llm_calls"]["plan"] == 3 * 3
+    )  # plan, walk, reflect each
+    assert used["llm_outcomes"]["extract"]["parsed"] == used["llm_calls"]["extract"]
+    assert used["extract_tokens_per_1000_messages"] == round(used["llm_tokens"]["extract"] * 1000 / 8)
+    assert out["tiers"] == {"deep": 3} and out["accuracy"]["single-hop"] == 1.0
+
+
+def test_load_llm_takes_init_chat_model_specs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-used")
+    model = qa.load_llm("openai:gpt-4o-mini")
+    assert type(model).__name__ == "ChatOpenAI" and getattr(model, "model_name", "") == "gpt-4o-mini"
+    with pytest.raises(ImportError, match=r"cannot import module 'nosuchprovider'.*init_chat_model spec"):
+        qa.load_llm("nosuchprovider:some-model")

@@ -113,7 +113,7 @@ def test_parses_a_fenced_answer_into_knowledge_and_edges() -> None:
 def test_retry_after_malformed_json_then_success() -> None:
     events, steps = _conversation()
     calls = Calls()
-    llm = FakeListChatModel(responses=['{"propositions": [', _answer(events)], callbacks=[calls])
+    llm = FakeListChatModel(responses=['Here: {"propositions": "none"}', _answer(events)], callbacks=[calls])
     x = LLMExtractor(llm, max_retries=2).extract(events, steps)
     assert x.failures == [] and x.usage.calls == 2 == len(calls.prompts)
     assert "could not be used" in str(calls.prompts[1][-1].content)

@@ -11,7 +11,9 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel
 
 from plugmem.errors import LLMOutputError
-from plugmem.llm import LLMJSONError, ainvoke_json, extract_json, invoke_json
+from plugmem.llm import LLMJSONError, extract_json
+from plugmem.llm import ainvoke_structured as ainvoke_json
+from plugmem.llm import invoke_structured as invoke_json
 from plugmem.tokens import TokenCounter
 
 

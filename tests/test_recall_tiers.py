@@ -98,7 +98,7 @@ def test_llm_deep_plan_walk_reflect_stops_when_answered(tmp_path: Path) -> None:
         assert r.tier == "deep" and "answered" in r.reason
         assert r.llm_calls == 3 and r.llm_tokens > 0
         assert "b3" in r.source_ids
-        assert mem.stats().llm_calls.get("recall") == 3
+        assert mem.stats().llm_calls.get("plan") == 3
 
 
 def test_llm_deep_stops_at_round_limit(tmp_path: Path) -> None:

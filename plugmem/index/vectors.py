@@ -33,8 +33,11 @@ class VectorIndex:
         from chromadb.config import Settings
 
         if client is None:
+            # absolute: Chroma keeps one client per path string in the process, so "./memory" opened
+            # again after a chdir would reach the first directory's (maybe deleted) database
             client = chromadb.PersistentClient(
-                path=str(path), settings=Settings(anonymized_telemetry=False, allow_reset=False)
+                path=str(Path(str(path)).absolute()),
+                settings=Settings(anonymized_telemetry=False, allow_reset=False),
             )
         self._client = client
         self._model_id = model_id

@@ -1,15 +1,17 @@
-"""Knowledge extraction with an LLM: one call per batch of events, JSON validated by pydantic.
+"""Knowledge extraction with an LLM: one call per batch of events, validated by pydantic.
 
 Why batches: one call per message would cost a call per turn; a batch of events gives
 the model enough context to resolve who "she" is and what "it" refers to, at a fraction
-of the calls. Why the fallback: an LLM that answers garbage must not cost us the memory.
-After the retries are spent the failure is recorded and the rule extractor covers the
-batch, so raw steps and rule knowledge still exist.
+of the calls. Batches are cut to fit the model's context window when its profile gives one.
+Why the fallbacks: an LLM that answers garbage must not cost us the memory. An answer cut at
+the model's output limit is retried as two half batches; after the retries are spent (or for
+a single event that still does not fit) the failure is recorded, counted, and the rule
+extractor covers the batch, so raw steps and rule knowledge still exist.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -21,8 +23,15 @@ from plugmem.ingest.dates import as_utc, parse_datetime
 from plugmem.ingest.entities import EntityIndex, entity_id
 from plugmem.ingest.extract import RuleExtractor, knowledge_id
 from plugmem.ingest.summarize import clip
-from plugmem.llm import LLMJSONError, invoke_json
+from plugmem.llm import (
+    WINDOW_HEADROOM,
+    LLMJSONError,
+    LLMTruncatedError,
+    invoke_structured,
+    max_input_tokens,
+)
 from plugmem.model import Edge, Entity, Event, Extraction, ExtractionFailure, Knowledge, LLMUsage, Step
+from plugmem.prompts import EXTRACT, Prompts
 from plugmem.tokens import TokenCounter
 
 
@@ -82,25 +91,7 @@ class ExtractionOut(BaseModel):
     summaries: list[SummaryOut] = Field(default_factory=list)
 
 
-SYSTEM_PROMPT = """You turn an agent's episodes into long-term memory.
-For the events below, extract:
-- propositions: facts worth remembering about people, places, plans, preferences and the world. Make each
-  statement self-contained: names instead of pronouns ("I" is the speaker), relative dates resolved to absolute
-  dates using the timestamps. Skip greetings, chit-chat and questions.
-- prescriptions: procedures that worked or were advised: a goal, ordered steps (tool names with key
-  arguments for tool sequences), and conditions.
-- entities: people, places, organisations, titles; aliases only when the text says two names are the same.
-- relations between events: cause, elaboration or update (src and dst are event ids).
-- summaries: one or two sentences per event.
-Every source_ids entry must be a step id shown in brackets; every event id must be one shown.
-Answer with only a JSON object of this shape:
-{"propositions": [{"statement": str, "subject": str, "predicate": str, "object": str, "event_time": "YYYY-MM-DD"|null,
-  "confidence": 0..1, "source_ids": [step id], "event_id": event id, "entities": [name]}],
- "prescriptions": [{"goal": str, "steps": [str], "conditions": [str], "source_ids": [step id], "event_id": event id,
-  "confidence": 0..1}],
- "entities": [{"name": str, "aliases": [str], "kind": "person"|"place"|"org"|"thing"}],
- "relations": [{"src": event id, "dst": event id, "label": "cause"|"elaboration"|"update"}],
- "summaries": [{"event_id": event id, "summary": str}]}"""
+SYSTEM_PROMPT = EXTRACT  # the default; a memory may override it (plugmem.prompts)
 
 
 def _speaker(step: Step) -> str:
@@ -127,6 +118,45 @@ def render_batch(events: Sequence[Event], steps: Mapping[str, Step], *, max_step
     return "\n\n".join(blocks)
 
 
+def _id_checker(batch: Sequence[Event], steps: Mapping[str, Step]) -> Callable[[ExtractionOut], None]:
+    """A validator that rejects step and event ids the batch does not hold (fed back to the model)."""
+    step_ids = {sid for ev in batch for sid in ev.step_ids if sid in steps}
+    event_ids = {ev.id for ev in batch}
+
+    def validate(answer: ExtractionOut) -> None:
+        cited = {sid for p in answer.propositions for sid in p.source_ids}
+        cited |= {sid for r in answer.prescriptions for sid in r.source_ids}
+        bad_steps = sorted(cited - step_ids)
+        named = [
+            *(p.event_id for p in answer.propositions if p.event_id),
+            *(p.event_id for p in answer.prescriptions if p.event_id),
+            *(r.src for r in answer.relations),
+            *(r.dst for r in answer.relations),
+            *(s.event_id for s in answer.summaries),
+        ]
+        bad_events = sorted(set(named) - event_ids)
+        problems = []
+        if bad_steps:
+            problems.append(f"unknown step ids in source_ids: {bad_steps[:10]}")
+        if bad_events:
+            problems.append(f"unknown event ids: {bad_events[:10]}")
+        if problems:
+            raise ValueError("; ".join(problems) + f". Valid step ids: {sorted(step_ids)[:60]}")
+
+    return validate
+
+
+def _merge(out: Extraction, part: Extraction) -> None:
+    """Add one batch's extraction to the running result (entities once each)."""
+    out.knowledge.extend(part.knowledge)
+    out.edges.extend(part.edges)
+    out.failures.extend(part.failures)
+    out.usage.add(part.usage)
+    out.event_summaries.update(part.event_summaries)
+    seen = {e.id for e in out.entities}
+    out.entities.extend(e for e in part.entities if e.id not in seen)
+
+
 class LLMExtractor:
     """Extraction by a LangChain chat model, with validation, retries, accounting and a rule fallback."""
 
@@ -141,68 +171,72 @@ class LLMExtractor:
         entities: Sequence[Entity] = (),
         tokens: TokenCounter | None = None,
         fallback: RuleExtractor | None = None,
+        prompts: Prompts | None = None,
+        window_tokens: int | None = None,
     ) -> None:
         self.llm = llm
         self.max_retries = max_retries
         self.batch_events = max(1, batch_events)
         self.known = list(entities)
-        self.tokens = tokens
+        self.tokens = tokens or TokenCounter()
         self.fallback = fallback or RuleExtractor(entities=entities)
+        self.prompts = prompts or Prompts()
+        # the prompt size the model takes (its profile's max_input_tokens, e.g. a local model's)
+        self.window_tokens = window_tokens or max_input_tokens(llm)
 
     def extract(self, events: Sequence[Event], steps: Mapping[str, Step]) -> Extraction:
         """Never raises: a batch the model cannot do is recorded as a failure and done by rules."""
         out = Extraction()
-        entity_ids: set[str] = set()
-        for i in range(0, len(events), self.batch_events):
-            batch = list(events[i : i + self.batch_events])
-            part = self._batch(batch, steps)
-            out.knowledge.extend(part.knowledge)
-            out.edges.extend(part.edges)
-            out.failures.extend(part.failures)
-            out.usage.add(part.usage)
-            out.event_summaries.update(part.event_summaries)
-            for e in part.entities:
-                if e.id not in entity_ids:
-                    entity_ids.add(e.id)
-                    out.entities.append(e)
+        for batch in self.batches(events, steps):
+            _merge(out, self._batch(batch, steps))
         return out
 
     def messages(self, batch: Sequence[Event], steps: Mapping[str, Step]) -> list[BaseMessage]:
-        return [SystemMessage(SYSTEM_PROMPT), HumanMessage(render_batch(batch, steps))]
+        return [SystemMessage(self.prompts.extract), HumanMessage(render_batch(batch, steps))]
+
+    def prompt_tokens(self, batch: Sequence[Event], steps: Mapping[str, Step]) -> int:
+        """The batch's prompt size as the model will see it (tiktoken count with headroom)."""
+        n = sum(self.tokens.count(str(m.content)) for m in self.messages(batch, steps))
+        return int(n * WINDOW_HEADROOM)
+
+    def batches(self, events: Sequence[Event], steps: Mapping[str, Step]) -> list[list[Event]]:
+        """Events in order, at most `batch_events` a batch, each batch within the model's window.
+
+        An event too large for the window on its own still gets its own batch: the model
+        call fails, and that failure is counted and covered by the rules like any other.
+        """
+        out: list[list[Event]] = []
+        current: list[Event] = []
+        for ev in events:
+            fits = (
+                self.window_tokens is None or self.prompt_tokens([*current, ev], steps) <= self.window_tokens
+            )
+            if current and (len(current) >= self.batch_events or not fits):
+                out.append(current)
+                current = []
+            current.append(ev)
+        if current:
+            out.append(current)
+        return out
 
     def _batch(self, batch: Sequence[Event], steps: Mapping[str, Step]) -> Extraction:
-        step_ids = {sid for ev in batch for sid in ev.step_ids if sid in steps}
-        event_ids = {ev.id for ev in batch}
-
-        def validate(answer: ExtractionOut) -> None:
-            cited = {sid for p in answer.propositions for sid in p.source_ids}
-            cited |= {sid for r in answer.prescriptions for sid in r.source_ids}
-            bad_steps = sorted(cited - step_ids)
-            named = [
-                *(p.event_id for p in answer.propositions if p.event_id),
-                *(p.event_id for p in answer.prescriptions if p.event_id),
-                *(r.src for r in answer.relations),
-                *(r.dst for r in answer.relations),
-                *(s.event_id for s in answer.summaries),
-            ]
-            bad_events = sorted(set(named) - event_ids)
-            problems = []
-            if bad_steps:
-                problems.append(f"unknown step ids in source_ids: {bad_steps[:10]}")
-            if bad_events:
-                problems.append(f"unknown event ids: {bad_events[:10]}")
-            if problems:
-                raise ValueError("; ".join(problems) + f". Valid step ids: {sorted(step_ids)[:60]}")
-
         try:
-            answer, usage = invoke_json(
+            answer, usage = invoke_structured(
                 self.llm,
                 self.messages(batch, steps),
                 ExtractionOut,
                 retries=self.max_retries,
-                validate=validate,
+                validate=_id_checker(batch, steps),
                 counter=self.tokens,
             )
+        except LLMTruncatedError as exc:
+            if len(batch) == 1:
+                return self._fall_back(batch, steps, str(exc), exc.attempts, exc.usage)
+            half = len(batch) // 2
+            result = Extraction(usage=exc.usage)
+            _merge(result, self._batch(batch[:half], steps))
+            _merge(result, self._batch(batch[half:], steps))
+            return result
         except LLMJSONError as exc:
             return self._fall_back(batch, steps, str(exc), exc.attempts, exc.usage)
         except Exception as exc:  # transport or provider error: same treatment, never raised out
@@ -221,6 +255,7 @@ class LLMExtractor:
             )
         )
         result.usage.add(usage)
+        result.usage.fallbacks += 1
         return result
 
     def _convert(

@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from plugmem.graph import entity_nodes_in, personalized_pagerank
 from plugmem.index.catalog import Catalog
 from plugmem.index.text import tokenize
-from plugmem.llm import invoke_json
+from plugmem.llm import LLMJSONError, M, invoke_structured
 from plugmem.model import LLMUsage
+from plugmem.prompts import Prompts
 from plugmem.recall.context import Scored, render_line
 from plugmem.recall.fast import FastResult, fast_search
 
@@ -116,19 +117,80 @@ class Reflection(BaseModel):
     missing: str = ""
 
 
-PLAN_PROMPT = (
-    "You plan memory lookups. Split the question into at most 3 simpler sub-questions, list the entities it "
-    'names and any time constraints. Answer only JSON: {"sub_questions": [...], "entities": [...], '
-    '"time_constraints": [...]}'
-)
-WALK_PROMPT = (
-    "You explore a memory graph to answer a question. Given what is gathered and candidate memories linked to it, "
-    'choose the ids worth following (at most 5). Answer only JSON: {"expand": ["id", ...]}'
-)
-REFLECT_PROMPT = (
-    "Decide whether the gathered memories are enough to answer the question. Answer only JSON: "
-    '{"enough": true|false, "missing": "what to look for next, if anything"}'
-)
+class _LLMWalk:
+    """The state of one LLM-driven deep recall: what is gathered, what the model was asked, what it cost."""
+
+    def __init__(
+        self,
+        cat: Catalog,
+        graph: nx.Graph,
+        query: str,
+        llm: BaseChatModel,
+        embed_query: Callable[[str], np.ndarray] | None,
+        prompts: Prompts,
+        retries: int,
+    ) -> None:
+        self.cat, self.graph, self.query, self.llm = cat, graph, query, llm
+        self.embed_query, self.prompts, self.retries = embed_query, prompts, retries
+        self.usage = LLMUsage()
+        self.gathered: dict[str, float] = {}
+
+    def ask(self, system: str, body: str, schema: type[M]) -> M:
+        """One structured call; on failure the error carries everything this recall spent."""
+        messages: list[BaseMessage] = [SystemMessage(system), HumanMessage(f"Question: {self.query}{body}")]
+        try:
+            answer, u = invoke_structured(self.llm, messages, schema, retries=self.retries)
+        except LLMJSONError as exc:
+            self.usage.add(exc.usage)
+            exc.usage = self.usage
+            raise
+        self.usage.add(u)
+        return answer
+
+    def search(self, text: str, weight: float, n: int = 8) -> None:
+        qv = self.embed_query(text) if self.embed_query is not None else None
+        self.gather(fast_search(self.cat, text, qv), weight, n)
+
+    def gather(self, result: FastResult, weight: float, n: int = 8) -> None:
+        for it in result.ranked[:n]:
+            self.gathered[it.doc.id] = max(self.gathered.get(it.doc.id, 0.0), it.score * weight)
+
+    def top(self, n: int) -> list[str]:
+        return sorted(self.gathered, key=lambda d: -self.gathered[d])[:n]
+
+    def listing(self, ids: list[str]) -> str:
+        return "\n".join(
+            f"{i}: {render_line(Scored(self.cat.docs[i], 0.0))}" for i in ids if i in self.cat.docs
+        )
+
+    def walk(self) -> None:
+        """Offer the graph neighbours of the best gathered items; keep the ones the model picks."""
+        top = self.top(8)
+        frontier: list[str] = []
+        for d in top:
+            if d not in self.graph:
+                continue
+            for nb in self.graph.neighbors(d):
+                if nb in self.cat.docs and nb not in self.gathered and nb not in frontier:
+                    frontier.append(nb)
+        frontier = frontier[:20]
+        if not frontier:
+            return
+        body = f"\n\nGathered:\n{self.listing(top)}\n\nCandidates:\n{self.listing(frontier)}"
+        walk = self.ask(self.prompts.walk, body, Walk)
+        floor = min(self.gathered.values()) if self.gathered else 0.0
+        for d in walk.expand[:5]:
+            if d in frontier:
+                self.gathered[d] = max(self.gathered.get(d, 0.0), floor)
+
+    def reflect(self) -> bool:
+        """True when the model says the gathered items answer the question; else look for what it misses."""
+        refl = self.ask(self.prompts.reflect, f"\n\nGathered:\n{self.listing(self.top(12))}", Reflection)
+        if refl.enough:
+            return True
+        if refl.missing.strip():
+            self.search(refl.missing, 0.7, n=5)
+        return False
 
 
 def deep_llm(
@@ -142,79 +204,34 @@ def deep_llm(
     max_rounds: int,
     max_tokens: int,
     retries: int = 1,
+    prompts: Prompts | None = None,
 ) -> DeepResult:
-    usage = LLMUsage()
-    gathered: dict[str, float] = {}
+    """Plan → walk → reflect with `llm` (the "plan" role).
 
-    def gather(result: FastResult, weight: float, n: int = 8) -> None:
-        for it in result.ranked[:n]:
-            gathered[it.doc.id] = max(gathered.get(it.doc.id, 0.0), it.score * weight)
-
-    def spent() -> int:
-        return usage.input_tokens + usage.output_tokens
-
-    def listing(ids: list[str]) -> str:
-        return "\n".join(f"{i}: {render_line(Scored(cat.docs[i], 0.0))}" for i in ids if i in cat.docs)
-
-    gather(fast, 1.0)
-    plan, u = invoke_json(
-        llm, [SystemMessage(PLAN_PROMPT), HumanMessage(f"Question: {query}")], Plan, retries=retries
-    )
-    usage.add(u)
+    An answer that cannot be used after its retries raises `LLMJSONError` whose `usage`
+    is everything this recall spent, so the caller can fall back and still account for it.
+    """
+    w = _LLMWalk(cat, graph, query, llm, embed_query, prompts or Prompts(), retries)
+    w.gather(fast, 1.0)
+    plan = w.ask(w.prompts.plan, "", Plan)
     for sq in plan.sub_questions[:3]:
-        qv = embed_query(sq) if embed_query is not None else None
-        gather(fast_search(cat, sq, qv), 0.8)
+        w.search(sq, 0.8)
     rounds = 0
     stop = "max rounds"
     while rounds < max_rounds:
-        if spent() >= max_tokens:
+        if w.usage.tokens >= max_tokens:
             stop = "token limit"
             break
         rounds += 1
-        top = sorted(gathered, key=lambda d: -gathered[d])[:8]
-        frontier: list[str] = []
-        for d in top:
-            if d in graph:
-                for nb in graph.neighbors(d):
-                    if nb in cat.docs and nb not in gathered and nb not in frontier:
-                        frontier.append(nb)
-        frontier = frontier[:20]
-        if frontier:
-            walk, u = invoke_json(
-                llm,
-                [
-                    SystemMessage(WALK_PROMPT),
-                    HumanMessage(
-                        f"Question: {query}\n\nGathered:\n{listing(top)}\n\nCandidates:\n{listing(frontier)}"
-                    ),
-                ],
-                Walk,
-                retries=retries,
-            )
-            usage.add(u)
-            floor = min(gathered.values()) if gathered else 0.0
-            for d in walk.expand[:5]:
-                if d in frontier:
-                    gathered[d] = max(gathered.get(d, 0.0), floor)
-        if spent() >= max_tokens:
+        w.walk()
+        if w.usage.tokens >= max_tokens:
             stop = "token limit"
             break
-        top = sorted(gathered, key=lambda d: -gathered[d])[:12]
-        refl, u = invoke_json(
-            llm,
-            [SystemMessage(REFLECT_PROMPT), HumanMessage(f"Question: {query}\n\nGathered:\n{listing(top)}")],
-            Reflection,
-            retries=retries,
-        )
-        usage.add(u)
-        if refl.enough:
+        if w.reflect():
             stop = "answered"
             break
-        if refl.missing.strip():
-            qv = embed_query(refl.missing) if embed_query is not None else None
-            gather(fast_search(cat, refl.missing, qv), 0.7, n=5)
     ranked = [
-        Scored(cat.docs[d], s) for d, s in gathered.items() if cat.docs[d].kind in ("turn", "knowledge")
+        Scored(cat.docs[d], s) for d, s in w.gathered.items() if cat.docs[d].kind in ("turn", "knowledge")
     ]
     ranked.sort(key=lambda x: -x.score)
-    return DeepResult(ranked=ranked, usage=usage, rounds=rounds, stop_reason=stop)
+    return DeepResult(ranked=ranked, usage=w.usage, rounds=rounds, stop_reason=stop)

@@ -8,22 +8,24 @@ for a how-to, current facts above what they superseded) and render it within the
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import networkx as nx
 import numpy as np
-from langchain_core.language_models import BaseChatModel
 
-from plugmem.errors import LLMOutputError
 from plugmem.graph import build_graph
 from plugmem.index.catalog import Catalog
 from plugmem.index.embeddings import CachedEmbeddings
+from plugmem.llm import LLMJSONError, usage_counters
+from plugmem.llm_roles import ChatModels
 from plugmem.model import LLMUsage
 from plugmem.policy import MemoryPolicy
+from plugmem.prompts import Prompts
 from plugmem.recall.context import Scored, arrange, item_tokens, render, select, shown_stale
 from plugmem.recall.currency import apply_currency
 from plugmem.recall.deep import DeepResult, deep_deterministic, deep_llm
@@ -35,6 +37,8 @@ from plugmem.recall.scope import apply_scope, time_scope
 from plugmem.results import Recall, RecallItem
 from plugmem.storage.sqlite import SQLiteStore
 from plugmem.tokens import TokenCounter
+
+log = logging.getLogger("plugmem")
 
 # each time deep is wanted but skipped as too slow, its latency estimate shrinks by this
 # factor, so deep is tried again after a while rather than never
@@ -62,15 +66,17 @@ class RecallEngine:
         embeddings: CachedEmbeddings | None,
         tokens: TokenCounter,
         policy: MemoryPolicy,
-        llm: BaseChatModel | None,
+        models: ChatModels,
         clock: Callable[[], datetime],
+        prompt_overrides: Mapping[str, str] | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
         self.embeddings = embeddings
         self.tokens = tokens
         self.policy = policy
-        self.llm = llm
+        self.models = models
+        self.prompt_overrides = dict(prompt_overrides or {})
         self.clock = clock
         self._graphs: dict[str, tuple[int, nx.Graph]] = {}
         self._lock = threading.Lock()
@@ -138,7 +144,7 @@ class RecallEngine:
             reason=reason,
             latency_ms=round(latency, 3),
             llm_calls=run.usage.calls,
-            llm_tokens=run.usage.input_tokens + run.usage.output_tokens,
+            llm_tokens=run.usage.tokens,
         )
 
     def _retrieve(
@@ -260,9 +266,7 @@ class RecallEngine:
             counters[f"recall.auto.{tier}"] = 1
         if not run.ranked:
             counters["recall.empty"] = 1
-        if run.usage.calls:
-            counters["llm.calls.recall"] = run.usage.calls
-            counters["llm.tokens.recall"] = run.usage.input_tokens + run.usage.output_tokens
+        counters.update(usage_counters("plan", run.usage))
         self.store.bump(counters, soon=True)
 
     def _deep(
@@ -276,20 +280,28 @@ class RecallEngine:
         g = self.graph(cat)
         emb = self.embeddings
         embed_query = emb.embed_query_array if emb is not None else None
-        if self.llm is not None:
-            try:
-                return deep_llm(
-                    cat,
-                    g,
-                    query,
-                    fast,
-                    llm=self.llm,
-                    embed_query=embed_query,
-                    max_rounds=policy.deep_max_rounds,
-                    max_tokens=policy.deep_max_llm_tokens,
-                )
-            except LLMOutputError as exc:
-                res = deep_deterministic(cat, g, query, qvec, fast, embed_query=embed_query)
-                res.stop_reason = f"LLM failed ({exc}); deterministic deep used"
-                return res
-        return deep_deterministic(cat, g, query, qvec, fast, embed_query=embed_query)
+        llm = self.models.get("plan", policy)
+        if llm is None:
+            return deep_deterministic(cat, g, query, qvec, fast, embed_query=embed_query)
+        try:
+            return deep_llm(
+                cat,
+                g,
+                query,
+                fast,
+                llm=llm,
+                embed_query=embed_query,
+                max_rounds=policy.deep_max_rounds,
+                max_tokens=policy.deep_max_llm_tokens,
+                prompts=Prompts.with_overrides(policy.prompts, self.prompt_overrides),
+            )
+        except LLMJSONError as exc:
+            usage, why = exc.usage, str(exc)
+        except Exception as exc:  # provider or transport error: recall still answers, deterministically
+            usage, why = LLMUsage(calls=1), f"{type(exc).__name__}: {exc}"
+        log.warning("plugmem: the plan model failed (%s); deterministic deep tier used", why)
+        res = deep_deterministic(cat, g, query, qvec, fast, embed_query=embed_query)
+        usage.fallbacks += 1
+        res.usage = usage
+        res.stop_reason = f"LLM failed ({why}); deterministic deep used"
+        return res

@@ -7,6 +7,8 @@
   keeps the result in the agent state (`plugmem_recall`, visible in the agent's output,
   never in its input). It recalls once per user message: the model calls of a tool loop
   reuse it instead of searching again.
+  With `reason=True` it calls `PlugMem.reason` instead: the memory message then opens with
+  short guidance for the current step (the memory's "reason" model, or extractive without one).
 - `wrap_model_call` hands the model one memory `SystemMessage` (right after the system
   prompt) for that call only. It never enters `state["messages"]`, so a checkpointer never
   saves it, memory never stores it, and turns never pile up stale copies.
@@ -43,6 +45,7 @@ from plugmem_langgraph.node import (
     MEMORY_MESSAGE_PREFIX,
     MessageFilter,
     storable_messages,
+    with_guidance_block,
     without_covered,
 )
 from plugmem_langgraph.policies import config_values, namespace_for
@@ -60,6 +63,7 @@ class MemoryRecallState(TypedDict):
     reason: str
     tokens: int
     source_ids: list[str]
+    guidance: NotRequired[dict[str, Any] | None]  # `Guidance` as a dict, with reason=True
 
 
 class PlugMemState(AgentState[Any]):
@@ -109,6 +113,7 @@ class PlugMemMiddleware(AgentMiddleware[PlugMemState, Any, Any]):
         store_messages: feed the thread's new messages into memory after each run.
         store_filter: only feed messages it accepts.
         skip_in_prompt: leave out recalled items whose sources are all already in the conversation.
+        reason: put `PlugMem.reason`'s guidance for the current step before the recalled context.
     """
 
     state_schema = PlugMemState
@@ -125,6 +130,7 @@ class PlugMemMiddleware(AgentMiddleware[PlugMemState, Any, Any]):
         store_messages: bool = True,
         store_filter: MessageFilter | None = None,
         skip_in_prompt: bool = True,
+        reason: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(memory, PlugMem):
@@ -140,6 +146,7 @@ class PlugMemMiddleware(AgentMiddleware[PlugMemState, Any, Any]):
         self.store_messages = store_messages
         self.store_filter = store_filter
         self.skip_in_prompt = skip_in_prompt
+        self.reason = reason
 
     def __repr__(self) -> str:
         return f"PlugMemMiddleware(policy={self.policy.name!r}, store_messages={self.store_messages})"
@@ -181,6 +188,10 @@ class PlugMemMiddleware(AgentMiddleware[PlugMemState, Any, Any]):
             context, sources, tokens = without_covered(recall, in_prompt, self.memory)
         else:
             context, sources, tokens = recall.context, recall.source_ids, recall.tokens
+        guidance = recall.guidance if self.reason else None
+        if guidance is not None:
+            context = with_guidance_block(guidance, context)
+            tokens = self.memory.tokens.count(context)
         held: MemoryRecallState = {
             "for_message": str(human.id),
             "context": context if context.strip() else "",
@@ -190,6 +201,8 @@ class PlugMemMiddleware(AgentMiddleware[PlugMemState, Any, Any]):
             "tokens": tokens,
             "source_ids": sources,
         }
+        if guidance is not None:
+            held["guidance"] = guidance.model_dump()
         return {"plugmem_recall": held}
 
     def before_model(self, state: PlugMemState, runtime: Runtime[Any]) -> dict[str, Any] | None:
@@ -200,7 +213,8 @@ class PlugMemMiddleware(AgentMiddleware[PlugMemState, Any, Any]):
             return None
         namespace, _ = self._where(runtime)
         text = content_text(human.content, what="latest human message").strip()
-        recall = self.memory.recall(text, **self._recall_kwargs(namespace))
+        ask = self.memory.reason if self.reason else self.memory.recall
+        recall = ask(text, **self._recall_kwargs(namespace))
         return self._recall_state(state, human, namespace, recall)
 
     async def abefore_model(self, state: PlugMemState, runtime: Runtime[Any]) -> dict[str, Any] | None:
@@ -211,7 +225,8 @@ class PlugMemMiddleware(AgentMiddleware[PlugMemState, Any, Any]):
             return None
         namespace, _ = self._where(runtime)
         text = content_text(human.content, what="latest human message").strip()
-        recall = await self.memory.arecall(text, **self._recall_kwargs(namespace))
+        ask = self.memory.areason if self.reason else self.memory.arecall
+        recall = await ask(text, **self._recall_kwargs(namespace))
         return self._recall_state(state, human, namespace, recall)
 
     # -- the model call: one memory message, for this call only ---------------------------------

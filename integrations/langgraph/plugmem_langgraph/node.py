@@ -17,6 +17,10 @@ Why the state update looks the way it does:
 - Items whose every source message is already in the prompt are dropped from the
   rendered context: they would only repeat the conversation the model already sees.
 
+With `reason=True` the node calls `PlugMem.reason` instead of `recall`: the memory message then
+opens with short guidance for the current step (written by the memory's "reason" model, or the
+best recalled facts and procedure steps without one), followed by the recalled context.
+
 With `store_messages=True` the node also logs the thread's messages (roles allowed by the
 policy, memory messages excluded) so memory builds up without a checkpointer. Ids make
 that idempotent: a message already stored with the same content is a no-op.
@@ -40,7 +44,7 @@ from langchain_core.messages import (
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
-from plugmem import MemoryPolicy, PlugMem, Recall
+from plugmem import Guidance, MemoryPolicy, PlugMem, Recall
 from plugmem.ingest.normalize import ROLE_ALIASES, content_text
 from plugmem.namespace import validate_namespace
 from plugmem.policy import RecallMode
@@ -161,6 +165,16 @@ def without_covered(recall: Recall, in_prompt: set[str], memory: PlugMem) -> tup
     return text, list(dict.fromkeys(sources)), memory.tokens.count(text)
 
 
+def with_guidance_block(guidance: Guidance | None, context: str) -> str:
+    """The recalled context with the guidance before it, marked as memory, with the message ids it rests on."""
+    if guidance is None:
+        return context
+    how = "written by the memory's reason model" if guidance.llm else "the best recalled facts"
+    sources = f"\n(sources: {', '.join(guidance.source_ids)})" if guidance.source_ids else ""
+    block = f"<memory-guidance>\nGuidance for this step from memory ({how}):\n{guidance.text}{sources}\n</memory-guidance>"
+    return block + ("\n" + context if context.strip() else "")
+
+
 @dataclass(slots=True)
 class _Turn:
     """What one call of the node works on, resolved from state and config."""
@@ -186,6 +200,7 @@ class MemoryNode(Runnable[Any, dict[str, Any]]):
         budget_tokens, mode, k: override the policy for this node.
         skip_in_prompt: leave out recalled items whose sources are all already in the prompt.
         recall: set False for a node that only stores (see `memory_writer`).
+        reason: put `PlugMem.reason`'s guidance for the current step before the recalled context.
     """
 
     def __init__(
@@ -202,6 +217,7 @@ class MemoryNode(Runnable[Any, dict[str, Any]]):
         k: int | None = None,
         skip_in_prompt: bool = True,
         recall: bool = True,
+        reason: bool = False,
         name: str | None = None,
     ) -> None:
         if not isinstance(memory, PlugMem):
@@ -221,6 +237,9 @@ class MemoryNode(Runnable[Any, dict[str, Any]]):
         self.k = k
         self.skip_in_prompt = skip_in_prompt
         self.recall = recall
+        self.reason = reason
+        if reason and not recall:
+            raise ValueError("reason=True needs recall=True: guidance is drawn from what is recalled")
         if not recall and not store_messages:
             raise ValueError("a MemoryNode with recall=False must store messages (store_messages=True)")
         self.name = name or f"plugmem_memory_{self.policy.name}"
@@ -264,21 +283,24 @@ class MemoryNode(Runnable[Any, dict[str, Any]]):
             context, sources, tokens = without_covered(recall, in_prompt, self.memory)
         else:
             context, sources, tokens = recall.context, recall.source_ids, recall.tokens
+        guidance = recall.guidance if self.reason else None
+        if guidance is not None:
+            context = with_guidance_block(guidance, context)
+            tokens = self.memory.tokens.count(context)
         if not context.strip():
             return None
+        meta: dict[str, Any] = {
+            "agent": self.policy.name,
+            "namespace": list(turn.namespace),
+            "tier": recall.tier,
+            "reason": recall.reason,
+            "tokens": tokens,
+            "source_ids": sources,
+        }
+        if guidance is not None:
+            meta["guidance"] = guidance.model_dump()
         return SystemMessage(
-            id=self.message_id(turn.thread),
-            content=context,
-            response_metadata={
-                "plugmem": {
-                    "agent": self.policy.name,
-                    "namespace": list(turn.namespace),
-                    "tier": recall.tier,
-                    "reason": recall.reason,
-                    "tokens": tokens,
-                    "source_ids": sources,
-                }
-            },
+            id=self.message_id(turn.thread), content=context, response_metadata={"plugmem": meta}
         )
 
     def _update(self, turn: _Turn, memory_msg: SystemMessage | None) -> dict[str, Any]:
@@ -307,7 +329,8 @@ class MemoryNode(Runnable[Any, dict[str, Any]]):
         turn = self._turn(state, config)
         msg = None
         if turn.query is not None:
-            msg = self._memory_message(turn, self.memory.recall(turn.query, **self._recall_kwargs(turn)))
+            ask = self.memory.reason if self.reason else self.memory.recall
+            msg = self._memory_message(turn, ask(turn.query, **self._recall_kwargs(turn)))
         if turn.to_store:
             self.memory.add(
                 turn.to_store, namespace=turn.namespace, session_id=turn.thread, on_conflict="replace"
@@ -320,7 +343,8 @@ class MemoryNode(Runnable[Any, dict[str, Any]]):
         turn = self._turn(state, config)
         msg = None
         if turn.query is not None:
-            recall = await self.memory.arecall(turn.query, **self._recall_kwargs(turn))
+            ask = self.memory.areason if self.reason else self.memory.arecall
+            recall = await ask(turn.query, **self._recall_kwargs(turn))
             msg = self._memory_message(turn, recall)
         if turn.to_store:
             await self.memory.aadd(

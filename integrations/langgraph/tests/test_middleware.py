@@ -169,3 +169,19 @@ def test_nothing_recalled_means_no_memory_message(mem: PlugMem) -> None:
 def test_bad_arguments_are_refused() -> None:
     with pytest.raises(TypeError, match="PlugMem"):
         PlugMemMiddleware("not a memory")  # type: ignore[arg-type]
+
+
+def test_reason_puts_guidance_before_the_context_for_the_model(seeded: PlugMem) -> None:
+    model = ScriptedChatModel(responses=[AIMessage("No peanuts, promise.")])
+    agent = create_agent(
+        model, [], middleware=[PlugMemMiddleware(seeded, reason=True)], checkpointer=InMemorySaver()
+    )
+    out = agent.invoke({"messages": [HumanMessage("Cook something for me, mind my allergy")]}, CFG)
+    [memo] = memory_msgs(model.seen[-1])
+    content = str(memo.content)
+    assert content.startswith("<memory-guidance>") and "<memory>" in content
+    assert "peanuts" in content.split("</memory-guidance>")[0]  # extractive: the memory has no reason model
+    guidance = out["plugmem_recall"]["guidance"]
+    assert guidance["llm"] is False and guidance["source_ids"]
+    assert set(guidance["source_ids"]) <= {m.id for m in seeded.steps(NS)}
+    assert memory_msgs(out["messages"]) == []  # still for the model call only

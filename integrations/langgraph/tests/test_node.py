@@ -302,3 +302,27 @@ def test_constructor_validation(mem: PlugMem) -> None:
         MemoryNode(mem, recall=False)
     with pytest.raises(ValueError):
         MemoryNode(mem, output="")
+
+
+def test_reason_puts_guidance_for_the_step_before_the_context(seeded: PlugMem, tmp_path: Path) -> None:
+    model = ScriptedChatModel(responses=[AIMessage("No peanuts, promise.")])
+    graph = chat_graph(memory_node(seeded, reason=True), model)
+    graph.invoke({"messages": [HumanMessage("Cook something for me, mind my allergy")]}, CFG)
+    [memo] = memory_msgs(model.seen[-1])
+    content = str(memo.content)
+    assert content.startswith("<memory-guidance>") and "<memory>" in content
+    guidance = content.split("</memory-guidance>")[0]
+    assert "peanuts" in guidance and "(sources: " in guidance  # extractive: no reason model here
+    meta = memo.response_metadata["plugmem"]["guidance"]
+    assert (
+        meta["llm"] is False
+        and meta["source_ids"]
+        and set(meta["source_ids"]) <= set(m.id for m in seeded.steps(NS))
+    )
+    plain = ScriptedChatModel(responses=[AIMessage("ok")])
+    chat_graph(memory_node(seeded), plain).invoke(
+        {"messages": [HumanMessage("Cook something, mind my allergy")]}, CFG
+    )
+    assert "<memory-guidance>" not in str(memory_msgs(plain.seen[-1])[0].content)  # off by default
+    with pytest.raises(ValueError, match="reason=True needs recall"):
+        MemoryNode(seeded, recall=False, store_messages=True, reason=True)
