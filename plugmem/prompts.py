@@ -17,14 +17,17 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict
 
 from plugmem.errors import InvalidInputError
+from plugmem.ingest.slots import RELATIONS
 
-PROMPTS_VERSION = "2026.12.1"
+PROMPTS_VERSION = "2026.12.2"  # .2: facts carry a relation from the shared slot vocabulary
 
 EXTRACT = """You turn an agent's episodes into long-term memory.
 For the events below, extract:
 - propositions: facts worth remembering about people, places, plans, preferences and the world. Make each
   statement self-contained: names instead of pronouns ("I" is the speaker), relative dates resolved to absolute
-  dates using the timestamps. Skip greetings, chit-chat and questions.
+  dates using the timestamps. Skip greetings, chit-chat and questions. When a fact fills one of these slots (one
+  value at a time), give its relation and value; set "ends" when the fact says the slot no longer holds ("I left
+  Globex", "I'm not vegetarian anymore"): {relations}.
 - prescriptions: procedures that worked or were advised: a goal, ordered steps (tool names with key
   arguments for tool sequences), and conditions.
 - entities: people, places, organisations, titles; aliases only when the text says two names are the same.
@@ -33,12 +36,16 @@ For the events below, extract:
 Every source_ids entry must be a step id shown in brackets; every event id must be one shown.
 Answer with only a JSON object of this shape:
 {"propositions": [{"statement": str, "subject": str, "predicate": str, "object": str, "event_time": "YYYY-MM-DD"|null,
+  "relation": slot|null, "value": str|null, "ends": bool,
   "confidence": 0..1, "source_ids": [step id], "event_id": event id, "entities": [name]}],
- "prescriptions": [{"goal": str, "steps": [str], "conditions": [str], "source_ids": [step id], "event_id": event id,
-  "confidence": 0..1}],
+ "prescriptions": [{"goal": str, "steps": [str], "conditions": [str], "lessons": [what failed and why],
+  "outcome": str|null, "tools": [tool name], "source_ids": [step id], "event_id": event id, "confidence": 0..1}],
  "entities": [{"name": str, "aliases": [str], "kind": "person"|"place"|"org"|"thing"}],
  "relations": [{"src": event id, "dst": event id, "label": "cause"|"elaboration"|"update"}],
  "summaries": [{"event_id": event id, "summary": str}]}"""
+
+# the slot vocabulary the rule extractor uses, so both extractors label facts the same way
+EXTRACT = EXTRACT.replace("{relations}", "; ".join(f"{k}: {v}" for k, v in RELATIONS.items()))
 
 PLAN = (
     "You plan memory lookups. Split the question into at most 3 simpler sub-questions, list the entities it "

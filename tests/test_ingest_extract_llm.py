@@ -197,3 +197,60 @@ def test_token_accounting_uses_usage_metadata_or_tiktoken() -> None:
     prompt = extractor.messages(events, steps)
     assert x2.usage.input_tokens == sum(counter.count(str(m.content)) for m in prompt)
     assert x2.usage.output_tokens == counter.count(_answer(events))
+
+
+def test_llm_facts_use_the_shared_slot_vocabulary_and_supersede_rule_facts() -> None:
+    """The prompt names the vocabulary; a labelled answer fills or ends slots that the rules' facts fill."""
+    from plugmem.ingest.consolidate import consolidate
+    from plugmem.ingest.extract import RuleExtractor
+    from plugmem.ingest.slots import RELATIONS
+
+    old = chat([("Sam", "I work at Acme as a designer."), ("Ana", "Nice.")], prefix="a")
+    rule_facts = RuleExtractor().extract(segment(old, None), {s.id: s for s in old}).knowledge
+    assert any(k.slots.get("employer") == "acme" for k in rule_facts)
+    later = chat(
+        [("Sam", "I quit Acme last month and joined Northwind."), ("Ana", "Congrats!")],
+        prefix="b",
+        start=T0 + timedelta(days=60),
+    )
+    events = segment(later, None)
+    answer = {
+        "propositions": [
+            {
+                "statement": "Sam left Acme.",
+                "subject": "Sam",
+                "relation": "employer",
+                "value": "Acme",
+                "ends": True,
+                "source_ids": ["b1"],
+            },
+            {
+                "statement": "Sam works at Northwind.",
+                "subject": "Sam",
+                "relation": "Employer",
+                "value": "Northwind",
+                "source_ids": ["b1"],
+            },
+            {
+                "statement": "Sam likes tea.",
+                "subject": "Sam",
+                "relation": "made-up",
+                "value": "tea",
+                "source_ids": ["b1"],
+            },
+        ]
+    }
+    calls = Calls()
+    llm = FakeListChatModel(responses=[json.dumps(answer)], callbacks=[calls])
+    x = LLMExtractor(llm).extract(events, {s.id: s for s in later})
+    by_text = {k.statement: k for k in x.knowledge}
+    assert by_text["Sam left Acme."].ends == {"employer": "acme"}
+    assert by_text["Sam works at Northwind."].slots == {"employer": "northwind"}
+    assert (
+        by_text["Sam likes tea."].slots == {} and by_text["Sam likes tea."].ends == {}
+    )  # not in the vocabulary
+    system = str(calls.prompts[0][0].content)
+    assert all(rel in system for rel in RELATIONS)  # the prompt carries the same vocabulary
+    out = consolidate(x.knowledge, consolidate(rule_facts, []).to_add)
+    [closed] = [k for k in out.to_close if k.slots.get("employer") == "acme"]
+    assert closed.superseded_by in {by_text["Sam left Acme."].id, by_text["Sam works at Northwind."].id}

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from plugmem.ingest.dates import as_utc, parse_datetime
 from plugmem.ingest.entities import EntityIndex, entity_id
 from plugmem.ingest.extract import RuleExtractor, knowledge_id
+from plugmem.ingest.slots import RELATIONS, value_key
 from plugmem.ingest.summarize import clip
 from plugmem.llm import (
     WINDOW_HEADROOM,
@@ -44,10 +45,33 @@ class PropositionOut(BaseModel):
     predicate: str | None = None
     object: str | None = None
     event_time: str | None = Field(default=None, description="ISO date the fact happened, if known")
+    relation: str | None = Field(
+        default=None, description="the slot the fact fills: " + ", ".join(RELATIONS) + " (topic after ':')"
+    )
+    value: str | None = Field(default=None, description="the slot's value (a city, a company, a diet, ...)")
+    ends: bool = Field(default=False, description="the fact says the slot no longer holds")
     confidence: float = Field(default=0.7, ge=0.0, le=1.0)
     source_ids: list[str] = Field(min_length=1)
     event_id: str | None = None
     entities: list[str] = Field(default_factory=list)
+
+    def slot(self) -> tuple[str, str] | None:
+        """(relation, value key) in the shared vocabulary, or None for a relation it does not know."""
+        rel = (self.relation or "").strip().lower()
+        if not rel or rel.split(":", 1)[0] not in RELATIONS:
+            return None
+        return rel, value_key(self.value or "")
+
+
+def _slots(p: PropositionOut) -> tuple[dict[str, str], dict[str, str]]:
+    """The fact's (slots, ends) as `Knowledge` keeps them: filled, or ended ("" when no value is named)."""
+    slot = p.slot()
+    if slot is None:
+        return {}, {}
+    rel, value = slot
+    if p.ends:
+        return {}, {rel: value}
+    return ({rel: value} if value else {}), {}
 
 
 class PrescriptionOut(BaseModel):
@@ -55,6 +79,13 @@ class PrescriptionOut(BaseModel):
     goal: str = Field(min_length=2)
     steps: list[str] = Field(min_length=1)
     conditions: list[str] = Field(default_factory=list)
+    lessons: list[str] = Field(
+        default_factory=list, description="what failed and why, and what worked instead"
+    )
+    outcome: str | None = None
+    tools: list[str] = Field(
+        default_factory=list, description="tool names of the calls that worked, in order"
+    )
     source_ids: list[str] = Field(min_length=1)
     event_id: str | None = None
     confidence: float = Field(default=0.7, ge=0.0, le=1.0)
@@ -298,6 +329,8 @@ class LLMExtractor:
                 valid_from=when(ids),
                 confidence=p.confidence,
                 entities=[canon(x) for x in p.entities],
+                slots=_slots(p)[0],
+                ends=_slots(p)[1],
             )
             out.knowledge.append(k)
         for r in answer.prescriptions:
@@ -317,6 +350,9 @@ class LLMExtractor:
                     goal=r.goal.strip(),
                     steps=list(r.steps),
                     conditions=list(r.conditions),
+                    lessons=list(r.lessons),
+                    outcome=r.outcome,
+                    tools=list(r.tools),
                 )
             )
         for k in out.knowledge:
