@@ -161,14 +161,14 @@ def native_structured(llm: BaseChatModel, schema: type[BaseModel]) -> Runnable[A
     """The model's own structured-output runnable (raw message included), or None if it has none.
 
     A model's profile may say it has none; otherwise we ask: chat models without tool
-    calling (every scripted fake among them) raise NotImplementedError here.
+    calling (every scripted fake among them) refuse here with a RuntimeError subclass.
     """
     profile = getattr(llm, "profile", None) or {}
     if profile.get("structured_output") is False:
         return None
     try:
         return llm.with_structured_output(schema, include_raw=True)
-    except (NotImplementedError, ValueError, TypeError):
+    except (RuntimeError, ValueError, TypeError):
         return None
 
 
