@@ -36,11 +36,11 @@ from plugmem.index import repair
 from plugmem.index.catalog import Catalog
 from plugmem.index.embeddings import CachedEmbeddings, default_embeddings, model_id_of
 from plugmem.index.vectors import VectorIndex
-from plugmem.ingest.normalize import check_id, check_text, normalize, parse_timestamp
 from plugmem.llm import usage_counters
 from plugmem.llm_roles import ROLES, ChatModels, ModelLike
 from plugmem.model import Step
 from plugmem.namespace import ns_key
+from plugmem.normalize import check_id, check_text, normalize, parse_timestamp
 from plugmem.pipeline import Pipeline
 from plugmem.policy import MemoryPolicy, RecallMode
 from plugmem.prompts import Prompts, check_overrides

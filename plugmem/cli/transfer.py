@@ -30,10 +30,10 @@ from tqdm import tqdm
 
 from plugmem.cli.output import Printer
 from plugmem.errors import InvalidInputError
-from plugmem.ingest.normalize import render_tool_calls
 from plugmem.memory import PlugMem
 from plugmem.model import Step
 from plugmem.namespace import ns_key
+from plugmem.normalize import render_tool_calls
 
 FORMAT = 1
 HEADER_TYPE = "plugmem-export"

@@ -14,9 +14,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from plugmem.ingest.dates import MONTH_NAMES, WEEKDAYS
-from plugmem.ingest.summarize import sentences, short_hash, wordset
+from plugmem.dates import MONTH_NAMES, WEEKDAYS
 from plugmem.model import Entity, Step
+from plugmem.text import sentences, short_hash, wordset
 
 # capitalised words that are not names: pronouns, interjections, determiners, question words,
 # sentence adverbs, generic relations. Days and months are dates, not entities.

@@ -15,11 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from plugmem.ingest.dates import TimeRange, annotate_dates, find_dates
+from plugmem.dates import TimeRange, annotate_dates, find_dates
 from plugmem.ingest.entities import EntityIndex, entity_id
 from plugmem.ingest.slots import Slot, slots_in
-from plugmem.ingest.summarize import clip, content_words, is_chitchat, sentences, short_hash, words, wordset
 from plugmem.model import Edge, Entity, Event, Extraction, Knowledge, KnowledgeKind, Step, ToolCall
+from plugmem.text import clip, content_words, is_chitchat, sentences, short_hash, words, wordset
 
 
 class Extractor(Protocol):

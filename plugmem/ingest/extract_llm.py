@@ -19,11 +19,10 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field
 
-from plugmem.ingest.dates import as_utc, parse_datetime
+from plugmem.dates import as_utc, parse_datetime
 from plugmem.ingest.entities import EntityIndex, entity_id
 from plugmem.ingest.extract import RuleExtractor, knowledge_id
 from plugmem.ingest.slots import RELATIONS, value_key
-from plugmem.ingest.summarize import clip
 from plugmem.llm import (
     WINDOW_HEADROOM,
     LLMJSONError,
@@ -33,6 +32,7 @@ from plugmem.llm import (
 )
 from plugmem.model import Edge, Entity, Event, Extraction, ExtractionFailure, Knowledge, LLMUsage, Step
 from plugmem.prompts import EXTRACT, Prompts
+from plugmem.text import clip
 from plugmem.tokens import TokenCounter
 
 

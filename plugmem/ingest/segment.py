@@ -16,15 +16,9 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from plugmem.ingest.entities import EntityIndex
-from plugmem.ingest.summarize import (
-    condense,
-    content_words,
-    cosine,
-    counter_cosine,
-    short_hash,
-    summarize_steps,
-)
+from plugmem.ingest.summarize import condense, summarize_steps
 from plugmem.model import Event, Step
+from plugmem.text import content_words, cosine, counter_cosine, short_hash
 
 Vector = Sequence[float]
 

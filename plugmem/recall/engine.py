@@ -18,7 +18,6 @@ from datetime import datetime
 import networkx as nx
 import numpy as np
 
-from plugmem.graph import build_graph
 from plugmem.index.catalog import Catalog
 from plugmem.index.embeddings import CachedEmbeddings
 from plugmem.llm import LLMJSONError, usage_counters
@@ -30,6 +29,7 @@ from plugmem.recall.context import Scored, arrange, item_tokens, render, select,
 from plugmem.recall.currency import apply_currency
 from plugmem.recall.deep import DeepResult, deep_deterministic, deep_llm
 from plugmem.recall.fast import ITEM_WEIGHT, FastResult, fast_search
+from plugmem.recall.graph import build_graph
 from plugmem.recall.intent import lead_with_slots, promote_procedures, slot_facts
 from plugmem.recall.relevance import judge
 from plugmem.recall.scheduler import Decision, decide_escalation

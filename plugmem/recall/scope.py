@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from plugmem.dates import MAX_TIME, MIN_TIME, TimeRange, find_dates, parse_time_constraints
 from plugmem.index.catalog import Catalog, Doc
-from plugmem.ingest.dates import MAX_TIME, MIN_TIME, TimeRange, find_dates, parse_time_constraints
 from plugmem.recall.context import Scored
 from plugmem.recall.intent import is_broad
 

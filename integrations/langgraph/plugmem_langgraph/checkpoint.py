@@ -83,8 +83,8 @@ from langgraph.checkpoint.base import (
 
 from plugmem import MemoryPolicy, PlugMem
 from plugmem.errors import InvalidInputError, MemoryClosedError, PolicyError
-from plugmem.ingest.normalize import ROLE_ALIASES, content_text, parse_timestamp
 from plugmem.namespace import ns_key, validate_namespace
+from plugmem.normalize import ROLE_ALIASES, content_text, parse_timestamp
 from plugmem_langgraph.node import is_memory_message
 from plugmem_langgraph.policies import namespace_for
 

@@ -38,8 +38,8 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
 from plugmem import MemoryPolicy, PlugMem, Recall
-from plugmem.ingest.normalize import content_text
 from plugmem.namespace import validate_namespace
+from plugmem.normalize import content_text
 from plugmem.policy import RecallMode
 from plugmem_langgraph.node import (
     MEMORY_MESSAGE_PREFIX,

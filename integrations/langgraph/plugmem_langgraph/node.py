@@ -45,8 +45,8 @@ from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
 from plugmem import Guidance, MemoryPolicy, PlugMem, Recall
-from plugmem.ingest.normalize import ROLE_ALIASES, content_text
 from plugmem.namespace import validate_namespace
+from plugmem.normalize import ROLE_ALIASES, content_text
 from plugmem.policy import RecallMode
 from plugmem_langgraph.policies import config_values, namespace_for
 

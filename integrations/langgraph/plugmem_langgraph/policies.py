@@ -32,8 +32,8 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import ValidationError
 
 from plugmem import MemoryPolicy, PlugMem, PolicyError
-from plugmem.ingest.normalize import parse_timestamp
 from plugmem.namespace import validate_namespace
+from plugmem.normalize import parse_timestamp
 from plugmem.policy import load_policy_file
 
 __all__ = [

@@ -1,7 +1,9 @@
 """Turn what callers hand us (LangChain messages, dicts, agent steps) into Steps.
 
 Validation happens here, before anything is written, so a bad message in a batch
-rejects the whole batch and leaves the store untouched.
+rejects the whole batch and leaves the store untouched. It is the write boundary, not a stage of
+ingest: it runs in the caller's thread inside `add`, before the log, while ingest/ runs in the worker
+over what the log already holds.
 """
 
 from __future__ import annotations
