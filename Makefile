@@ -10,7 +10,7 @@ ifneq ($(SHARED),)
 export PLUGMEM_EMBEDDING_MODEL_DIR ?= $(SHARED)/models/all-MiniLM-L6-v2/onnx
 export PLUGMEM_DATA_DIR ?= $(SHARED)/data
 endif
-PACKAGES := -e ".[dev,cli,local-llm]" -e integrations/langgraph -e integrations/mcp
+PACKAGES := -e ".[dev,cli,demo,local-llm]" -e integrations/langgraph -e integrations/mcp
 
 # llama.cpp (the real-model test tier) is built from source once per venv, for any x86-64 CPU with
 # AVX2: a native build can crash on its first decode on another CPU of the same kind of machine.

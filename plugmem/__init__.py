@@ -5,9 +5,10 @@ with PlugMem.open("./memory") as mem:
     mem.add([{"role": "user", "content": "I moved to Lisbon"}], namespace=("users", "u1"))
     print(mem.recall("Where do I live?", namespace=("users", "u1")).context)
 
-The memory, policy and result classes are imported on first use (PEP 562), so that
-`import plugmem` and the `plugmem` command start fast: `plugmem --help` must not pay for
-Chroma, onnxruntime and LangChain.
+`__all__` is the contract: integrations (plugmem-langgraph, plugmem-mcp) import only these names,
+and `tests/test_exports.py` keeps the list and the package in step. The memory, policy and result
+classes and the message helpers are imported on first use (PEP 562), so that `import plugmem` and
+the `plugmem` command start fast: `plugmem --help` must not pay for Chroma, onnxruntime and LangChain.
 """
 
 from __future__ import annotations
@@ -18,14 +19,19 @@ from typing import TYPE_CHECKING, Any
 from plugmem.errors import (
     ConflictError,
     ContentTooLargeError,
+    ContextWindowError,
     CorruptMemoryError,
     EmbeddingUnavailableError,
     IngestStalledError,
     IngestTimeoutError,
     InvalidInputError,
     InvalidNamespaceError,
+    InvalidTypeError,
+    LLMJSONError,
     LLMOutputError,
+    LLMTruncatedError,
     LLMUnavailableError,
+    MCPUnavailableError,
     MemoryClosedError,
     MemoryLockedError,
     MemoryNotFoundError,
@@ -35,11 +41,15 @@ from plugmem.errors import (
     PolicyError,
     StorageError,
     StorageFullError,
+    TokenizerUnavailableError,
 )
+from plugmem.namespace import Namespace, ns_key, validate_namespace
 
 if TYPE_CHECKING:
+    from plugmem.cli import default_path
     from plugmem.memory import PlugMem
-    from plugmem.policy import MemoryPolicy
+    from plugmem.normalize import ROLE_ALIASES, content_text, parse_timestamp
+    from plugmem.policy import MemoryPolicy, RecallMode, load_policy_file
     from plugmem.prompts import PROMPTS_VERSION, Prompts
     from plugmem.results import Guidance, Recall, RecallItem, Stats
     from plugmem.views import MemoryInspector
@@ -47,6 +57,12 @@ if TYPE_CHECKING:
 _LAZY = {
     "PlugMem": "plugmem.memory",
     "MemoryPolicy": "plugmem.policy",
+    "RecallMode": "plugmem.policy",
+    "load_policy_file": "plugmem.policy",
+    "ROLE_ALIASES": "plugmem.normalize",
+    "content_text": "plugmem.normalize",
+    "parse_timestamp": "plugmem.normalize",
+    "default_path": "plugmem.cli",
     "PROMPTS_VERSION": "plugmem.prompts",
     "Prompts": "plugmem.prompts",
     "Guidance": "plugmem.results",
@@ -68,8 +84,10 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "PROMPTS_VERSION",
+    "ROLE_ALIASES",
     "ConflictError",
     "ContentTooLargeError",
+    "ContextWindowError",
     "CorruptMemoryError",
     "EmbeddingUnavailableError",
     "Guidance",
@@ -77,14 +95,19 @@ __all__ = [
     "IngestTimeoutError",
     "InvalidInputError",
     "InvalidNamespaceError",
+    "InvalidTypeError",
+    "LLMJSONError",
     "LLMOutputError",
+    "LLMTruncatedError",
     "LLMUnavailableError",
+    "MCPUnavailableError",
     "MemoryClosedError",
     "MemoryInspector",
     "MemoryLockedError",
     "MemoryNotFoundError",
     "MemoryPolicy",
     "ModelDownloadError",
+    "Namespace",
     "NotFoundError",
     "PlugMem",
     "PlugMemError",
@@ -92,8 +115,16 @@ __all__ = [
     "Prompts",
     "Recall",
     "RecallItem",
+    "RecallMode",
     "Stats",
     "StorageError",
     "StorageFullError",
+    "TokenizerUnavailableError",
+    "content_text",
+    "default_path",
+    "load_policy_file",
+    "ns_key",
+    "parse_timestamp",
+    "validate_namespace",
 ]
 __version__ = "0.1.0"

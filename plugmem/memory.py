@@ -198,6 +198,7 @@ class PlugMem:
 
     @classmethod
     async def aopen(cls, path: str | Path, policy: MemoryPolicy | None = None, **kwargs: Any) -> PlugMem:
+        """`open` in a worker thread (opening reads SQLite and may load the embedding model)."""
         return await asyncio.to_thread(cls.open, path, policy, **kwargs)
 
     def _open_vectors(self, model_id: str, client: Any) -> VectorIndex:
@@ -224,10 +225,12 @@ class PlugMem:
 
     @property
     def db_path(self) -> Path:
+        """The SQLite file: the source of truth (integrations keep their own tables in it)."""
         return self.path / DB_FILE
 
     @property
     def lexical_only(self) -> bool:
+        """True when no embedding model is in use: recall searches with BM25 alone."""
         return self.embeddings is None
 
     def prompts(self, policy: MemoryPolicy | None = None) -> Prompts:
@@ -235,6 +238,7 @@ class PlugMem:
         return Prompts.with_overrides((policy or self.policy).prompts, self.prompt_overrides)
 
     def close(self) -> None:
+        """Stop the worker (work not done stays logged and resumes on the next open) and release the directory."""
         if self._closed:
             return
         self._closed = True
@@ -247,6 +251,7 @@ class PlugMem:
             self._dir_lock.release()
 
     async def aclose(self) -> None:
+        """`close` in a worker thread (it waits for the batch in progress)."""
         await asyncio.to_thread(self.close)
 
     def __enter__(self) -> PlugMem:
@@ -340,6 +345,7 @@ class PlugMem:
         timestamp: datetime | str | float | None = None,
         on_conflict: OnConflict = "error",
     ) -> list[str]:
+        """`add` in a worker thread: same arguments, result and errors."""
         return await asyncio.to_thread(
             self.add,
             messages,
@@ -363,6 +369,7 @@ class PlugMem:
         self.pipeline.wait_idle(timeout)
 
     async def aflush(self, timeout: float | None = None) -> None:
+        """`flush` in a worker thread: same timeout and errors."""
         await asyncio.to_thread(self.flush, timeout)
 
     def forget(
@@ -441,6 +448,7 @@ class PlugMem:
         ids: Iterable[str] | None = None,
         session_id: str | None = None,
     ) -> int:
+        """`forget` in a worker thread: same arguments, result and errors."""
         return await asyncio.to_thread(self.forget, namespace=namespace, ids=ids, session_id=session_id)
 
     # -- reads ------------------------------------------------------------------
@@ -500,6 +508,7 @@ class PlugMem:
         mode: RecallMode | None = None,
         policy: MemoryPolicy | None = None,
     ) -> Recall:
+        """`recall` in a worker thread: same arguments, result and errors."""
         return await asyncio.to_thread(
             self.recall,
             query,
@@ -563,6 +572,7 @@ class PlugMem:
         mode: RecallMode | None = None,
         policy: MemoryPolicy | None = None,
     ) -> Recall:
+        """`reason` in a worker thread: same arguments, result and errors."""
         return await asyncio.to_thread(
             self.reason,
             query,
@@ -579,6 +589,11 @@ class PlugMem:
         return self.store.steps(ns_key(namespace), session_id=session_id)
 
     def stats(self, namespace: Sequence[str] | str | None = None) -> Stats:
+        """Counts of what is stored and derived, pending and quarantined work, recalls per tier and LLM use.
+
+        With `namespace`, the stored counts are that namespace's; recall and LLM counters are the
+        memory's (they are kept per memory, not per namespace).
+        """
         self._check_open()
         ns = ns_key(namespace) if namespace is not None else None
         s = self.store

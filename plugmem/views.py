@@ -135,6 +135,7 @@ class MemoryInspector:
         return [{"day": d, "summary": day_text.get(d, ""), "events": days[d]} for d in sorted(days)]
 
     def messages(self, namespace: Sequence[str] | str) -> list[dict[str, Any]]:
+        """Every logged message of a namespace, in order, as plain dicts."""
         return [step_view(s) for s in self.store.steps(self._key(namespace))]
 
     def show(self, namespace: Sequence[str] | str, item_id: str) -> dict[str, Any]:

@@ -10,9 +10,9 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel, G
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel
 
-from plugmem.errors import LLMOutputError
-from plugmem.llm import LLMJSONError, extract_json
+from plugmem.errors import LLMJSONError, LLMOutputError
 from plugmem.llm import ainvoke_structured as ainvoke_json
+from plugmem.llm import extract_json
 from plugmem.llm import invoke_structured as invoke_json
 from plugmem.tokens import TokenCounter
 

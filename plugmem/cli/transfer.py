@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-from tqdm import tqdm
 
 from plugmem.cli.output import Printer
 from plugmem.errors import InvalidInputError
@@ -87,6 +86,17 @@ def export_lines(mem: PlugMem, namespaces: Iterable[str] | None = None) -> Itera
         yield {"type": "embedding", "model": model, "hash": h, "vec": base64.b64encode(blob).decode("ascii")}
 
 
+def _progress(lines: Iterator[dict[str, Any]], show: bool) -> Iterable[dict[str, Any]]:
+    """A progress bar over the lines when tqdm is installed (the `demo` extra); else the lines as they are."""
+    if not show:
+        return lines
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return lines
+    return tqdm(lines, desc="reading", unit=" lines")
+
+
 def import_lines(mem: PlugMem, lines: Iterable[dict[str, Any]], *, progress: bool = True) -> dict[str, int]:
     """Load an export into `mem`; returns counts. Vectors of another model than `mem`'s are skipped."""
     it = iter(lines)
@@ -97,7 +107,7 @@ def import_lines(mem: PlugMem, lines: Iterable[dict[str, Any]], *, progress: boo
     messages: list[dict[str, Any]] = []
     vectors: dict[str, np.ndarray] = {}
     skipped = 0
-    for line in tqdm(it, desc="reading", unit=" lines", disable=not progress):
+    for line in _progress(it, progress):
         if line.get("type") == "message":
             messages.append(line)
         elif line.get("type") == "embedding":

@@ -20,16 +20,11 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field
 
 from plugmem.dates import as_utc, parse_datetime
+from plugmem.errors import LLMJSONError, LLMTruncatedError
 from plugmem.ingest.entities import EntityIndex, entity_id
 from plugmem.ingest.extract import RuleExtractor, knowledge_id
 from plugmem.ingest.slots import RELATIONS, value_key
-from plugmem.llm import (
-    WINDOW_HEADROOM,
-    LLMJSONError,
-    LLMTruncatedError,
-    invoke_structured,
-    max_input_tokens,
-)
+from plugmem.llm import WINDOW_HEADROOM, invoke_structured, max_input_tokens
 from plugmem.model import Edge, Entity, Event, Extraction, ExtractionFailure, Knowledge, LLMUsage, Step
 from plugmem.prompts import EXTRACT, Prompts
 from plugmem.text import clip

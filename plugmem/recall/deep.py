@@ -18,8 +18,9 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
+from plugmem.errors import LLMJSONError
 from plugmem.index.catalog import Catalog
-from plugmem.llm import LLMJSONError, M, invoke_structured
+from plugmem.llm import M, invoke_structured
 from plugmem.model import LLMUsage
 from plugmem.prompts import Prompts
 from plugmem.recall.context import Scored, render_line

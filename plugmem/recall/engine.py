@@ -18,9 +18,10 @@ from datetime import datetime
 import networkx as nx
 import numpy as np
 
+from plugmem.errors import LLMJSONError
 from plugmem.index.catalog import Catalog
 from plugmem.index.embeddings import CachedEmbeddings
-from plugmem.llm import LLMJSONError, usage_counters
+from plugmem.llm import usage_counters
 from plugmem.llm_roles import ChatModels
 from plugmem.model import LLMUsage
 from plugmem.policy import MemoryPolicy

@@ -81,10 +81,18 @@ from langgraph.checkpoint.base import (
     writes_sort_key,
 )
 
-from plugmem import MemoryPolicy, PlugMem
-from plugmem.errors import InvalidInputError, MemoryClosedError, PolicyError
-from plugmem.namespace import ns_key, validate_namespace
-from plugmem.normalize import ROLE_ALIASES, content_text, parse_timestamp
+from plugmem import (
+    ROLE_ALIASES,
+    InvalidInputError,
+    MemoryClosedError,
+    MemoryPolicy,
+    PlugMem,
+    PolicyError,
+    content_text,
+    ns_key,
+    parse_timestamp,
+    validate_namespace,
+)
 from plugmem_langgraph.node import is_memory_message
 from plugmem_langgraph.policies import namespace_for
 

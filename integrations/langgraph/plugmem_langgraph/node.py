@@ -44,10 +44,18 @@ from langchain_core.messages import (
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
-from plugmem import Guidance, MemoryPolicy, PlugMem, Recall
-from plugmem.namespace import validate_namespace
-from plugmem.normalize import ROLE_ALIASES, content_text
-from plugmem.policy import RecallMode
+from plugmem import (
+    ROLE_ALIASES,
+    Guidance,
+    InvalidInputError,
+    InvalidTypeError,
+    MemoryPolicy,
+    PlugMem,
+    Recall,
+    RecallMode,
+    content_text,
+    validate_namespace,
+)
 from plugmem_langgraph.policies import config_values, namespace_for
 
 __all__ = [
@@ -81,11 +89,11 @@ def _messages_of(state: Any) -> list[BaseMessage]:
     else:
         raw = getattr(state, "messages", None)
     if raw is None:
-        raise ValueError("MemoryNode needs a state with a 'messages' list (e.g. MessagesState)")
+        raise InvalidInputError("MemoryNode needs a state with a 'messages' list (e.g. MessagesState)")
     msgs = list(raw)
     bad = [type(m).__name__ for m in msgs if not isinstance(m, BaseMessage)]
     if bad:
-        raise ValueError(f"MemoryNode expects LangChain messages in state['messages'], got {bad[:3]}")
+        raise InvalidInputError(f"MemoryNode expects LangChain messages in state['messages'], got {bad[:3]}")
     return msgs
 
 
@@ -221,11 +229,11 @@ class MemoryNode(Runnable[Any, dict[str, Any]]):
         name: str | None = None,
     ) -> None:
         if not isinstance(memory, PlugMem):
-            raise TypeError(f"memory must be a PlugMem, got {type(memory).__name__}")
+            raise InvalidTypeError(f"memory must be a PlugMem, got {type(memory).__name__}")
         if not output or not isinstance(output, str):
-            raise ValueError("output must be a state key such as 'messages' or 'llm_input_messages'")
+            raise InvalidInputError("output must be a state key such as 'messages' or 'llm_input_messages'")
         if budget_tokens is not None and budget_tokens < 1:
-            raise ValueError(f"budget_tokens must be a positive integer, got {budget_tokens!r}")
+            raise InvalidInputError(f"budget_tokens must be a positive integer, got {budget_tokens!r}")
         self.memory = memory
         self.policy = policy or memory.policy
         self.namespace = validate_namespace(namespace) if namespace is not None else None
@@ -239,9 +247,11 @@ class MemoryNode(Runnable[Any, dict[str, Any]]):
         self.recall = recall
         self.reason = reason
         if reason and not recall:
-            raise ValueError("reason=True needs recall=True: guidance is drawn from what is recalled")
+            raise InvalidInputError("reason=True needs recall=True: guidance is drawn from what is recalled")
         if not recall and not store_messages:
-            raise ValueError("a MemoryNode with recall=False must store messages (store_messages=True)")
+            raise InvalidInputError(
+                "a MemoryNode with recall=False must store messages (store_messages=True)"
+            )
         self.name = name or f"plugmem_memory_{self.policy.name}"
 
     def __repr__(self) -> str:

@@ -17,9 +17,7 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableConfig, ensure_config
 from pydantic import ConfigDict, Field, field_validator
 
-from plugmem import MemoryPolicy, PlugMem, Recall
-from plugmem.namespace import validate_namespace
-from plugmem.policy import RecallMode
+from plugmem import MemoryPolicy, PlugMem, Recall, RecallMode, validate_namespace
 from plugmem_langgraph.policies import namespace_for
 
 __all__ = ["PlugMemRetriever", "recall_to_documents"]

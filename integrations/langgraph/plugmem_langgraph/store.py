@@ -58,14 +58,10 @@ from langgraph.store.base import (
     validate_op_namespace,
 )
 
-from plugmem.errors import InvalidInputError, MemoryClosedError, PlugMemError
-from plugmem.errors import InvalidNamespaceError as PlugMemNamespaceError
+from plugmem import InvalidInputError, MemoryClosedError, PlugMemError
+from plugmem_langgraph.errors import StoreNamespaceError
 
 log = logging.getLogger("plugmem.langgraph.store")
-
-
-class StoreNamespaceError(PlugMemNamespaceError, InvalidNamespaceError):
-    """A namespace LangGraph's store rules reject: both plugmem's and LangGraph's error type."""
 
 
 @contextmanager

@@ -19,8 +19,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from plugmem import MemoryPolicy, PlugMem, PolicyError, Recall
-from plugmem.namespace import validate_namespace
+from plugmem import MemoryPolicy, PlugMem, PolicyError, Recall, validate_namespace
 from plugmem_langgraph.policies import config_values, namespace_for
 
 __all__ = [
