@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from plugmem.policy import MemoryPolicy, RecallMode, load_policy_file
     from plugmem.prompts import PROMPTS_VERSION, Prompts
     from plugmem.results import Guidance, Recall, RecallItem, Stats
+    from plugmem.storage.sqlite import connect_sqlite
     from plugmem.views import MemoryInspector
 
 _LAZY = {
@@ -63,6 +64,7 @@ _LAZY = {
     "content_text": "plugmem.normalize",
     "parse_timestamp": "plugmem.normalize",
     "default_path": "plugmem.cli",
+    "connect_sqlite": "plugmem.storage.sqlite",
     "PROMPTS_VERSION": "plugmem.prompts",
     "Prompts": "plugmem.prompts",
     "Guidance": "plugmem.results",
@@ -120,6 +122,7 @@ __all__ = [
     "StorageError",
     "StorageFullError",
     "TokenizerUnavailableError",
+    "connect_sqlite",
     "content_text",
     "default_path",
     "load_policy_file",

@@ -129,6 +129,26 @@ def loads(s: str) -> Any:
     return json.loads(s, object_hook=_json_hook)
 
 
+def connect_sqlite(path: str | Path, *, synchronous: str = "FULL") -> sqlite3.Connection:
+    """A connection to a memory's database file, set up the way every user of the file shares.
+
+    One function for core and the integrations (checkpointer, store), which each keep their own
+    connection to the same file: WAL (readers never block the writer), `synchronous` FULL or
+    NORMAL, foreign keys enforced, and `secure_delete` so deleted text is zeroed rather than left
+    in free pages. Autocommit mode (`isolation_level=None`): callers open their own transactions.
+    """
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA secure_delete=ON")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 class SQLiteStore:
     """Thread-safe access to the memory database (one connection, one lock)."""
 
@@ -139,11 +159,7 @@ class SQLiteStore:
         self._pending_counts: dict[str, int] = {}
         self._counts_written = time.monotonic()
         try:
-            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.execute("PRAGMA secure_delete=ON")  # forgotten text is zeroed, not left in free pages
+            self._conn = connect_sqlite(self.path, synchronous=synchronous)
             with self._lock:
                 self._conn.executescript(SCHEMA)  # executescript manages its own transaction
         except sqlite3.Error as exc:

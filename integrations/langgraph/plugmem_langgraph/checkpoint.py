@@ -17,7 +17,7 @@ Feeding memory, and why it is shaped this way:
   fragment the same conversation), and only on steps where that channel changed. A
   `DeltaChannel` (LangGraph beta) keeps no inline value on most steps; those are skipped.
 - `put` does no memory work: it snapshots the message list and queues it. A single
-  background thread waits until the graph is quiet (`feed_delay`, at most
+  background thread (`Feeder`, feeder.py, which calls back into the saver's `_feed`) waits until the graph is quiet (`feed_delay`, at most
   `feed_max_delay`), diffs the queued lists against what was already fed for each
   thread and calls `memory.add(new, namespace=..., session_id=thread_id,
   timestamp=<checkpoint ts>)` once per thread, so a run's burst of steps costs one
@@ -31,8 +31,8 @@ Feeding memory, and why it is shaped this way:
   caught up by the thread's next checkpoint (the list is cumulative; memory ignores
   re-added ids).
 - Recalled-memory messages (`is_memory_message`) and roles outside the policy's
-  `store_roles` are skipped; over-long messages are truncated with a marker, as the
-  memory node does, and messages without ids get the same derived id it gives them.
+  `store_roles` are skipped; over-long messages are truncated with a marker and messages
+  without ids get a derived id, by the rule the memory node uses too (messages.py).
 - A failed feed never fails the checkpoint: it is logged and counted (`feed_errors`,
   `last_feed_error`) and retried on the next checkpoint, except a message memory rejects
   as invalid, which is skipped until its content changes.
@@ -51,11 +51,9 @@ import hashlib
 import json
 import logging
 import os
-import queue
 import random
 import sqlite3
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -82,18 +80,18 @@ from langgraph.checkpoint.base import (
 )
 
 from plugmem import (
-    ROLE_ALIASES,
     InvalidInputError,
     MemoryClosedError,
     MemoryPolicy,
     PlugMem,
     PolicyError,
-    content_text,
+    connect_sqlite,
     ns_key,
     parse_timestamp,
     validate_namespace,
 )
-from plugmem_langgraph.node import is_memory_message
+from plugmem_langgraph.feeder import Feeder
+from plugmem_langgraph.messages import message_key, storable_message
 from plugmem_langgraph.policies import namespace_for
 
 __all__ = ["FALLBACK_NAMESPACE_PREFIX", "PlugMemSaver"]
@@ -102,12 +100,9 @@ log = logging.getLogger("plugmem.langgraph.checkpoint")
 
 SCHEMA_VERSION = "1"
 FALLBACK_NAMESPACE_PREFIX = "threads"
-_TRUNCATED = "\n[truncated by plugmem: message longer than max_message_chars]"
 _PAGE = 100  # checkpoints read per lock acquisition while listing
 _MAX_VARS = 500  # ids bound per statement (SQLite's limit is far higher; keeps statements small)
 _FED_CACHE_THREADS = 512  # threads whose fed-message digests stay in RAM
-_DRAIN_MAX = 256  # feed jobs handled per memory.add round
-_WAKE = object()  # queued by flush(): feed what is waiting now, without the batching delay
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS lg_meta (
@@ -189,14 +184,10 @@ class _Shared:
     a copy's checkpoints are then fed, counted and flushed like the original's."""
 
     closed: bool = False
-    pending: int = 0  # feed jobs queued and not handled yet
-    worker: threading.Thread | None = None
     feed_errors: int = 0
     fed_messages: int = 0
     last_feed_error: BaseException | None = None
     warned_fallback: bool = False
-    last_enqueue: float = 0.0  # time.monotonic() of the latest queued feed job
-    wake: threading.Event = field(default_factory=threading.Event)  # set by flush(): feed now
 
 
 def _config_json(config: RunnableConfig) -> str:
@@ -300,20 +291,20 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
 
         self._lock = threading.RLock()
         self._s = _Shared()
-        self._conn = sqlite3.connect(db, check_same_thread=False, isolation_level=None, timeout=30)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute(
-            "PRAGMA secure_delete=ON"
-        )  # deleted checkpoints are zeroed, not left in free pages
-        self._conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        self._conn = connect_sqlite(db, synchronous=self.synchronous)  # deleted checkpoints are zeroed
         self._conn.executescript(_SCHEMA)
         self._conn.execute(
             "INSERT OR IGNORE INTO lg_meta (name, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
         )
 
-        # feeding: a queue drained by one daemon thread, started on the first feed
-        self._queue: queue.SimpleQueue[_FeedJob | object | None] = queue.SimpleQueue()
-        self._feed_cv = threading.Condition()
+        # feeding: jobs batched by one daemon thread (started on the first feed) that calls self._feed
+        self._feeder: Feeder[_FeedJob] = Feeder(
+            self._feed,
+            on_error=self._feed_failed,
+            delay=self.feed_delay,
+            max_delay=self.feed_max_delay,
+            name="plugmem-saver-feed",
+        )
         self._fed_lock = threading.Lock()
         self._fed_cache: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()
         # fed but not yet in lg_fed: written by the next put's transaction (no extra commit), or by flush()
@@ -346,12 +337,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         if self._s.closed:
             return
         self.flush(timeout)
-        worker = self._s.worker
-        if worker is not None:
-            self._queue.put(None)
-            if worker is not threading.current_thread():
-                worker.join(timeout)
-            self._s.worker = None
+        self._feeder.stop(timeout)
         with self._lock:
             if self._s.closed:
                 return
@@ -854,19 +840,14 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
     @property
     def pending_feeds(self) -> int:
         """Checkpoints whose messages are queued for memory and not handled yet."""
-        with self._feed_cv:
-            return self._s.pending
+        return self._feeder.pending
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every queued feed reached memory (or failed); True if the queue is empty.
 
         Memory's own extraction and indexing are not waited for: follow with `memory.flush()`.
         """
-        with self._feed_cv:
-            if self._s.pending and self._s.worker is not None:
-                self._s.wake.set()
-                self._queue.put(_WAKE)
-            done = self._feed_cv.wait_for(lambda: self._s.pending == 0, timeout)
+        done = self._feeder.flush(timeout)
         if (self._unrecorded or self._settled) and not self._s.closed:
             with self._tx(write=True) as cur:
                 self._record_fed(cur)
@@ -888,64 +869,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
             ts=checkpoint.get("ts"),
             checkpoint_id=str(checkpoint["id"]),
         )
-        with self._feed_cv:
-            self._s.pending += 1
-            self._s.last_enqueue = time.monotonic()
-            if self._s.worker is None:
-                self._s.worker = threading.Thread(
-                    target=self._feed_loop, name="plugmem-saver-feed", daemon=True
-                )
-                self._s.worker.start()
-        self._queue.put(job)
-
-    def _feed_loop(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            if first is not _WAKE:
-                self._wait_for_quiet()
-            flushing = self._s.wake.is_set() or first is _WAKE
-            self._s.wake.clear()
-            jobs: list[_FeedJob] = [first] if isinstance(first, _FeedJob) else []
-            stop = False
-            while len(jobs) < _DRAIN_MAX:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    flushing = False  # everything queued is in this batch
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                if isinstance(nxt, _FeedJob):
-                    jobs.append(nxt)
-            if jobs:
-                try:
-                    self._feed(jobs)
-                except Exception as exc:  # the thread must survive; the next checkpoint retries
-                    self._feed_failed(exc, "feeding memory")
-                finally:
-                    with self._feed_cv:
-                        self._s.pending -= len(jobs)
-                        self._feed_cv.notify_all()
-            if flushing:
-                self._s.wake.set()  # more than one batch was waiting: keep going without the delay
-            if stop:
-                return
-
-    def _wait_for_quiet(self) -> None:
-        """Sleep until no job was queued for `feed_delay`, `feed_max_delay` passed, or flush() asked.
-
-        The thread sleeps on a clock rather than on the queue, so a burst of checkpoints
-        does not wake it (and take the GIL) once per step.
-        """
-        deadline = time.monotonic() + self.feed_max_delay
-        while True:
-            until = min(self._s.last_enqueue + self.feed_delay, deadline)
-            left = until - time.monotonic()
-            if left <= 0 or self._s.wake.wait(left):
-                return
+        self._feeder.put(job)
 
     def _feed_failed(self, exc: BaseException, what: str) -> None:
         self._s.feed_errors += 1
@@ -971,19 +895,6 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
                     fallback,
                 )
             return fallback
-
-    @staticmethod
-    def _message_key(m: Any) -> str | None:
-        """The id memory stores a checkpointed message under (its own, else the one derived from it)."""
-        if not isinstance(m, BaseMessage):
-            return None
-        if m.id:
-            return str(m.id)
-        try:
-            text = content_text(m.content, what="message")
-        except InvalidInputError:
-            return None
-        return "pm-msg-" + hashlib.blake2b(f"{m.type}\x00{text}".encode(), digest_size=10).hexdigest()
 
     def _catch_up(self) -> None:
         """Queue the checkpoints whose messages were not all fed when the saver last stopped (a crash)."""
@@ -1063,7 +974,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
             out: list[Any] = []
             changed = False
             for item in value:
-                if isinstance(item, BaseMessage) and self._message_key(item) in ids:
+                if isinstance(item, BaseMessage) and message_key(item) in ids:
                     changed = True
                     continue
                 kept, inner = self._scrub(item, ids, depth + 1)
@@ -1074,7 +985,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
             changed = False
             for k in list(value):
                 item = value[k]
-                if isinstance(item, BaseMessage) and self._message_key(item) in ids:
+                if isinstance(item, BaseMessage) and message_key(item) in ids:
                     value[k] = []
                     changed = True
                     continue
@@ -1083,46 +994,32 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
                     value[k] = kept
                     changed = True
             return value, changed
-        if isinstance(value, BaseMessage) and self._message_key(value) in ids:
+        if isinstance(value, BaseMessage) and message_key(value) in ids:
             return [], True
         return value, False
 
     def _storable(self, m: Any) -> tuple[str, str, BaseMessage] | None:
         """(id, content digest, message to add) for a message memory should keep, else None."""
-        if not isinstance(m, BaseMessage) or is_memory_message(m):
-            return None
-        role = ROLE_ALIASES.get(m.type)
-        if role is None or role not in self.policy.store_roles:
-            return None
         try:
-            text = content_text(m.content, what=f"message {m.id}")
+            item = storable_message(
+                m,
+                store_roles=self.policy.store_roles,
+                max_chars=self.memory.policy.max_message_chars if self.memory is not None else None,
+            )
         except InvalidInputError:
             return None  # content blocks memory cannot read (e.g. audio); nothing to remember
-        calls = m.tool_calls if isinstance(m, AIMessage) else []
-        if not text.strip() and not calls:
+        if item is None:
             return None
-        update: dict[str, Any] = {}
-        mid = m.id
-        if not mid:
-            # the memory node derives the same id, so both paths dedupe against each other
-            mid = "pm-msg-" + hashlib.blake2b(f"{m.type}\x00{text}".encode(), digest_size=10).hexdigest()
-            update["id"] = mid
-        if "\x00" in text:
-            text = text.replace("\x00", "")
-            update["content"] = text
-        limit = self.memory.policy.max_message_chars if self.memory is not None else len(text)
-        if len(text) > limit:
-            keep = max(1, limit - len(_TRUNCATED) - min(1024, limit // 4))
-            update["content"] = text[:keep] + _TRUNCATED
         h = hashlib.blake2b(digest_size=12)
-        h.update(f"{m.type}\x00{m.name or ''}\x00{text}\x00".encode())
+        h.update(f"{m.type}\x00{m.name or ''}\x00{item.text}\x00".encode())
+        calls = m.tool_calls if isinstance(m, AIMessage) else []
         if calls:
             h.update(
                 json.dumps(
                     [[c.get("name"), c.get("args")] for c in calls], sort_keys=True, default=str
                 ).encode()
             )
-        return mid, h.hexdigest(), (m.model_copy(update=update) if update else m)
+        return item.id, h.hexdigest(), item.message
 
     def _fed(self, key: tuple[str, str]) -> dict[str, str]:
         """Message id -> digest already fed for (namespace key, thread), cached for recent threads."""

@@ -58,7 +58,7 @@ from langgraph.store.base import (
     validate_op_namespace,
 )
 
-from plugmem import InvalidInputError, MemoryClosedError, PlugMemError
+from plugmem import InvalidInputError, MemoryClosedError, PlugMemError, connect_sqlite
 from plugmem_langgraph.errors import StoreNamespaceError
 
 log = logging.getLogger("plugmem.langgraph.store")
@@ -355,10 +355,7 @@ class PlugMemStore(BaseStore):
         self._lock = threading.RLock()
         self._closed = False
         self._warned_dims = False
-        self._conn = sqlite3.connect(db, check_same_thread=False, isolation_level=None, timeout=30)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute(f"PRAGMA synchronous={synchronous or 'FULL'}")
-        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn = connect_sqlite(db, synchronous=synchronous or "FULL")
         self._conn.executescript(_SCHEMA)
         self._conn.execute(
             "INSERT OR IGNORE INTO store_meta (name, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
