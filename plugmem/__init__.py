@@ -43,7 +43,7 @@ from plugmem.errors import (
     StorageFullError,
     TokenizerUnavailableError,
 )
-from plugmem.namespace import Namespace, ns_key, validate_namespace
+from plugmem.namespace import Namespace, NamespaceKey, ns_key, validate_namespace
 
 if TYPE_CHECKING:
     from plugmem.cli import default_path
@@ -110,6 +110,7 @@ __all__ = [
     "MemoryPolicy",
     "ModelDownloadError",
     "Namespace",
+    "NamespaceKey",
     "NotFoundError",
     "PlugMem",
     "PlugMemError",

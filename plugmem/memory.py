@@ -39,7 +39,7 @@ from plugmem.index.vectors import VectorIndex
 from plugmem.llm import usage_counters
 from plugmem.llm_roles import ROLES, ChatModels, ModelLike
 from plugmem.model import Step
-from plugmem.namespace import ns_key
+from plugmem.namespace import NamespaceKey, ns_key
 from plugmem.normalize import check_id, check_text, normalize, parse_timestamp
 from plugmem.pipeline import Pipeline
 from plugmem.policy import MemoryPolicy, RecallMode
@@ -274,7 +274,7 @@ class PlugMem:
         if self._closed:
             raise MemoryClosedError("this PlugMem was closed; open it again with PlugMem.open(path)")
 
-    def catalog(self, namespace: str) -> Catalog:
+    def catalog(self, namespace: NamespaceKey) -> Catalog:
         """The (lazily loaded) search catalog of one namespace key."""
         with self._catalog_lock:
             cat = self._catalogs.get(namespace)
@@ -327,7 +327,7 @@ class PlugMem:
             with self.pipeline.ns_lock(ns):
                 done: list[Unlinked] = []
 
-                def replaced(c: sqlite3.Connection, key: str, changed: list[str]) -> None:
+                def replaced(c: sqlite3.Connection, key: NamespaceKey, changed: list[str]) -> None:
                     done.append(unlink(self.store, c, key, changed, delete=False))
 
                 ids = self.store.append_steps(steps, explicit_times=explicit, on_replace=replaced)
@@ -402,7 +402,9 @@ class PlugMem:
         self.pipeline.notify()
         return res.steps
 
-    def _forget_target(self, ns: str, ids: Iterable[str] | None, session_id: str | None) -> list[str] | None:
+    def _forget_target(
+        self, ns: NamespaceKey, ids: Iterable[str] | None, session_id: str | None
+    ) -> list[str] | None:
         """The step ids to forget (None: the whole namespace); validated before anything changes."""
         if ids is not None:
             if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
@@ -425,7 +427,7 @@ class PlugMem:
             ]
         return None
 
-    def _follow(self, ns: str, res: Unlinked) -> None:
+    def _follow(self, ns: NamespaceKey, res: Unlinked) -> None:
         """Bring the in-memory catalog and the vector index in line with a committed unlink."""
         if res.whole_namespace:
             with self._catalog_lock:
@@ -481,7 +483,7 @@ class PlugMem:
         result = self.engine.recall(query, ns, budget_tokens=budget_tokens, k=k, mode=mode, policy=pol)
         return result.model_copy(update={"reason": f"{result.reason}; {behind}"}) if behind else result
 
-    def _read_your_writes(self, ns: str, pol: MemoryPolicy) -> str | None:
+    def _read_your_writes(self, ns: NamespaceKey, pol: MemoryPolicy) -> str | None:
         """Wait (bounded) for this namespace's own pending writes; say so when recall cannot."""
         if not pol.read_your_writes or not self.pipeline.busy_with(ns):
             return None

@@ -20,6 +20,7 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from plugmem.errors import ContentTooLargeError, InvalidInputError
 from plugmem.fence import LINE_BREAKS
 from plugmem.model import Role, Step, ToolCall
+from plugmem.namespace import NamespaceKey
 
 ROLE_ALIASES: dict[str, Role] = {
     "user": "user",
@@ -135,7 +136,9 @@ def render_tool_calls(calls: Sequence[ToolCall]) -> str:
     )
 
 
-def _stable_id(namespace: str, session_id: str, index: int, role: str, content: str, ts: datetime) -> str:
+def _stable_id(
+    namespace: NamespaceKey, session_id: str, index: int, role: str, content: str, ts: datetime
+) -> str:
     h = hashlib.blake2b(digest_size=12)
     for part in (namespace, session_id, str(index), role, content, ts.isoformat()):
         h.update(part.encode("utf-8"))
@@ -240,7 +243,7 @@ def _check_fields(f: Mapping[str, Any], what: str) -> None:
 def normalize(
     messages: object,
     *,
-    namespace: str,
+    namespace: NamespaceKey,
     session_id: str,
     timestamp: datetime,
     max_chars: int,

@@ -31,7 +31,7 @@ from plugmem.cli.output import Printer
 from plugmem.errors import InvalidInputError
 from plugmem.memory import PlugMem
 from plugmem.model import Step
-from plugmem.namespace import ns_key
+from plugmem.namespace import NamespaceKey, ns_key
 from plugmem.normalize import render_tool_calls
 
 FORMAT = 1
@@ -60,7 +60,7 @@ def _message_line(s: Step) -> dict[str, Any]:
     }
 
 
-def export_lines(mem: PlugMem, namespaces: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
+def export_lines(mem: PlugMem, namespaces: Iterable[NamespaceKey] | None = None) -> Iterator[dict[str, Any]]:
     """The export of `mem` (all namespaces, or the given keys), line by line."""
     model = mem.embeddings.model_id if mem.embeddings is not None else None
     if model is None:

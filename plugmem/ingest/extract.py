@@ -19,6 +19,7 @@ from plugmem.dates import TimeRange, annotate_dates, find_dates
 from plugmem.ingest.entities import EntityIndex, entity_id
 from plugmem.ingest.slots import Slot, slots_in
 from plugmem.model import Edge, Entity, Event, Extraction, Knowledge, KnowledgeKind, Step, ToolCall
+from plugmem.namespace import NamespaceKey
 from plugmem.text import clip, content_words, is_chitchat, sentences, short_hash, words, wordset
 
 
@@ -34,7 +35,9 @@ def normalize_statement(text: str) -> str:
     return " ".join(ws)
 
 
-def knowledge_id(namespace: str, kind: KnowledgeKind, statement: str, source_ids: Sequence[str]) -> str:
+def knowledge_id(
+    namespace: NamespaceKey, kind: KnowledgeKind, statement: str, source_ids: Sequence[str]
+) -> str:
     """Deterministic: the same statement from the same steps always has the same id."""
     return "kn-" + short_hash(namespace, kind, normalize_statement(statement), *sorted(source_ids))
 

@@ -18,12 +18,13 @@ from itertools import pairwise
 from plugmem.ingest.entities import EntityIndex
 from plugmem.ingest.summarize import condense, summarize_steps
 from plugmem.model import Event, Step
+from plugmem.namespace import NamespaceKey
 from plugmem.text import content_words, cosine, counter_cosine, short_hash
 
 Vector = Sequence[float]
 
 
-def event_id(namespace: str, first_step_id: str) -> str:
+def event_id(namespace: NamespaceKey, first_step_id: str) -> str:
     """Deterministic: an event is named after where it starts."""
     return "ev-" + short_hash(namespace, first_step_id)
 

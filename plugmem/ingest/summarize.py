@@ -16,6 +16,7 @@ from datetime import datetime
 
 from plugmem.dates import format_date
 from plugmem.model import Event, Step, Summary, SummaryLevel
+from plugmem.namespace import NamespaceKey
 from plugmem.text import clip, content_words, cosine, counter_cosine, is_chitchat, sentences, short_hash
 
 
@@ -184,7 +185,7 @@ def condense(text: str, max_chars: int) -> str:
 LINE_CHARS: dict[SummaryLevel, int] = {"session": 200, "day": 240, "week": 260}
 
 
-def summary_id(namespace: str, level: SummaryLevel, key: str) -> str:
+def summary_id(namespace: NamespaceKey, level: SummaryLevel, key: str) -> str:
     return f"sum-{level}-" + short_hash(namespace, level, key)
 
 
@@ -214,7 +215,7 @@ def _union(a: Iterable[str], b: Iterable[str]) -> list[str]:
 class _Node:
     """A summary being (re)built: one body line per child, in child order."""
 
-    namespace: str
+    namespace: NamespaceKey
     level: SummaryLevel
     key: str
     start: datetime
@@ -270,12 +271,12 @@ def rollup(events: Sequence[Event], existing: Sequence[Summary]) -> list[Summary
     Re-running with the same (or an extended) event replaces that event's line instead of
     adding a second one, so the tree is idempotent. Source step ids are carried up.
     """
-    nodes: dict[tuple[str, SummaryLevel, str], _Node] = {
+    nodes: dict[tuple[NamespaceKey, SummaryLevel, str], _Node] = {
         (s.namespace, s.level, s.key): _Node.from_summary(s) for s in existing
     }
-    touched: dict[tuple[str, SummaryLevel, str], None] = {}
+    touched: dict[tuple[NamespaceKey, SummaryLevel, str], None] = {}
 
-    def node(ns: str, level: SummaryLevel, key: str, start: datetime, end: datetime) -> _Node:
+    def node(ns: NamespaceKey, level: SummaryLevel, key: str, start: datetime, end: datetime) -> _Node:
         k = (ns, level, key)
         if k not in nodes:
             nodes[k] = _Node(ns, level, key, start, end, [], [], [])

@@ -24,6 +24,7 @@ from plugmem.index.embeddings import CachedEmbeddings
 from plugmem.llm import usage_counters
 from plugmem.llm_roles import ChatModels
 from plugmem.model import LLMUsage
+from plugmem.namespace import NamespaceKey
 from plugmem.policy import MemoryPolicy
 from plugmem.prompts import Prompts
 from plugmem.recall.context import Scored, arrange, item_tokens, render, select, shown_stale
@@ -63,7 +64,7 @@ class RecallEngine:
         self,
         *,
         store: SQLiteStore,
-        catalog: Callable[[str], Catalog],
+        catalog: Callable[[NamespaceKey], Catalog],
         embeddings: CachedEmbeddings | None,
         tokens: TokenCounter,
         policy: MemoryPolicy,
@@ -105,7 +106,7 @@ class RecallEngine:
     def recall(
         self,
         query: str,
-        namespace: str,
+        namespace: NamespaceKey,
         *,
         budget_tokens: int | None,
         k: int | None,

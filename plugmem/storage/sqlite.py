@@ -24,6 +24,7 @@ import numpy as np
 
 from plugmem.errors import ConflictError, CorruptMemoryError, PlugMemError, StorageError, StorageFullError
 from plugmem.model import Edge, Entity, Event, Knowledge, Step, Summary, ToolCall
+from plugmem.namespace import NamespaceKey
 
 log = logging.getLogger("plugmem")
 
@@ -216,7 +217,7 @@ class SQLiteStore:
         steps: Sequence[Step],
         *,
         explicit_times: Iterable[str] = (),
-        on_replace: Callable[[sqlite3.Connection, str, list[str]], None] | None = None,
+        on_replace: Callable[[sqlite3.Connection, NamespaceKey, list[str]], None] | None = None,
     ) -> list[str]:
         """Durably log steps (one transaction); an id already stored with the same message is a no-op.
 
@@ -303,7 +304,7 @@ class SQLiteStore:
                 log.warning("plugmem: skipping unreadable step %r: %s", r["id"], exc)
         return out
 
-    def pending_steps(self, namespace: str, limit: int) -> list[Step]:
+    def pending_steps(self, namespace: NamespaceKey, limit: int) -> list[Step]:
         """The next logged steps of a namespace; a row that cannot even be read is quarantined."""
         rows = self.query(
             "SELECT * FROM steps WHERE state = 0 AND namespace = ? ORDER BY seq LIMIT ?", (namespace, limit)
@@ -318,13 +319,13 @@ class SQLiteStore:
                 )
         return out
 
-    def pending_namespaces(self) -> list[str]:
+    def pending_namespaces(self) -> list[NamespaceKey]:
         """Namespaces with logged, unprocessed steps, the longest-waiting first (one queue each)."""
         rows = self.query("SELECT namespace FROM steps WHERE state = 0 GROUP BY namespace ORDER BY MIN(seq)")
-        return [r[0] for r in rows]
+        return [NamespaceKey(r[0]) for r in rows]
 
     # -- quarantine ----------------------------------------------------------------------
-    def quarantine(self, namespace: str, ids: Sequence[str], error: str, now: float) -> None:
+    def quarantine(self, namespace: NamespaceKey, ids: Sequence[str], error: str, now: float) -> None:
         """Set steps aside after they failed; each retry waits longer (5 s, 20 s, ... up to an hour)."""
         with self.tx() as c:
             for i in ids:
@@ -360,7 +361,7 @@ class SQLiteStore:
         )
         return float(row[0][0]) if row and row[0][0] is not None else None
 
-    def quarantined(self, namespace: str | None = None) -> list[dict[str, Any]]:
+    def quarantined(self, namespace: NamespaceKey | None = None) -> list[dict[str, Any]]:
         """The steps set aside, with their last error and attempts (shown in `stats()`)."""
         sql = (
             "SELECT q.namespace, q.id, q.error, q.attempts, q.next_try FROM quarantine q JOIN steps s"
@@ -371,7 +372,7 @@ class SQLiteStore:
         )
         return [dict(r) for r in rows]
 
-    def pending_count(self, namespace: str | None = None) -> int:
+    def pending_count(self, namespace: NamespaceKey | None = None) -> int:
         if namespace is None:
             return int(self.query("SELECT COUNT(*) FROM steps WHERE state = 0")[0][0])
         return int(
@@ -379,7 +380,7 @@ class SQLiteStore:
         )
 
     def steps(
-        self, namespace: str, *, session_id: str | None = None, ids: Iterable[str] | None = None
+        self, namespace: NamespaceKey, *, session_id: str | None = None, ids: Iterable[str] | None = None
     ) -> list[Step]:
         if ids is not None:
             idl = list(ids)
@@ -403,7 +404,7 @@ class SQLiteStore:
             rows = self.query("SELECT * FROM steps WHERE namespace = ? ORDER BY seq", (namespace,))
         return self._steps_of(rows)
 
-    def session_tail(self, namespace: str, session_id: str, before_seq: int, n: int) -> list[Step]:
+    def session_tail(self, namespace: NamespaceKey, session_id: str, before_seq: int, n: int) -> list[Step]:
         rows = self.query(
             "SELECT * FROM steps WHERE namespace = ? AND session_id = ? AND seq < ? AND state = 1"
             " ORDER BY seq DESC LIMIT ?",
@@ -416,7 +417,7 @@ class SQLiteStore:
         c.executemany(f"UPDATE steps SET state = {DONE} WHERE namespace = ? AND id = ?", keys)
         c.executemany("DELETE FROM quarantine WHERE namespace = ? AND id = ?", keys)
 
-    def existing_ids(self, namespace: str, ids: Sequence[str]) -> set[str]:
+    def existing_ids(self, namespace: NamespaceKey, ids: Sequence[str]) -> set[str]:
         out: set[str] = set()
         for i in range(0, len(ids), 500):
             chunk = list(ids[i : i + 500])
@@ -429,8 +430,11 @@ class SQLiteStore:
             )
         return out
 
-    def namespaces(self) -> list[str]:
-        return [r[0] for r in self.query("SELECT DISTINCT namespace FROM steps ORDER BY namespace")]
+    def namespaces(self) -> list[NamespaceKey]:
+        """Every namespace that has logged steps, by key."""
+        return [
+            NamespaceKey(r[0]) for r in self.query("SELECT DISTINCT namespace FROM steps ORDER BY namespace")
+        ]
 
     # -- derived nodes -------------------------------------------------------------
     def put_events(self, c: sqlite3.Connection, events: Sequence[Event]) -> None:
@@ -467,13 +471,13 @@ class SQLiteStore:
             [(s.namespace, s.id, s.level, s.key, dumps(asdict(s))) for s in items],
         )
 
-    def put_edges(self, c: sqlite3.Connection, namespace: str, edges: Sequence[Edge]) -> None:
+    def put_edges(self, c: sqlite3.Connection, namespace: NamespaceKey, edges: Sequence[Edge]) -> None:
         c.executemany(
             "INSERT OR REPLACE INTO edges(namespace, src, dst, kind, label, weight) VALUES (?,?,?,?,?,?)",
             [(namespace, e.src, e.dst, e.kind, e.label or "", e.weight) for e in edges],
         )
 
-    def events(self, namespace: str, *, session_id: str | None = None) -> list[Event]:
+    def events(self, namespace: NamespaceKey, *, session_id: str | None = None) -> list[Event]:
         if session_id is None:
             rows = self.query("SELECT data FROM events WHERE namespace = ? ORDER BY start", (namespace,))
         else:
@@ -483,7 +487,7 @@ class SQLiteStore:
             )
         return [Event(**loads(r[0])) for r in rows]
 
-    def knowledge(self, namespace: str, *, subjects: Iterable[str] | None = None) -> list[Knowledge]:
+    def knowledge(self, namespace: NamespaceKey, *, subjects: Iterable[str] | None = None) -> list[Knowledge]:
         if subjects is None:
             rows = self.query("SELECT data FROM knowledge WHERE namespace = ?", (namespace,))
         else:
@@ -496,36 +500,36 @@ class SQLiteStore:
             )
         return [Knowledge(**loads(r[0])) for r in rows]
 
-    def entities(self, namespace: str) -> list[Entity]:
+    def entities(self, namespace: NamespaceKey) -> list[Entity]:
         return [
             Entity(**loads(r[0]))
             for r in self.query("SELECT data FROM entities WHERE namespace = ?", (namespace,))
         ]
 
-    def summaries(self, namespace: str) -> list[Summary]:
+    def summaries(self, namespace: NamespaceKey) -> list[Summary]:
         return [
             Summary(**loads(r[0]))
             for r in self.query("SELECT data FROM summaries WHERE namespace = ?", (namespace,))
         ]
 
-    def edges(self, namespace: str) -> list[Edge]:
+    def edges(self, namespace: NamespaceKey) -> list[Edge]:
         rows = self.query("SELECT src, dst, kind, label, weight FROM edges WHERE namespace = ?", (namespace,))
         return [Edge(r[0], r[1], r[2], r[3] or None, r[4]) for r in rows]
 
-    def count(self, table: str, namespace: str | None = None, where: str = "") -> int:
+    def count(self, table: str, namespace: NamespaceKey | None = None, where: str = "") -> int:
         clauses = [w for w in (where, "namespace = ?" if namespace else "") if w]
         sql = f"SELECT COUNT(*) FROM {table}" + (" WHERE " + " AND ".join(clauses) if clauses else "")
         return int(self.query(sql, (namespace,) if namespace else ())[0][0])
 
     # -- deletion ------------------------------------------------------------------
-    def delete_namespace(self, namespace: str) -> int:
+    def delete_namespace(self, namespace: NamespaceKey) -> int:
         with self.tx() as c:
             n = c.execute("DELETE FROM steps WHERE namespace = ?", (namespace,)).rowcount
             for t in ("events", "knowledge", "entities", "summaries", "edges"):
                 c.execute(f"DELETE FROM {t} WHERE namespace = ?", (namespace,))
         return int(n)
 
-    def delete_steps(self, namespace: str, ids: Sequence[str]) -> int:
+    def delete_steps(self, namespace: NamespaceKey, ids: Sequence[str]) -> int:
         """Delete steps and everything derived only from them (their nodes are rebuilt)."""
         with self.tx() as c:
             n = 0
@@ -558,7 +562,7 @@ class SQLiteStore:
 
     # -- failures and counters -------------------------------------------------------
     def record_failure(
-        self, namespace: str | None, stage: str, error: str, attempts: int, data: object
+        self, namespace: NamespaceKey | None, stage: str, error: str, attempts: int, data: object
     ) -> None:
         """Record a failure; never raises (a full disk must not turn one failure into a dead worker)."""
         try:

@@ -83,6 +83,7 @@ from plugmem import (
     InvalidInputError,
     MemoryClosedError,
     MemoryPolicy,
+    NamespaceKey,
     PlugMem,
     PolicyError,
     connect_sqlite,
@@ -306,9 +307,9 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
             name="plugmem-saver-feed",
         )
         self._fed_lock = threading.Lock()
-        self._fed_cache: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()
+        self._fed_cache: OrderedDict[tuple[NamespaceKey, str], dict[str, str]] = OrderedDict()
         # fed but not yet in lg_fed: written by the next put's transaction (no extra commit), or by flush()
-        self._unrecorded: dict[tuple[str, str, str], str] = {}
+        self._unrecorded: dict[tuple[NamespaceKey, str, str], str] = {}
         self._settled: dict[
             str, str
         ] = {}  # thread -> checkpoint id fully fed, cleared from lg_unfed next commit
@@ -924,7 +925,9 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
             log.info("PlugMemSaver: feeding thread %r, checkpointed but not fed before the last stop", tid)
             self._enqueue(tid, configurable, checkpoint)
 
-    def _erase_messages(self, c: sqlite3.Connection, namespace: str, steps: builtins.list[Any]) -> None:
+    def _erase_messages(
+        self, c: sqlite3.Connection, namespace: NamespaceKey, steps: builtins.list[Any]
+    ) -> None:
         """Remove forgotten messages from this file's checkpoints and pending writes (memory's forget).
 
         Runs inside the forget's transaction on the memory's connection. The threads searched
@@ -1021,7 +1024,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
             )
         return item.id, h.hexdigest(), item.message
 
-    def _fed(self, key: tuple[str, str]) -> dict[str, str]:
+    def _fed(self, key: tuple[NamespaceKey, str]) -> dict[str, str]:
         """Message id -> digest already fed for (namespace key, thread), cached for recent threads."""
         with self._fed_lock:
             cached = self._fed_cache.get(key)
@@ -1059,7 +1062,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         memory = self.memory
         if memory is None:
             return
-        groups: dict[tuple[str, str], _FeedGroup] = {}
+        groups: dict[tuple[NamespaceKey, str], _FeedGroup] = {}
         failed: set[str] = set()  # threads with a message not fed: their lg_unfed mark stays
         for job in jobs:
             try:
@@ -1083,7 +1086,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
                 known = group.pending.get(mid)
                 if known is None or known[0] != digest:
                     group.pending[mid] = (digest, msg)  # a later edit replaces the earlier one in place
-        done: list[tuple[str, str, str, str]] = []
+        done: list[tuple[NamespaceKey, str, str, str]] = []
         for key, group in groups.items():
             if group.pending:
                 added = self._add(memory, group)

@@ -71,10 +71,6 @@ class PlugMemRetriever(BaseRetriever):
     def effective_policy(self) -> MemoryPolicy:
         return self.policy or self.memory.policy
 
-    def resolve_namespace(self, config: RunnableConfig | None = None) -> tuple[str, ...]:
-        """The namespace this call reads: fixed, or from the (ambient) run config."""
-        return namespace_for(self.effective_policy, ensure_config(config), self.namespace)
-
     def _recall_kwargs(
         self,
         namespace: tuple[str, ...],
@@ -95,13 +91,17 @@ class PlugMemRetriever(BaseRetriever):
 
     def invoke(self, input: str, config: RunnableConfig | None = None, **kwargs: Any) -> list[Document]:
         """Recall for `input`; `k`, `budget_tokens` and `mode` may be passed per call."""
-        kwargs.setdefault("namespace", self.resolve_namespace(config))
+        kwargs.setdefault(
+            "namespace", namespace_for(self.effective_policy, ensure_config(config), self.namespace)
+        )
         return super().invoke(input, config, **kwargs)
 
     async def ainvoke(
         self, input: str, config: RunnableConfig | None = None, **kwargs: Any
     ) -> list[Document]:
-        kwargs.setdefault("namespace", self.resolve_namespace(config))
+        kwargs.setdefault(
+            "namespace", namespace_for(self.effective_policy, ensure_config(config), self.namespace)
+        )
         return await super().ainvoke(input, config, **kwargs)
 
     def _get_relevant_documents(
@@ -116,7 +116,8 @@ class PlugMemRetriever(BaseRetriever):
         **kwargs: Any,
     ) -> list[Document]:
         """Extra keyword arguments other retrievers take (e.g. `filter`) are accepted and ignored."""
-        ns = validate_namespace(namespace) if namespace is not None else self.resolve_namespace()
+        fixed = namespace if namespace is not None else self.namespace
+        ns = namespace_for(self.effective_policy, ensure_config(None), fixed)
         args = self._recall_kwargs(ns, k=k, budget_tokens=budget_tokens, mode=mode)
         return recall_to_documents(self.memory.recall(query, **args), ns)
 
@@ -131,6 +132,7 @@ class PlugMemRetriever(BaseRetriever):
         mode: RecallMode | None = None,
         **kwargs: Any,
     ) -> list[Document]:
-        ns = validate_namespace(namespace) if namespace is not None else self.resolve_namespace()
+        fixed = namespace if namespace is not None else self.namespace
+        ns = namespace_for(self.effective_policy, ensure_config(None), fixed)
         args = self._recall_kwargs(ns, k=k, budget_tokens=budget_tokens, mode=mode)
         return recall_to_documents(await self.memory.arecall(query, **args), ns)
