@@ -275,25 +275,6 @@ def invoke_structured(
     raise ex.failed()
 
 
-async def ainvoke_structured(
-    llm: BaseChatModel,
-    messages: Sequence[BaseMessage],
-    schema: type[M],
-    *,
-    retries: int = 1,
-    validate: Validator | None = None,
-    counter: TokenCounter | None = None,
-    native: bool | None = None,
-) -> tuple[M, LLMUsage]:
-    """Async twin of `invoke_structured`."""
-    ex = _Exchange(llm, messages, schema, validate, counter, native)
-    for _ in range(retries + 1):
-        result = ex.receive(await ex.runnable.ainvoke(ex.convo))
-        if result is not None:
-            return result, ex.usage
-    raise ex.failed()
-
-
 def max_input_tokens(llm: BaseChatModel) -> int | None:
     """The prompt size the model accepts, when its profile says (local models set it)."""
     profile = getattr(llm, "profile", None) or {}

@@ -419,12 +419,7 @@ class PlugMem:
             if not isinstance(session_id, str) or not session_id.strip():
                 raise InvalidInputError(f"session_id must be a non-empty string, got {session_id!r}")
             check_text(session_id, what="session_id")
-            return [
-                r[0]
-                for r in self.store.query(
-                    "SELECT id FROM steps WHERE namespace = ? AND session_id = ?", (ns, session_id)
-                )
-            ]
+            return self.store.session_step_ids(ns, session_id)
         return None
 
     def _follow(self, ns: NamespaceKey, res: Unlinked) -> None:
@@ -605,13 +600,7 @@ class PlugMem:
         return Stats(
             namespaces=len(s.namespaces()) if ns is None else int(s.count("steps", ns) > 0),
             steps=s.count("steps", ns),
-            sessions=int(
-                s.query(
-                    "SELECT COUNT(DISTINCT namespace || '|' || session_id) FROM steps"
-                    + (" WHERE namespace = ?" if ns else ""),
-                    (ns,) if ns else (),
-                )[0][0]
-            ),
+            sessions=s.session_count(ns),
             events=s.count("events", ns),
             propositions=s.count("knowledge", ns, "kind = 'proposition'"),
             prescriptions=s.count("knowledge", ns, "kind = 'prescription'"),

@@ -417,6 +417,4 @@ class Pipeline:
             cat.put(missing, embed=True)
 
     def _pending_ids(self, ns: NamespaceKey) -> set[str]:
-        return {
-            r[0] for r in self.store.query("SELECT id FROM steps WHERE namespace = ? AND state != 1", (ns,))
-        }
+        return self.store.unprocessed_ids(ns)

@@ -70,8 +70,7 @@ class StructureResult:
         store.put_events(c, self.events)
         store.put_knowledge(c, self.knowledge)
         store.put_entities(c, self.entities)
-        for ent_id in self.dropped_entities:
-            c.execute("DELETE FROM entities WHERE namespace = ? AND id = ?", (self.namespace, ent_id))
+        store.delete_entities(c, self.namespace, self.dropped_entities)
         store.put_summaries(c, self.summaries)
         store.put_edges(c, self.namespace, self.edges)
 

@@ -404,6 +404,25 @@ class SQLiteStore:
             rows = self.query("SELECT * FROM steps WHERE namespace = ? ORDER BY seq", (namespace,))
         return self._steps_of(rows)
 
+    def session_step_ids(self, namespace: NamespaceKey, session_id: str) -> list[str]:
+        """The ids of a session's logged steps (what `forget(session_id=...)` erases)."""
+        rows = self.query(
+            "SELECT id FROM steps WHERE namespace = ? AND session_id = ?", (namespace, session_id)
+        )
+        return [r[0] for r in rows]
+
+    def unprocessed_ids(self, namespace: NamespaceKey) -> set[str]:
+        """Ids of a namespace's steps not processed yet (pending or quarantined)."""
+        rows = self.query(f"SELECT id FROM steps WHERE namespace = ? AND state != {DONE}", (namespace,))
+        return {r[0] for r in rows}
+
+    def session_count(self, namespace: NamespaceKey | None = None) -> int:
+        """Distinct sessions with logged steps, in one namespace or in all of them."""
+        sql = "SELECT COUNT(DISTINCT namespace || '|' || session_id) FROM steps"
+        if namespace:
+            return int(self.query(sql + " WHERE namespace = ?", (namespace,))[0][0])
+        return int(self.query(sql)[0][0])
+
     def session_tail(self, namespace: NamespaceKey, session_id: str, before_seq: int, n: int) -> list[Step]:
         rows = self.query(
             "SELECT * FROM steps WHERE namespace = ? AND session_id = ? AND seq < ? AND state = 1"
@@ -470,6 +489,10 @@ class SQLiteStore:
             "INSERT OR REPLACE INTO summaries(namespace, id, level, key, data) VALUES (?,?,?,?,?)",
             [(s.namespace, s.id, s.level, s.key, dumps(asdict(s))) for s in items],
         )
+
+    def delete_entities(self, c: sqlite3.Connection, namespace: NamespaceKey, ids: Sequence[str]) -> None:
+        """Entities merged into others (consolidation), inside the caller's transaction."""
+        c.executemany("DELETE FROM entities WHERE namespace = ? AND id = ?", [(namespace, i) for i in ids])
 
     def put_edges(self, c: sqlite3.Connection, namespace: NamespaceKey, edges: Sequence[Edge]) -> None:
         c.executemany(

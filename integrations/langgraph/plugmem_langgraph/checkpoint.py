@@ -488,6 +488,31 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         """
         if limit is not None and limit <= 0:
             return
+        where, params = self._list_where(config, before)
+        if filter is not None and not isinstance(filter, Mapping):
+            raise InvalidInputError(f"PlugMemSaver.list: filter must be a dict, got {type(filter).__name__}")
+        remaining = limit
+        last: tuple[str, str, str] | None = None
+        page = _PAGE if filter or limit is None else min(_PAGE, limit)
+        while True:
+            rows, kept, writes = self._list_page(where, params, last, page, filter)
+            if not rows:
+                return
+            last = (rows[-1][2], rows[-1][0], rows[-1][1])
+            for row, row_writes in zip(kept, writes, strict=True):
+                yield self._tuple(row, row_writes, None)
+                if remaining is not None:
+                    remaining -= 1
+                    if remaining <= 0:
+                        return
+            if len(rows) < page:
+                return
+
+    @staticmethod
+    def _list_where(
+        config: RunnableConfig | None, before: RunnableConfig | None
+    ) -> tuple[builtins.list[str], builtins.list[Any]]:
+        """The WHERE clauses (and their parameters) of `list`'s thread / namespace / id / `before`."""
         where: list[str] = []
         params: list[Any] = []
         if config is not None:
@@ -506,50 +531,47 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         if before is not None and (bid := get_checkpoint_id(before)):
             where.append("checkpoint_id < ?")
             params.append(str(bid))
-        if filter is not None and not isinstance(filter, Mapping):
-            raise InvalidInputError(f"PlugMemSaver.list: filter must be a dict, got {type(filter).__name__}")
-        remaining = limit
-        last: tuple[str, str, str] | None = None
-        page = _PAGE if filter or limit is None else min(_PAGE, limit)
-        while True:
-            clauses = list(where)
-            args = list(params)
-            if last is not None:
-                clauses.append("(checkpoint_id, thread_id, checkpoint_ns) < (?, ?, ?)")
-                args.extend(last)
-            sql = f"SELECT {_CP_COLUMNS} FROM lg_checkpoints"
-            if clauses:
-                sql += " WHERE " + " AND ".join(clauses)
-            sql += " ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC LIMIT ?"
-            with self._tx(write=False) as cur:
-                rows = cast(list[_CpRow], cur.execute(sql, [*args, page]).fetchall())
-                if not filter:
-                    writes = [self._writes_of(cur, r[0], r[1], r[2]) for r in rows]
-            if not rows:
-                return
-            last = (rows[-1][2], rows[-1][0], rows[-1][1])
-            if filter:
-                kept = [
-                    r
-                    for r in rows
-                    if all(
-                        v == cast(dict[str, Any], self.serde.loads_typed((r[6], r[7]))).get(k)
-                        for k, v in filter.items()
-                    )
-                ]
-                with self._tx(write=False) as cur:
-                    writes = [self._writes_of(cur, r[0], r[1], r[2]) for r in kept]
-                rows_out = kept
-            else:
-                rows_out = rows
-            for row, row_writes in zip(rows_out, writes, strict=True):
-                yield self._tuple(row, row_writes, None)
-                if remaining is not None:
-                    remaining -= 1
-                    if remaining <= 0:
-                        return
-            if len(rows) < page:
-                return
+        return where, params
+
+    def _list_page(
+        self,
+        where: Sequence[str],
+        params: Sequence[Any],
+        last: tuple[str, str, str] | None,
+        page: int,
+        filter: Mapping[str, Any] | None,
+    ) -> tuple[builtins.list[_CpRow], builtins.list[_CpRow], builtins.list[builtins.list[_WriteRow]]]:
+        """One page after `last`, newest first: (its rows, the rows `filter` keeps, their writes).
+
+        Without a filter the writes come in the page's own read; with one, the metadata is
+        deserialized outside the lock and the kept rows' writes are read after.
+        """
+        clauses = list(where)
+        args = list(params)
+        if last is not None:
+            clauses.append("(checkpoint_id, thread_id, checkpoint_ns) < (?, ?, ?)")
+            args.extend(last)
+        sql = f"SELECT {_CP_COLUMNS} FROM lg_checkpoints"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC LIMIT ?"
+        with self._tx(write=False) as cur:
+            rows = cast(list[_CpRow], cur.execute(sql, [*args, page]).fetchall())
+            if not filter:
+                return rows, rows, [self._writes_of(cur, r[0], r[1], r[2]) for r in rows]
+        if not rows:
+            return rows, [], []
+        kept = [
+            r
+            for r in rows
+            if all(
+                v == cast(dict[str, Any], self.serde.loads_typed((r[6], r[7]))).get(k)
+                for k, v in filter.items()
+            )
+        ]
+        with self._tx(write=False) as cur:
+            writes = [self._writes_of(cur, r[0], r[1], r[2]) for r in kept]
+        return rows, kept, writes
 
     # -- writes ----------------------------------------------------------------------
     def put(
@@ -1062,8 +1084,31 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         memory = self.memory
         if memory is None:
             return
+        groups, failed = self._group(jobs)
+        done: list[tuple[NamespaceKey, str, str, str]] = []
+        for key, group in groups.items():
+            if group.pending:
+                added = self._add(memory, group)
+                done.extend((key[0], key[1], mid, digest) for mid, digest in added)
+                if len(added) < len(group.pending):
+                    failed.add(key[1])
+        with self._fed_lock:
+            for job in jobs:  # fully fed: its lg_unfed mark goes with the next commit
+                if job.thread_id not in failed:
+                    self._settled[job.thread_id] = job.checkpoint_id
+            for nsk, tid, mid, digest in done:
+                self._unrecorded[(nsk, tid, mid)] = digest
+                cached = self._fed_cache.get((nsk, tid))
+                if cached is not None:
+                    cached[mid] = digest
+
+    def _group(
+        self, jobs: builtins.list[_FeedJob]
+    ) -> tuple[dict[tuple[NamespaceKey, str], _FeedGroup], set[str]]:
+        """The messages of `jobs` not fed yet, per (namespace, thread), a later edit replacing an earlier
+        one; and the threads whose namespace could not be resolved (their lg_unfed mark stays)."""
         groups: dict[tuple[NamespaceKey, str], _FeedGroup] = {}
-        failed: set[str] = set()  # threads with a message not fed: their lg_unfed mark stays
+        failed: set[str] = set()
         for job in jobs:
             try:
                 ns = self._namespace_of(job)
@@ -1086,22 +1131,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
                 known = group.pending.get(mid)
                 if known is None or known[0] != digest:
                     group.pending[mid] = (digest, msg)  # a later edit replaces the earlier one in place
-        done: list[tuple[NamespaceKey, str, str, str]] = []
-        for key, group in groups.items():
-            if group.pending:
-                added = self._add(memory, group)
-                done.extend((key[0], key[1], mid, digest) for mid, digest in added)
-                if len(added) < len(group.pending):
-                    failed.add(key[1])
-        with self._fed_lock:
-            for job in jobs:  # fully fed: its lg_unfed mark goes with the next commit
-                if job.thread_id not in failed:
-                    self._settled[job.thread_id] = job.checkpoint_id
-            for nsk, tid, mid, digest in done:
-                self._unrecorded[(nsk, tid, mid)] = digest
-                cached = self._fed_cache.get((nsk, tid))
-                if cached is not None:
-                    cached[mid] = digest
+        return groups, failed
 
     def _record_fed(self, cur: sqlite3.Cursor) -> None:
         """Write the fed-message records waiting in RAM, inside the caller's transaction.
