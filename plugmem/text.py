@@ -326,20 +326,12 @@ SEARCH_STOPWORDS = frozenset(
 
 
 def search_stem(word: str) -> str:
-    """A light suffix stripper: enough to match plurals and simple verb forms."""
+    """`stem`, after dropping a possessive, and with "-es" after s, x or z folded too ("boxes" → "box")."""
     if word.endswith("'s"):
         word = word[:-2]
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 5 and word.endswith("ing"):
-        return word[:-3]
-    if len(word) > 4 and word.endswith("ed") and not word.endswith("eed"):
-        return word[:-2]
     if len(word) > 3 and word.endswith("es") and word[-3] in "sxz":
         return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
+    return stem(word)
 
 
 def tokenize(text: str) -> list[str]:
