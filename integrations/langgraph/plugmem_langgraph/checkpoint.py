@@ -16,8 +16,9 @@ Feeding memory, and why it is shaped this way:
 - Only the root graph's `messages` channel is fed (subgraph checkpoints repeat or
   fragment the same conversation), and only on steps where that channel changed. A
   `DeltaChannel` (LangGraph beta) keeps no inline value on most steps; those are skipped.
-- `put` does no memory work: it snapshots the message list and queues it. A single
-  background thread (`Feeder`, feeder.py, which calls back into the saver's `_feed`) waits until the graph is quiet (`feed_delay`, at most
+- `put` does no memory work: it snapshots the message list and queues it for the
+  `Feeder` (feeder.py: the feeding half, given a callback to read `lg_fed`). Its single
+  background thread waits until the graph is quiet (`feed_delay`, at most
   `feed_max_delay`), diffs the queued lists against what was already fed for each
   thread and calls `memory.add(new, namespace=..., session_id=thread_id,
   timestamp=<checkpoint ts>)` once per thread, so a run's burst of steps costs one
@@ -47,23 +48,20 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import hashlib
 import json
 import logging
 import os
 import random
 import sqlite3
 import threading
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, cast
 
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
@@ -85,25 +83,19 @@ from plugmem import (
     MemoryPolicy,
     NamespaceKey,
     PlugMem,
-    PolicyError,
     connect_sqlite,
-    ns_key,
-    parse_timestamp,
     validate_namespace,
 )
-from plugmem_langgraph.feeder import Feeder
-from plugmem_langgraph.messages import message_key, storable_message
-from plugmem_langgraph.policies import namespace_for
+from plugmem_langgraph.feeder import FALLBACK_NAMESPACE_PREFIX, Feeder, FeedJob
+from plugmem_langgraph.messages import message_key
 
 __all__ = ["FALLBACK_NAMESPACE_PREFIX", "PlugMemSaver"]
 
 log = logging.getLogger("plugmem.langgraph.checkpoint")
 
 SCHEMA_VERSION = "1"
-FALLBACK_NAMESPACE_PREFIX = "threads"
 _PAGE = 100  # checkpoints read per lock acquisition while listing
 _MAX_VARS = 500  # ids bound per statement (SQLite's limit is far higher; keeps statements small)
-_FED_CACHE_THREADS = 512  # threads whose fed-message digests stay in RAM
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS lg_meta (
@@ -157,38 +149,13 @@ _CpRow = tuple[str, str, str, str | None, str, bytes, str, bytes]
 _WriteRow = tuple[str, str, str, bytes, str, int]
 
 
-@dataclass(slots=True)
-class _FeedJob:
-    """One checkpoint's message list, waiting for the feed thread."""
-
-    thread_id: str
-    configurable: dict[str, Any]
-    messages: list[Any]
-    ts: str | None
-    checkpoint_id: str = ""
-
-
-@dataclass(slots=True)
-class _FeedGroup:
-    """The new messages of one (namespace, thread) within one drain of the queue."""
-
-    namespace: tuple[str, ...]
-    thread_id: str
-    timestamp: datetime | None
-    pending: dict[str, tuple[str, BaseMessage]] = field(default_factory=dict)  # id -> (digest, message)
-
-
 @dataclass(slots=True, eq=False)
 class _Shared:
     """The saver's mutable state, in one object so that the shallow copies LangGraph makes
-    with `with_allowlist` (strict msgpack mode) share it with the saver the user holds:
-    a copy's checkpoints are then fed, counted and flushed like the original's."""
+    with `with_allowlist` (strict msgpack mode) share it with the saver the user holds (they
+    share its `Feeder` too: a copy's checkpoints are fed, counted and flushed like the original's)."""
 
     closed: bool = False
-    feed_errors: int = 0
-    fed_messages: int = 0
-    last_feed_error: BaseException | None = None
-    warned_fallback: bool = False
 
 
 def _config_json(config: RunnableConfig) -> str:
@@ -298,21 +265,15 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
             "INSERT OR IGNORE INTO lg_meta (name, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
         )
 
-        # feeding: jobs batched by one daemon thread (started on the first feed) that calls self._feed
-        self._feeder: Feeder[_FeedJob] = Feeder(
-            self._feed,
-            on_error=self._feed_failed,
+        # feeding memory: the Feeder's own thread, started on the first checkpoint to feed
+        self._feeder = Feeder(
+            memory,
+            policy=self.policy,
+            namespace=self.namespace,
+            load_fed=self._load_fed,
             delay=self.feed_delay,
             max_delay=self.feed_max_delay,
-            name="plugmem-saver-feed",
         )
-        self._fed_lock = threading.Lock()
-        self._fed_cache: OrderedDict[tuple[NamespaceKey, str], dict[str, str]] = OrderedDict()
-        # fed but not yet in lg_fed: written by the next put's transaction (no extra commit), or by flush()
-        self._unrecorded: dict[tuple[NamespaceKey, str, str], str] = {}
-        self._settled: dict[
-            str, str
-        ] = {}  # thread -> checkpoint id fully fed, cleared from lg_unfed next commit
         if memory is not None and self.feed and Path(db).resolve() == memory.db_path.resolve():
             memory.register_eraser(self._erase_messages)  # forget reaches the checkpoints in this file
         if self.feed:
@@ -614,7 +575,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
                     "INSERT OR REPLACE INTO lg_unfed (thread_id, checkpoint_id, configurable) VALUES (?, ?, ?)",
                     (thread_id, str(checkpoint["id"]), _config_json(config)),
                 )
-            if self._unrecorded or self._settled:
+            if self._feeder.has_records:
                 self._record_fed(cur)
         if feeding:
             self._enqueue(thread_id, dict(config.get("configurable") or {}), checkpoint)
@@ -680,7 +641,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
             cur.execute("DELETE FROM lg_writes WHERE thread_id = ?", (tid,))
             cur.execute("DELETE FROM lg_fed WHERE thread_id = ?", (tid,))
             cur.execute("DELETE FROM lg_unfed WHERE thread_id = ?", (tid,))
-        self._forget_fed_cache(tid)
+        self._feeder.forget_thread(tid)
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints (and their writes) created by the given runs, in every thread.
@@ -730,7 +691,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
                 "SELECT namespace, ?, message_id, digest FROM lg_fed WHERE thread_id = ?",
                 (dst, src),
             )
-        self._forget_fed_cache(dst)
+        self._feeder.forget_thread(dst)
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """Shrink threads: `"keep_latest"` keeps the newest checkpoint per namespace (and its
@@ -754,7 +715,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
                     cur.execute(f"DELETE FROM lg_fed WHERE thread_id IN ({marks})", chunk)
                     cur.execute(f"DELETE FROM lg_unfed WHERE thread_id IN ({marks})", chunk)
             for tid in tids:
-                self._forget_fed_cache(tid)
+                self._feeder.forget_thread(tid)
             return
         latest = (
             "SELECT checkpoint_ns, MAX(checkpoint_id) FROM lg_checkpoints WHERE thread_id = ? "
@@ -849,16 +810,17 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
     @property
     def feed_errors(self) -> int:
         """Feeds that failed (logged); their messages are retried with the thread's next checkpoint."""
-        return self._s.feed_errors
+        return self._feeder.feed_errors
 
     @property
     def fed_messages(self) -> int:
         """Messages handed to `memory.add` by this saver (and its copies) since it opened."""
-        return self._s.fed_messages
+        return self._feeder.fed_messages
 
     @property
     def last_feed_error(self) -> BaseException | None:
-        return self._s.last_feed_error
+        """The latest feed failure (None if none)."""
+        return self._feeder.last_feed_error
 
     @property
     def pending_feeds(self) -> int:
@@ -871,7 +833,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         Memory's own extraction and indexing are not waited for: follow with `memory.flush()`.
         """
         done = self._feeder.flush(timeout)
-        if (self._unrecorded or self._settled) and not self._s.closed:
+        if self._feeder.has_records and not self._s.closed:
             with self._tx(write=True) as cur:
                 self._record_fed(cur)
         return done
@@ -882,10 +844,10 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
     def _enqueue(self, thread_id: str, configurable: dict[str, Any], checkpoint: Checkpoint) -> None:
         raw = checkpoint["channel_values"].get(self.messages_key)
         if not isinstance(raw, list) or not raw:
-            with self._fed_lock:  # e.g. a DeltaChannel step, whose channel value is not stored inline
-                self._settled[thread_id] = str(checkpoint["id"])
+            # e.g. a DeltaChannel step, whose channel value is not stored inline
+            self._feeder.settle(thread_id, str(checkpoint["id"]))
             return
-        job = _FeedJob(
+        job = FeedJob(
             thread_id=thread_id,
             configurable=configurable,
             messages=list(raw),  # the list object may be reused by the graph; its messages are not mutated
@@ -893,31 +855,6 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
             checkpoint_id=str(checkpoint["id"]),
         )
         self._feeder.put(job)
-
-    def _feed_failed(self, exc: BaseException, what: str) -> None:
-        self._s.feed_errors += 1
-        self._s.last_feed_error = exc
-        log.warning(
-            "PlugMemSaver: %s failed (%s: %s); the checkpoint is stored", what, type(exc).__name__, exc
-        )
-
-    def _namespace_of(self, job: _FeedJob) -> tuple[str, ...]:
-        if self.namespace is not None:
-            return self.namespace
-        try:
-            return namespace_for(self.policy, {"configurable": job.configurable})
-        except PolicyError as exc:
-            fallback = validate_namespace((FALLBACK_NAMESPACE_PREFIX, job.thread_id))
-            if not self._s.warned_fallback:
-                self._s.warned_fallback = True
-                log.warning(
-                    "PlugMemSaver: %s; feeding thread %r into its own namespace %r "
-                    "(pass namespace=... or the template's keys in config['configurable'])",
-                    exc,
-                    job.thread_id,
-                    fallback,
-                )
-            return fallback
 
     def _catch_up(self) -> None:
         """Queue the checkpoints whose messages were not all fed when the saver last stopped (a crash)."""
@@ -942,7 +879,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
                 checkpoint = cast(Checkpoint, self.serde.loads_typed((row[0], row[1])))
                 configurable = json.loads(cfg)
             except Exception as exc:  # an unreadable checkpoint must not stop the saver from opening
-                self._feed_failed(exc, f"catching up thread {tid!r}")
+                self._feeder.failed(exc, f"catching up thread {tid!r}")
                 continue
             log.info("PlugMemSaver: feeding thread %r, checkpointed but not fed before the last stop", tid)
             self._enqueue(tid, configurable, checkpoint)
@@ -1023,128 +960,22 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
             return [], True
         return value, False
 
-    def _storable(self, m: Any) -> tuple[str, str, BaseMessage] | None:
-        """(id, content digest, message to add) for a message memory should keep, else None."""
-        try:
-            item = storable_message(
-                m,
-                store_roles=self.policy.store_roles,
-                max_chars=self.memory.policy.max_message_chars if self.memory is not None else None,
-            )
-        except InvalidInputError:
-            return None  # content blocks memory cannot read (e.g. audio); nothing to remember
-        if item is None:
-            return None
-        h = hashlib.blake2b(digest_size=12)
-        h.update(f"{m.type}\x00{m.name or ''}\x00{item.text}\x00".encode())
-        calls = m.tool_calls if isinstance(m, AIMessage) else []
-        if calls:
-            h.update(
-                json.dumps(
-                    [[c.get("name"), c.get("args")] for c in calls], sort_keys=True, default=str
-                ).encode()
-            )
-        return item.id, h.hexdigest(), item.message
-
-    def _fed(self, key: tuple[NamespaceKey, str]) -> dict[str, str]:
-        """Message id -> digest already fed for (namespace key, thread), cached for recent threads."""
-        with self._fed_lock:
-            cached = self._fed_cache.get(key)
-            if cached is not None:
-                self._fed_cache.move_to_end(key)
-                return cached
+    def _load_fed(self, key: tuple[NamespaceKey, str]) -> dict[str, str]:
+        """Message id -> digest recorded in lg_fed for (namespace key, thread): the Feeder's callback."""
         with self._tx(write=False) as cur:
             rows = cur.execute(
                 "SELECT message_id, digest FROM lg_fed WHERE namespace = ? AND thread_id = ?", key
             ).fetchall()
-        fed = {mid: digest for mid, digest in rows}
-        with self._fed_lock:
-            fed.update({k[2]: d for k, d in self._unrecorded.items() if k[:2] == key})
-            self._fed_cache[key] = fed
-            while len(self._fed_cache) > _FED_CACHE_THREADS:
-                self._fed_cache.popitem(last=False)
-        return fed
-
-    def _forget_fed_cache(self, thread_id: str) -> None:
-        with self._fed_lock:
-            for key in [k for k in self._fed_cache if k[1] == thread_id]:
-                del self._fed_cache[key]
-
-    @staticmethod
-    def _timestamp(ts: str | None) -> datetime | None:
-        if not ts:
-            return None
-        try:
-            return parse_timestamp(ts, what="checkpoint ts")
-        except InvalidInputError:
-            return None
-
-    def _feed(self, jobs: builtins.list[_FeedJob]) -> None:
-        """Add the new messages of a drained batch: one `memory.add` per (namespace, thread)."""
-        memory = self.memory
-        if memory is None:
-            return
-        groups, failed = self._group(jobs)
-        done: list[tuple[NamespaceKey, str, str, str]] = []
-        for key, group in groups.items():
-            if group.pending:
-                added = self._add(memory, group)
-                done.extend((key[0], key[1], mid, digest) for mid, digest in added)
-                if len(added) < len(group.pending):
-                    failed.add(key[1])
-        with self._fed_lock:
-            for job in jobs:  # fully fed: its lg_unfed mark goes with the next commit
-                if job.thread_id not in failed:
-                    self._settled[job.thread_id] = job.checkpoint_id
-            for nsk, tid, mid, digest in done:
-                self._unrecorded[(nsk, tid, mid)] = digest
-                cached = self._fed_cache.get((nsk, tid))
-                if cached is not None:
-                    cached[mid] = digest
-
-    def _group(
-        self, jobs: builtins.list[_FeedJob]
-    ) -> tuple[dict[tuple[NamespaceKey, str], _FeedGroup], set[str]]:
-        """The messages of `jobs` not fed yet, per (namespace, thread), a later edit replacing an earlier
-        one; and the threads whose namespace could not be resolved (their lg_unfed mark stays)."""
-        groups: dict[tuple[NamespaceKey, str], _FeedGroup] = {}
-        failed: set[str] = set()
-        for job in jobs:
-            try:
-                ns = self._namespace_of(job)
-            except Exception as exc:
-                self._feed_failed(exc, f"resolving the memory namespace of thread {job.thread_id!r}")
-                failed.add(job.thread_id)
-                continue
-            key = (ns_key(ns), job.thread_id)
-            fed = self._fed(key)
-            group = groups.get(key)
-            for m in job.messages:
-                item = self._storable(m)
-                if item is None:
-                    continue
-                mid, digest, msg = item
-                if fed.get(mid) == digest:
-                    continue
-                if group is None:
-                    group = groups[key] = _FeedGroup(ns, job.thread_id, self._timestamp(job.ts))
-                known = group.pending.get(mid)
-                if known is None or known[0] != digest:
-                    group.pending[mid] = (digest, msg)  # a later edit replaces the earlier one in place
-        return groups, failed
+        return {mid: digest for mid, digest in rows}
 
     def _record_fed(self, cur: sqlite3.Cursor) -> None:
-        """Write the fed-message records waiting in RAM, inside the caller's transaction.
+        """Write the Feeder's fed-message records waiting in RAM, inside the caller's transaction.
 
         They ride on the next checkpoint's commit instead of costing a commit (and an
         fsync) of their own; until then the in-RAM cache is what dedupes. A crash in
         between only means those messages are added again, which memory ignores by id.
         """
-        with self._fed_lock:
-            rows = [(ns, tid, mid, digest) for (ns, tid, mid), digest in self._unrecorded.items()]
-            self._unrecorded.clear()
-            settled = list(self._settled.items())
-            self._settled.clear()
+        rows, settled = self._feeder.take_records()
         if not rows and not settled:
             return
         try:
@@ -1154,48 +985,5 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
             )
             cur.executemany("DELETE FROM lg_unfed WHERE thread_id = ? AND checkpoint_id = ?", settled)
         except BaseException:
-            with self._fed_lock:
-                for ns, tid, mid, digest in rows:
-                    self._unrecorded.setdefault((ns, tid, mid), digest)
-                for tid, cid in settled:
-                    self._settled.setdefault(tid, cid)
+            self._feeder.restore_records(rows, settled)
             raise
-
-    def _add(self, memory: PlugMem, group: _FeedGroup) -> builtins.list[tuple[str, str]]:
-        """Add one group; returns the (id, digest) pairs now settled (fed, or rejected as invalid)."""
-        items = list(group.pending.items())
-        try:
-            memory.add(
-                [msg for _, (_, msg) in items],
-                namespace=group.namespace,
-                session_id=group.thread_id,
-                timestamp=group.timestamp,
-                on_conflict="replace",  # an edited message (same id) replaces what memory learned from it
-            )
-        except InvalidInputError:
-            pass  # one bad message rejects the batch; add them one by one below
-        except Exception as exc:
-            self._feed_failed(exc, f"adding thread {group.thread_id!r} to memory")
-            return []
-        else:
-            self._s.fed_messages += len(items)
-            return [(mid, digest) for mid, (digest, _) in items]
-        settled: list[tuple[str, str]] = []
-        for mid, (digest, msg) in items:
-            try:
-                memory.add(
-                    [msg],
-                    namespace=group.namespace,
-                    session_id=group.thread_id,
-                    timestamp=group.timestamp,
-                    on_conflict="replace",
-                )
-                self._s.fed_messages += 1
-            except InvalidInputError as exc:
-                # skipped until its content changes, so one bad message cannot block the thread
-                self._feed_failed(exc, f"adding message {mid!r} of thread {group.thread_id!r}")
-            except Exception as exc:
-                self._feed_failed(exc, f"adding thread {group.thread_id!r} to memory")
-                break
-            settled.append((mid, digest))
-        return settled

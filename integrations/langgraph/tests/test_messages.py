@@ -25,7 +25,7 @@ def test_a_message_without_id_gets_the_same_id_on_every_path(tmp_path: Path) -> 
     )
     with open_memory(tmp_path / "m") as mem, PlugMemSaver(memory=mem, feed=False) as saver:
         (node_msg,) = storable_messages(mem, mem.policy, [msg])
-        saver_item = saver._storable(msg)
+        saver_item = saver._feeder.storable(msg)
         assert saver_item is not None
         assert node_msg.id == saver_item[0] == item.id
         assert node_msg == saver_item[2]
@@ -35,7 +35,7 @@ def test_nul_is_dropped_the_same_way_by_node_and_saver(tmp_path: Path) -> None:
     msg = HumanMessage("tea\x00 with milk", id="h1")
     with open_memory(tmp_path / "m") as mem, PlugMemSaver(memory=mem, feed=False) as saver:
         (node_msg,) = storable_messages(mem, mem.policy, [msg])
-        saver_item = saver._storable(msg)
+        saver_item = saver._feeder.storable(msg)
         assert saver_item is not None
         assert node_msg.content == saver_item[2].content == "tea with milk"
         # and memory accepts what both hand it
