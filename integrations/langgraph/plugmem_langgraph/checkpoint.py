@@ -307,6 +307,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
             self._conn.close()
 
     async def aclose(self) -> None:
+        """`close` in a worker thread (the SQLite work must not block the event loop)."""
         await asyncio.to_thread(self.close)
 
     def __enter__(self) -> PlugMemSaver:
@@ -746,6 +747,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
 
     # -- async twins -------------------------------------------------------------------
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """`get_tuple` in a worker thread (the SQLite work must not block the event loop)."""
         return await asyncio.to_thread(self.get_tuple, config)
 
     async def alist(
@@ -783,6 +785,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
+        """`put` in a worker thread (the SQLite work must not block the event loop)."""
         return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
 
     async def aput_writes(
@@ -792,18 +795,23 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str = "",
     ) -> None:
+        """`put_writes` in a worker thread (the SQLite work must not block the event loop)."""
         await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
 
     async def adelete_thread(self, thread_id: str) -> None:
+        """`delete_thread` in a worker thread (the SQLite work must not block the event loop)."""
         await asyncio.to_thread(self.delete_thread, thread_id)
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """`delete_for_runs` in a worker thread (the SQLite work must not block the event loop)."""
         await asyncio.to_thread(self.delete_for_runs, run_ids)
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """`copy_thread` in a worker thread (the SQLite work must not block the event loop)."""
         await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """`prune` in a worker thread (the SQLite work must not block the event loop)."""
         await asyncio.to_thread(self.prune, thread_ids, strategy=strategy)
 
     # -- feeding memory ------------------------------------------------------------------
@@ -839,6 +847,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         return done
 
     async def aflush(self, timeout: float | None = None) -> bool:
+        """`flush` in a worker thread (the SQLite work must not block the event loop)."""
         return await asyncio.to_thread(self.flush, timeout)
 
     def _enqueue(self, thread_id: str, configurable: dict[str, Any], checkpoint: Checkpoint) -> None:

@@ -240,12 +240,15 @@ class Feeder:
         return self._batcher.pending
 
     def put(self, job: FeedJob) -> None:
+        """Queue one checkpoint's messages; the thread starts with the first."""
         self._batcher.put(job)
 
     def flush(self, timeout: float | None = None) -> bool:
+        """Feed what is queued now and wait; True if nothing is pending any more."""
         return self._batcher.flush(timeout)
 
     def stop(self, timeout: float | None = None) -> None:
+        """End the thread after what is queued."""
         self._batcher.stop(timeout)
 
     def settle(self, thread_id: str, checkpoint_id: str) -> None:
