@@ -73,16 +73,18 @@ class PlugMemRetriever(BaseRetriever):
 
     def _recall_kwargs(
         self,
-        namespace: tuple[str, ...],
+        namespace: tuple[str, ...] | None,
         *,
         k: int | None = None,
         budget_tokens: int | None = None,
         mode: RecallMode | None = None,
     ) -> dict[str, Any]:
-        """Recall arguments: per-call values win over the retriever's, which win over the policy's."""
+        """Recall arguments: per-call values win over the retriever's, which win over the policy's
+        (the namespace: the call's, else the retriever's, else the policy's template on the run config)."""
         pol = self.effective_policy
+        fixed = namespace if namespace is not None else self.namespace
         return {
-            "namespace": namespace,
+            "namespace": namespace_for(pol, ensure_config(None), fixed),
             "budget_tokens": budget_tokens or self.budget_tokens or pol.budget_tokens,
             "mode": mode or self.mode or pol.mode,
             "k": k if k is not None else self.k,
@@ -116,10 +118,8 @@ class PlugMemRetriever(BaseRetriever):
         **kwargs: Any,
     ) -> list[Document]:
         """Extra keyword arguments other retrievers take (e.g. `filter`) are accepted and ignored."""
-        fixed = namespace if namespace is not None else self.namespace
-        ns = namespace_for(self.effective_policy, ensure_config(None), fixed)
-        args = self._recall_kwargs(ns, k=k, budget_tokens=budget_tokens, mode=mode)
-        return recall_to_documents(self.memory.recall(query, **args), ns)
+        args = self._recall_kwargs(namespace, k=k, budget_tokens=budget_tokens, mode=mode)
+        return recall_to_documents(self.memory.recall(query, **args), args["namespace"])
 
     async def _aget_relevant_documents(
         self,
@@ -132,7 +132,5 @@ class PlugMemRetriever(BaseRetriever):
         mode: RecallMode | None = None,
         **kwargs: Any,
     ) -> list[Document]:
-        fixed = namespace if namespace is not None else self.namespace
-        ns = namespace_for(self.effective_policy, ensure_config(None), fixed)
-        args = self._recall_kwargs(ns, k=k, budget_tokens=budget_tokens, mode=mode)
-        return recall_to_documents(await self.memory.arecall(query, **args), ns)
+        args = self._recall_kwargs(namespace, k=k, budget_tokens=budget_tokens, mode=mode)
+        return recall_to_documents(await self.memory.arecall(query, **args), args["namespace"])
