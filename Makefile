@@ -65,7 +65,8 @@ docs: setup
 dist: setup
 	rm -rf dist && mkdir -p dist
 	for pkg in . integrations/langgraph integrations/mcp; do \
-		$(PY) -m build --no-isolation --outdir dist $$pkg >/dev/null || exit 1; done
+		$(PY) -m build --no-isolation --outdir dist $$pkg >$(SCRATCH)/plugmem-build.log 2>&1 \
+			|| { cat $(SCRATCH)/plugmem-build.log; exit 1; }; done
 	rm -rf build integrations/*/build
 	$(PY) tests/packaging/check_dist.py dist
 	@ls -l dist
