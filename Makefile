@@ -47,12 +47,13 @@ demo: setup
 	$(VENV)/bin/plugmem demo
 
 lint: setup
-	$(VENV)/bin/ruff check plugmem integrations benchmarks tests conftest.py
-	$(VENV)/bin/ruff format --check plugmem integrations benchmarks tests conftest.py
+	$(VENV)/bin/ruff check plugmem integrations benchmarks tests conftest.py docs/includes.py
+	$(VENV)/bin/ruff format --check plugmem integrations benchmarks tests conftest.py docs/includes.py
 	@$(PY) -c 'import sys,tomllib; [tomllib.load(open(f,"rb")) for f in sys.argv[1:]]' pyproject.toml integrations/*/pyproject.toml
 
 typecheck: setup
-	$(VENV)/bin/mypy plugmem integrations/langgraph/plugmem_langgraph integrations/mcp/plugmem_mcp benchmarks
+	$(VENV)/bin/mypy plugmem integrations/langgraph/plugmem_langgraph integrations/mcp/plugmem_mcp benchmarks \
+		docs/includes.py tests/packaging tests/test_packaging.py
 
 unit: setup
 	$(PY) -m pytest -q -p no:cacheprovider

@@ -41,7 +41,9 @@ class IncludeError(ValueError):
 def section(text: str, name: str, path: str) -> str:
     start, end = f"<!-- docs:start {name} -->\n", f"\n<!-- docs:end {name} -->"
     if start not in text or end not in text:
-        raise IncludeError(f"{path} has no section {name!r}: mark it with '{start.strip()}' ... '{end.strip()}'")
+        raise IncludeError(
+            f"{path} has no section {name!r}: mark it with '{start.strip()}' ... '{end.strip()}'"
+        )
     return text.split(start, 1)[1].split(end, 1)[0]
 
 
@@ -78,10 +80,8 @@ def expand(markdown: str) -> str:
         if not file.is_file():
             raise IncludeError(f"included file {path} does not exist")
         text = file.read_text(encoding="utf-8")
-        if name:
-            text = section(text, name, path)
-        else:
-            text = re.sub(r"\A# .*\n", "", text)  # the page has its own title
+        # a section as marked, or the whole file without its title (the page has its own)
+        text = section(text, name, path) if name else re.sub(r"\A# .*\n", "", text)
         return relink(text.strip("\n"), path)
 
     return INCLUDE.sub(include, markdown)

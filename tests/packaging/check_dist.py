@@ -38,13 +38,20 @@ def check(ok: bool, what: str) -> None:
 def check_metadata(meta: Message, name: str, where: str) -> str:
     """The core metadata of one distribution; returns its version."""
     check(meta["Name"] == name, f"{where}: Name is {meta['Name']!r}, expected {name!r}")
-    check(float(meta["Metadata-Version"]) >= 2.4, f"{where}: Metadata-Version {meta['Metadata-Version']} < 2.4")
-    check(meta["License-Expression"] == "MIT", f"{where}: License-Expression is {meta['License-Expression']!r}")
+    check(
+        float(meta["Metadata-Version"]) >= 2.4, f"{where}: Metadata-Version {meta['Metadata-Version']} < 2.4"
+    )
+    check(
+        meta["License-Expression"] == "MIT", f"{where}: License-Expression is {meta['License-Expression']!r}"
+    )
     check(meta["License"] is None, f"{where}: carries the deprecated License field")
     check("LICENSE" in (meta.get_all("License-File") or []), f"{where}: no License-File: LICENSE")
     classifiers = meta.get_all("Classifier") or []
     check("Typing :: Typed" in classifiers, f"{where}: no 'Typing :: Typed' classifier")
-    check(not any(c.startswith("License ::") for c in classifiers), f"{where}: a license classifier beside the SPDX expression")
+    check(
+        not any(c.startswith("License ::") for c in classifiers),
+        f"{where}: a license classifier beside the SPDX expression",
+    )
     urls = {u.split(",", 1)[0] for u in meta.get_all("Project-URL") or []}
     check({"Homepage", "Repository", "Changelog"} <= urls, f"{where}: project URLs {sorted(urls)}")
     check(meta["Requires-Python"] == ">=3.11", f"{where}: Requires-Python {meta['Requires-Python']!r}")
@@ -54,7 +61,10 @@ def check_metadata(meta: Message, name: str, where: str) -> str:
     check(EXTRAS.get(name, set()) <= extras, f"{where}: extras {sorted(extras)}")
     if name != "plugmem":
         requires = meta.get_all("Requires-Dist") or []
-        check(any(r.startswith("plugmem<") or r.startswith("plugmem>") for r in requires), f"{where}: plugmem not pinned to a range")
+        check(
+            any(r.startswith("plugmem<") or r.startswith("plugmem>") for r in requires),
+            f"{where}: plugmem not pinned to a range",
+        )
     return str(meta["Version"])
 
 
@@ -67,7 +77,10 @@ def check_wheel(path: Path, name: str) -> str:
         check(f"{info}/licenses/LICENSE" in names, f"{path.name}: no licenses/LICENSE in {info}")
         check(f"{package}/py.typed" in names, f"{path.name}: no {package}/py.typed")
         check(f"{package}/__init__.py" in names, f"{path.name}: no {package}/__init__.py")
-        check(not any(n.split("/")[0] in ("tests", "benchmarks", "docs") for n in names), f"{path.name}: ships tests, benchmarks or docs")
+        check(
+            not any(n.split("/")[0] in ("tests", "benchmarks", "docs") for n in names),
+            f"{path.name}: ships tests, benchmarks or docs",
+        )
         if name in SCRIPTS:
             scripts = zf.read(f"{info}/entry_points.txt").decode()
             check(SCRIPTS[name] in scripts, f"{path.name}: console script {SCRIPTS[name]!r} missing")
@@ -97,7 +110,10 @@ def main(dist: Path) -> None:
         stem = name.replace("-", "_")
         wheels = sorted(dist.glob(f"{stem}-*.whl"))
         sdists = sorted(dist.glob(f"{stem}-*.tar.gz"))
-        check(len(wheels) == 1 and len(sdists) == 1, f"{name}: expected one wheel and one sdist, got {wheels + sdists}")
+        check(
+            len(wheels) == 1 and len(sdists) == 1,
+            f"{name}: expected one wheel and one sdist, got {wheels + sdists}",
+        )
         versions |= {check_wheel(wheels[0], name), check_sdist(sdists[0], name)}
         print(f"ok  {wheels[0].name}  {sdists[0].name}")
     check(len(versions) == 1, f"the packages disagree on their version: {sorted(versions)}")

@@ -26,14 +26,16 @@ from typing import Any
 
 os.environ.setdefault("PLUGMEM_MODEL_DOWNLOAD", "0")  # never reach for the network here
 
-import plugmem  # noqa: E402
-import plugmem_langgraph  # noqa: E402
-import plugmem_mcp  # noqa: E402
-from langchain_core.callbacks import CallbackManagerForLLMRun  # noqa: E402
-from langchain_core.language_models import BaseChatModel  # noqa: E402
-from langchain_core.messages import AIMessage, BaseMessage  # noqa: E402
-from langchain_core.outputs import ChatGeneration, ChatResult  # noqa: E402
-from pydantic import Field  # noqa: E402
+import plugmem_langgraph
+import plugmem_mcp
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import RunnableConfig
+from pydantic import Field
+
+import plugmem
 
 NS = ("memories", "u42")
 BIN = Path(sys.executable).parent
@@ -104,21 +106,23 @@ def public_api(path: Path) -> None:
         stats = mem.stats(NS)
         assert stats.steps == 2 and stats.pending == 0 and stats.failures == 0, stats
         embedded = "embeddings" if mem.embeddings is not None else "no embedding model: lexical"
-    step(f"PlugMem open/add/flush/recall/reason ({r.tier} tier, {r.tokens} tokens, {embedded}); {stats.propositions} facts, {stats.events} events")
+    step(
+        f"PlugMem open/add/flush/recall/reason ({r.tier} tier, {r.tokens} tokens, {embedded}); {stats.propositions} facts, {stats.events} events"
+    )
 
 
 def langgraph_agent(path: Path) -> None:
     from langchain.agents import create_agent
+    from plugmem_langgraph import PlugMemMiddleware, PlugMemSaver
 
     from plugmem import PlugMem
-    from plugmem_langgraph import PlugMemMiddleware, PlugMemSaver
 
     model = ScriptedModel(reply="You live in Lisbon.")
     with PlugMem.open(path) as mem:
         saver = PlugMemSaver(mem)
         agent = create_agent(model, [], middleware=[PlugMemMiddleware(mem)], checkpointer=saver)
-        config = {"configurable": {"thread_id": "t1", "user_id": "u42"}}
-        out = agent.invoke({"messages": [("user", "Remind me: where do I live?")]}, config)
+        config: RunnableConfig = {"configurable": {"thread_id": "t1", "user_id": "u42"}}
+        out = agent.invoke({"messages": [HumanMessage("Remind me: where do I live?")]}, config)
         assert out["messages"][-1].content == "You live in Lisbon.", out["messages"]
         prompt = "\n".join(str(m.content) for m in model.seen[-1])
         assert "I moved to Lisbon in March" in prompt, prompt  # the middleware gave the model the memory
@@ -138,13 +142,26 @@ def run(*args: str) -> str:
 
 def cli(path: Path, work: Path) -> None:
     assert all(c in run("plugmem", "--help") for c in ("search", "facts", "export", "inspect", "mcp"))
-    hits = json.loads(run("plugmem", "search", "Where do I live?", "-n", "memories/u42", "--path", str(path), "--json"))
+    hits = json.loads(
+        run("plugmem", "search", "Where do I live?", "-n", "memories/u42", "--path", str(path), "--json")
+    )
     assert "Lisbon" in json.dumps(hits), hits
     facts = json.loads(run("plugmem", "facts", "-n", "memories/u42", "--path", str(path), "--json"))
     assert "Lisbon" in json.dumps(facts), facts
     run("plugmem", "export", "--path", str(path), "-o", str(work / "memory.jsonl"))
     run("plugmem", "import", str(work / "memory.jsonl"), "--path", str(work / "copy"))
-    copied = json.loads(run("plugmem", "search", "Where do I live?", "-n", "memories/u42", "--path", str(work / "copy"), "--json"))
+    copied = json.loads(
+        run(
+            "plugmem",
+            "search",
+            "Where do I live?",
+            "-n",
+            "memories/u42",
+            "--path",
+            str(work / "copy"),
+            "--json",
+        )
+    )
     assert "Lisbon" in json.dumps(copied), copied
     run("plugmem", "inspect", "--path", str(path), "--html", str(work / "memory.html"))
     assert "Lisbon" in (work / "memory.html").read_text(encoding="utf-8")
