@@ -87,13 +87,13 @@ test: lint typecheck unit docs wheel-smoke
 # re-resolve the lock after changing a range in a pyproject.toml (keeps what it can, like any lock update)
 lock:
 	test -x $(UV) || { $(PYTHON) -m venv $(VENV) && $(PY) -m pip install --quiet uv; }
-	$(UV) pip compile $(LOCK_ARGS) requirements/lock.in -o $(LOCK)
+	$(UV) pip compile --quiet $(LOCK_ARGS) requirements/lock.in -o $(LOCK)
 
 # the newest versions the ranges allow, in a venv of their own, through lint, type checks and the tests
 # (the lock is not touched: what changed is printed; `make lock` after `rm requirements/lock.txt` adopts it)
 DEPS_VENV ?= .venv-newest
 deps-check: setup
-	$(UV) pip compile $(LOCK_ARGS) --upgrade requirements/lock.in -o $(SCRATCH)/plugmem-newest.txt
+	$(UV) pip compile --quiet $(LOCK_ARGS) --upgrade requirements/lock.in -o $(SCRATCH)/plugmem-newest.txt
 	@echo "== what is newer than the lock =="; diff <(grep -o '^[^ ;]*' $(LOCK) | sort -u) <(grep -o '^[^ ;]*' $(SCRATCH)/plugmem-newest.txt | sort -u) | grep '^>' || echo "(nothing: the lock is at the newest allowed versions)"
 	rm -rf $(DEPS_VENV) && $(PYTHON) -m venv $(DEPS_VENV)
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 $(DEPS_VENV)/bin/python -m pip install --quiet -c $(SCRATCH)/plugmem-newest.txt $(PACKAGES)
