@@ -80,6 +80,8 @@ def installed_from_wheels() -> None:
         direct = json.loads(dist.read_text("direct_url.json") or "{}")
         assert not direct.get("dir_info", {}).get("editable"), f"{module.__name__} is an editable install"
     assert sys.flags.isolated, "run with python -I"
+    repo = Path(__file__).resolve().parents[2]  # this checkout: nothing of it may be importable
+    assert not any(Path(p or ".").resolve().is_relative_to(repo) for p in sys.path), sys.path
     assert not any(Path(p or ".").resolve() == Path.cwd().resolve() for p in sys.path), sys.path
     assert plugmem.__version__ == metadata.version("plugmem"), plugmem.__version__
     versions = {metadata.version(d) for d in ("plugmem", "plugmem-langgraph", "plugmem-mcp")}
