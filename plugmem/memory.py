@@ -36,11 +36,11 @@ from plugmem.index import repair
 from plugmem.index.catalog import Catalog
 from plugmem.index.embeddings import CachedEmbeddings, default_embeddings, model_id_of
 from plugmem.index.vectors import VectorIndex
-from plugmem.ingest.normalize import check_id, check_text, normalize, parse_timestamp
 from plugmem.llm import usage_counters
 from plugmem.llm_roles import ROLES, ChatModels, ModelLike
 from plugmem.model import Step
-from plugmem.namespace import ns_key
+from plugmem.namespace import NamespaceKey, ns_key
+from plugmem.normalize import check_id, check_text, normalize, parse_timestamp
 from plugmem.pipeline import Pipeline
 from plugmem.policy import MemoryPolicy, RecallMode
 from plugmem.prompts import Prompts, check_overrides
@@ -198,6 +198,7 @@ class PlugMem:
 
     @classmethod
     async def aopen(cls, path: str | Path, policy: MemoryPolicy | None = None, **kwargs: Any) -> PlugMem:
+        """`open` in a worker thread (opening reads SQLite and may load the embedding model)."""
         return await asyncio.to_thread(cls.open, path, policy, **kwargs)
 
     def _open_vectors(self, model_id: str, client: Any) -> VectorIndex:
@@ -224,10 +225,12 @@ class PlugMem:
 
     @property
     def db_path(self) -> Path:
+        """The SQLite file: the source of truth (integrations keep their own tables in it)."""
         return self.path / DB_FILE
 
     @property
     def lexical_only(self) -> bool:
+        """True when no embedding model is in use: recall searches with BM25 alone."""
         return self.embeddings is None
 
     def prompts(self, policy: MemoryPolicy | None = None) -> Prompts:
@@ -235,6 +238,7 @@ class PlugMem:
         return Prompts.with_overrides((policy or self.policy).prompts, self.prompt_overrides)
 
     def close(self) -> None:
+        """Stop the worker (work not done stays logged and resumes on the next open) and release the directory."""
         if self._closed:
             return
         self._closed = True
@@ -247,6 +251,7 @@ class PlugMem:
             self._dir_lock.release()
 
     async def aclose(self) -> None:
+        """`close` in a worker thread (it waits for the batch in progress)."""
         await asyncio.to_thread(self.close)
 
     def __enter__(self) -> PlugMem:
@@ -269,7 +274,7 @@ class PlugMem:
         if self._closed:
             raise MemoryClosedError("this PlugMem was closed; open it again with PlugMem.open(path)")
 
-    def catalog(self, namespace: str) -> Catalog:
+    def catalog(self, namespace: NamespaceKey) -> Catalog:
         """The (lazily loaded) search catalog of one namespace key."""
         with self._catalog_lock:
             cat = self._catalogs.get(namespace)
@@ -322,7 +327,7 @@ class PlugMem:
             with self.pipeline.ns_lock(ns):
                 done: list[Unlinked] = []
 
-                def replaced(c: sqlite3.Connection, key: str, changed: list[str]) -> None:
+                def replaced(c: sqlite3.Connection, key: NamespaceKey, changed: list[str]) -> None:
                     done.append(unlink(self.store, c, key, changed, delete=False))
 
                 ids = self.store.append_steps(steps, explicit_times=explicit, on_replace=replaced)
@@ -340,6 +345,7 @@ class PlugMem:
         timestamp: datetime | str | float | None = None,
         on_conflict: OnConflict = "error",
     ) -> list[str]:
+        """`add` in a worker thread: same arguments, result and errors."""
         return await asyncio.to_thread(
             self.add,
             messages,
@@ -363,6 +369,7 @@ class PlugMem:
         self.pipeline.wait_idle(timeout)
 
     async def aflush(self, timeout: float | None = None) -> None:
+        """`flush` in a worker thread: same timeout and errors."""
         await asyncio.to_thread(self.flush, timeout)
 
     def forget(
@@ -395,7 +402,9 @@ class PlugMem:
         self.pipeline.notify()
         return res.steps
 
-    def _forget_target(self, ns: str, ids: Iterable[str] | None, session_id: str | None) -> list[str] | None:
+    def _forget_target(
+        self, ns: NamespaceKey, ids: Iterable[str] | None, session_id: str | None
+    ) -> list[str] | None:
         """The step ids to forget (None: the whole namespace); validated before anything changes."""
         if ids is not None:
             if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
@@ -410,15 +419,10 @@ class PlugMem:
             if not isinstance(session_id, str) or not session_id.strip():
                 raise InvalidInputError(f"session_id must be a non-empty string, got {session_id!r}")
             check_text(session_id, what="session_id")
-            return [
-                r[0]
-                for r in self.store.query(
-                    "SELECT id FROM steps WHERE namespace = ? AND session_id = ?", (ns, session_id)
-                )
-            ]
+            return self.store.session_step_ids(ns, session_id)
         return None
 
-    def _follow(self, ns: str, res: Unlinked) -> None:
+    def _follow(self, ns: NamespaceKey, res: Unlinked) -> None:
         """Bring the in-memory catalog and the vector index in line with a committed unlink."""
         if res.whole_namespace:
             with self._catalog_lock:
@@ -441,6 +445,7 @@ class PlugMem:
         ids: Iterable[str] | None = None,
         session_id: str | None = None,
     ) -> int:
+        """`forget` in a worker thread: same arguments, result and errors."""
         return await asyncio.to_thread(self.forget, namespace=namespace, ids=ids, session_id=session_id)
 
     # -- reads ------------------------------------------------------------------
@@ -473,7 +478,7 @@ class PlugMem:
         result = self.engine.recall(query, ns, budget_tokens=budget_tokens, k=k, mode=mode, policy=pol)
         return result.model_copy(update={"reason": f"{result.reason}; {behind}"}) if behind else result
 
-    def _read_your_writes(self, ns: str, pol: MemoryPolicy) -> str | None:
+    def _read_your_writes(self, ns: NamespaceKey, pol: MemoryPolicy) -> str | None:
         """Wait (bounded) for this namespace's own pending writes; say so when recall cannot."""
         if not pol.read_your_writes or not self.pipeline.busy_with(ns):
             return None
@@ -500,6 +505,7 @@ class PlugMem:
         mode: RecallMode | None = None,
         policy: MemoryPolicy | None = None,
     ) -> Recall:
+        """`recall` in a worker thread: same arguments, result and errors."""
         return await asyncio.to_thread(
             self.recall,
             query,
@@ -563,6 +569,7 @@ class PlugMem:
         mode: RecallMode | None = None,
         policy: MemoryPolicy | None = None,
     ) -> Recall:
+        """`reason` in a worker thread: same arguments, result and errors."""
         return await asyncio.to_thread(
             self.reason,
             query,
@@ -579,6 +586,11 @@ class PlugMem:
         return self.store.steps(ns_key(namespace), session_id=session_id)
 
     def stats(self, namespace: Sequence[str] | str | None = None) -> Stats:
+        """Counts of what is stored and derived, pending and quarantined work, recalls per tier and LLM use.
+
+        With `namespace`, the stored counts are that namespace's; recall and LLM counters are the
+        memory's (they are kept per memory, not per namespace).
+        """
         self._check_open()
         ns = ns_key(namespace) if namespace is not None else None
         s = self.store
@@ -588,13 +600,7 @@ class PlugMem:
         return Stats(
             namespaces=len(s.namespaces()) if ns is None else int(s.count("steps", ns) > 0),
             steps=s.count("steps", ns),
-            sessions=int(
-                s.query(
-                    "SELECT COUNT(DISTINCT namespace || '|' || session_id) FROM steps"
-                    + (" WHERE namespace = ?" if ns else ""),
-                    (ns,) if ns else (),
-                )[0][0]
-            ),
+            sessions=s.session_count(ns),
             events=s.count("events", ns),
             propositions=s.count("knowledge", ns, "kind = 'proposition'"),
             prescriptions=s.count("knowledge", ns, "kind = 'prescription'"),

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from plugmem.namespace import NamespaceKey
+
 Role = Literal["user", "assistant", "system", "tool"]
 KnowledgeKind = Literal["proposition", "prescription"]
 SummaryLevel = Literal["session", "day", "week"]
@@ -33,7 +35,7 @@ class Step:
     """One message or tool call/result, as the agent lived it."""
 
     id: str
-    namespace: str  # namespace key (see plugmem.namespace.ns_key)
+    namespace: NamespaceKey  # namespace key (see plugmem.namespace.ns_key)
     session_id: str
     seq: int  # total order within the namespace, assigned by the store
     role: Role
@@ -50,7 +52,7 @@ class Event:
     """A contiguous run of steps about one thing (CompassMem's event)."""
 
     id: str
-    namespace: str
+    namespace: NamespaceKey
     session_id: str
     step_ids: list[str]
     start: datetime
@@ -67,7 +69,7 @@ class Knowledge:
     """A proposition (fact) or prescription (procedure) distilled from events."""
 
     id: str
-    namespace: str
+    namespace: NamespaceKey
     kind: KnowledgeKind
     statement: str
     source_ids: list[str]  # step ids it was derived from, exactly as given
@@ -99,7 +101,7 @@ class Entity:
     """A canonical name with aliases, linked to what mentions it."""
 
     id: str
-    namespace: str
+    namespace: NamespaceKey
     name: str
     aliases: list[str] = field(default_factory=list)
     kind: str = "thing"  # person|place|org|thing|date|...
@@ -110,7 +112,7 @@ class Summary:
     """A node of the temporal tree: session, day or week."""
 
     id: str
-    namespace: str
+    namespace: NamespaceKey
     level: SummaryLevel
     key: str  # session id, ISO date, or ISO week ("2023-W19")
     start: datetime

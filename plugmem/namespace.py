@@ -1,12 +1,20 @@
-"""Namespaces: tuples like LangGraph's, stored as a single key string."""
+"""Namespaces: tuples like LangGraph's at the API, one `NamespaceKey` string everywhere inside.
+
+Why two forms: callers think in parts (`("org", "user-42")`, as LangGraph's store does), while
+storage, indexes and locks want one string to key on (`"org/user-42"`). `NamespaceKey` is a type
+of its own so that a signature says which form it takes: the public calls validate and convert
+once, with `ns_key`, and everything behind them takes the key.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NewType
 
 from plugmem.errors import InvalidNamespaceError
 
 Namespace = tuple[str, ...]
+NamespaceKey = NewType("NamespaceKey", str)
 SEP = "/"
 MAX_PART = 256
 
@@ -39,10 +47,6 @@ def validate_namespace(namespace: object) -> Namespace:
     return tuple(str(p) for p in parts)
 
 
-def ns_key(namespace: object) -> str:
-    """The storage key of a namespace ("org/user-42/agent-a")."""
-    return SEP.join(validate_namespace(namespace))
-
-
-def ns_tuple(key: str) -> Namespace:
-    return tuple(key.split(SEP))
+def ns_key(namespace: object) -> NamespaceKey:
+    """The storage key of a namespace ("org/user-42/agent-a"): validated, then joined."""
+    return NamespaceKey(SEP.join(validate_namespace(namespace)))

@@ -38,6 +38,7 @@ from plugmem.index.catalog import Catalog, Doc, step_doc
 from plugmem.index.embeddings import CachedEmbeddings
 from plugmem.llm_roles import ChatModels
 from plugmem.model import Step
+from plugmem.namespace import NamespaceKey
 from plugmem.policy import MemoryPolicy
 from plugmem.storage.sqlite import SQLiteStore
 from plugmem.structure import Structurer
@@ -73,7 +74,7 @@ class Pipeline:
         self,
         *,
         store: SQLiteStore,
-        catalog: Callable[[str], Catalog],
+        catalog: Callable[[NamespaceKey], Catalog],
         embeddings: CachedEmbeddings | None,
         policy: MemoryPolicy,
         models: ChatModels,
@@ -97,16 +98,16 @@ class Pipeline:
         self._stop = False
         self._wake = False
         self._thread: threading.Thread | None = None
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks: dict[NamespaceKey, threading.Lock] = {}
         self._locks_guard = threading.Lock()
-        self._waiting: dict[str, int] = {}  # namespaces a read-your-writes recall is waiting for
-        self._last_ns: str | None = None  # round-robin position
-        self._active: str | None = None  # the namespace a batch is being processed for
+        self._waiting: dict[NamespaceKey, int] = {}  # namespaces a read-your-writes recall is waiting for
+        self._last_ns: NamespaceKey | None = None  # round-robin position
+        self._active: NamespaceKey | None = None  # the namespace a batch is being processed for
         self.last_error: str | None = None
         self.paused: PlugMemError | None = None  # storage failing: ingest waits and retries
         self.restarts = 0
 
-    def ns_lock(self, namespace: str) -> threading.Lock:
+    def ns_lock(self, namespace: NamespaceKey) -> threading.Lock:
         """The work lock of one namespace (see the lock order in the module docstring)."""
         with self._locks_guard:
             lock = self._locks.get(namespace)
@@ -233,11 +234,11 @@ class Pipeline:
                 "(stats().quarantined), stay in the log and are retried with backoff, on the next flush and on open"
             )
 
-    def busy_with(self, namespace: str) -> bool:
+    def busy_with(self, namespace: NamespaceKey) -> bool:
         """True while `namespace` has logged steps not yet processed and indexed."""
         return self._active == namespace or self.store.pending_count(namespace) > 0
 
-    def wait_namespace(self, namespace: str, timeout: float) -> bool:
+    def wait_namespace(self, namespace: NamespaceKey, timeout: float) -> bool:
         """Wait (at most `timeout` s) until `namespace` has nothing pending; True if it caught up.
 
         Only this namespace's queue is waited for: the worker serves it next, in small batches.
@@ -295,7 +296,7 @@ class Pipeline:
                 self._active = None
         return True
 
-    def _pick(self, namespaces: list[str]) -> tuple[str, int]:
+    def _pick(self, namespaces: list[NamespaceKey]) -> tuple[NamespaceKey, int]:
         """The namespace to serve next and its batch size: waited-for first, else round-robin."""
         with self._cond:
             waited = [n for n in namespaces if n in self._waiting]
@@ -319,7 +320,7 @@ class Pipeline:
             log.warning("plugmem: storage is writable again; ingest resumed")
             self.paused = None
 
-    def _ingest(self, namespace: str, steps: list[Step], attempts: int = MAX_ATTEMPTS) -> None:
+    def _ingest(self, namespace: NamespaceKey, steps: list[Step], attempts: int = MAX_ATTEMPTS) -> None:
         """Structure and index steps; on failure retry, then split; a lone failing step is quarantined."""
         for attempt in range(1, attempts + 1):
             try:
@@ -359,7 +360,7 @@ class Pipeline:
         if attempt < attempts:
             time.sleep(0.05 * attempt)
 
-    def _process(self, namespace: str, steps: list[Step], *, structure: bool) -> None:
+    def _process(self, namespace: NamespaceKey, steps: list[Step], *, structure: bool) -> None:
         cat = self.catalog(namespace)
         turn_docs = [step_doc(s, prev) for s, prev in zip(steps, self._previous(steps), strict=True)]
         cat.put(turn_docs)
@@ -415,7 +416,5 @@ class Pipeline:
             log.info("plugmem: re-indexing %d vectors missing from namespace %s", len(missing), ns)
             cat.put(missing, embed=True)
 
-    def _pending_ids(self, ns: str) -> set[str]:
-        return {
-            r[0] for r in self.store.query("SELECT id FROM steps WHERE namespace = ? AND state != 1", (ns,))
-        }
+    def _pending_ids(self, ns: NamespaceKey) -> set[str]:
+        return self.store.unprocessed_ids(ns)

@@ -119,6 +119,7 @@ class MemoryPolicy(BaseModel):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MemoryPolicy:
+        """A policy from plain data (a parsed YAML or TOML file); `PolicyError` says what is wrong."""
         try:
             return cls.model_validate(data)
         except ValidationError as exc:

@@ -60,6 +60,7 @@ class Recall(BaseModel):
 
     @property
     def source_ids(self) -> list[str]:
+        """The stored message ids the recalled items come from, each once, in item order."""
         seen: dict[str, None] = {}
         for it in self.items:
             for s in it.source_ids:

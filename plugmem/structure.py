@@ -24,6 +24,7 @@ from plugmem.ingest.summarize import rollup
 from plugmem.llm import usage_counters
 from plugmem.llm_roles import ChatModels
 from plugmem.model import Edge, Entity, Event, ExtractionFailure, Knowledge, Step, Summary
+from plugmem.namespace import NamespaceKey
 from plugmem.policy import MemoryPolicy
 from plugmem.prompts import Prompts
 from plugmem.storage.sqlite import SQLiteStore
@@ -53,7 +54,7 @@ def graph_edge(e: Edge, step_ids: set[str]) -> Edge:
 
 @dataclass(slots=True)
 class StructureResult:
-    namespace: str
+    namespace: NamespaceKey
     events: list[Event] = field(default_factory=list)
     knowledge: list[Knowledge] = field(default_factory=list)
     entities: list[Entity] = field(default_factory=list)
@@ -69,8 +70,7 @@ class StructureResult:
         store.put_events(c, self.events)
         store.put_knowledge(c, self.knowledge)
         store.put_entities(c, self.entities)
-        for ent_id in self.dropped_entities:
-            c.execute("DELETE FROM entities WHERE namespace = ? AND id = ?", (self.namespace, ent_id))
+        store.delete_entities(c, self.namespace, self.dropped_entities)
         store.put_summaries(c, self.summaries)
         store.put_edges(c, self.namespace, self.edges)
 
@@ -109,7 +109,7 @@ class Structurer:
             return None
         return self.embeddings.embed_array([turn_text(s) for s in steps]).tolist()
 
-    def build(self, namespace: str, steps: list[Step], catalog: Catalog) -> StructureResult:
+    def build(self, namespace: NamespaceKey, steps: list[Step], catalog: Catalog) -> StructureResult:
         out = StructureResult(namespace)
         by_session: dict[str, list[Step]] = defaultdict(list)
         for s in steps:
@@ -175,7 +175,7 @@ class Structurer:
         out.counters = usage_counters("extract", extraction.usage)
         return out
 
-    def docs_from_store(self, namespace: str) -> list[Doc]:
+    def docs_from_store(self, namespace: NamespaceKey) -> list[Doc]:
         docs = [event_doc(e) for e in self.store.events(namespace)]
         docs += [knowledge_doc(k) for k in self.store.knowledge(namespace)]
         docs += [summary_doc(s) for s in self.store.summaries(namespace)]

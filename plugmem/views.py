@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from plugmem.errors import NotFoundError
-from plugmem.namespace import ns_key, ns_tuple
+from plugmem.namespace import SEP, NamespaceKey, ns_key
 
 if TYPE_CHECKING:
     from plugmem.memory import PlugMem
@@ -98,7 +98,7 @@ class MemoryInspector:
             out.append(
                 {
                     "namespace": key,
-                    "parts": list(ns_tuple(key)),
+                    "parts": key.split(SEP),
                     "messages": int(steps),
                     "sessions": int(sessions),
                     "facts": self.store.count("knowledge", key),
@@ -109,7 +109,7 @@ class MemoryInspector:
             )
         return out
 
-    def _key(self, namespace: Sequence[str] | str) -> str:
+    def _key(self, namespace: Sequence[str] | str) -> NamespaceKey:
         key = ns_key(tuple(namespace.split("/")) if isinstance(namespace, str) else namespace)
         if key not in self.store.namespaces():
             known = self.store.namespaces()
@@ -135,6 +135,7 @@ class MemoryInspector:
         return [{"day": d, "summary": day_text.get(d, ""), "events": days[d]} for d in sorted(days)]
 
     def messages(self, namespace: Sequence[str] | str) -> list[dict[str, Any]]:
+        """Every logged message of a namespace, in order, as plain dicts."""
         return [step_view(s) for s in self.store.steps(self._key(namespace))]
 
     def show(self, namespace: Sequence[str] | str, item_id: str) -> dict[str, Any]:

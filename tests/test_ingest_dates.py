@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from plugmem.ingest.dates import find_dates, parse_datetime, parse_time_constraints, resolve
+from plugmem.dates import find_dates, parse_datetime, parse_time_constraints, resolve
 
 ANCHOR = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)  # a Monday
 

@@ -9,7 +9,7 @@ import pytest
 from _support import data_dir
 from test_ingest_helpers import T0, agent_trajectory, chat
 
-from plugmem.ingest.dates import parse_datetime
+from plugmem.dates import parse_datetime
 from plugmem.ingest.extract import Extractor, RuleExtractor, knowledge_id, resolve_pronouns
 from plugmem.ingest.segment import segment
 from plugmem.model import Extraction, Knowledge, Step

@@ -1,4 +1,4 @@
-"""invoke_json / ainvoke_json: fences, retries with feedback, usage accounting, typed failure."""
+"""invoke_json: fences, retries with feedback, usage accounting, typed failure."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel, G
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel
 
-from plugmem.errors import LLMOutputError
-from plugmem.llm import LLMJSONError, extract_json
-from plugmem.llm import ainvoke_structured as ainvoke_json
+from plugmem.errors import LLMJSONError, LLMOutputError
+from plugmem.llm import extract_json
 from plugmem.llm import invoke_structured as invoke_json
 from plugmem.tokens import TokenCounter
 
@@ -92,12 +91,3 @@ def test_usage_metadata_is_preferred() -> None:
     llm = GenericFakeChatModel(messages=iter([msg]))
     _, usage = invoke_json(llm, [HumanMessage("q")], Answer)
     assert (usage.calls, usage.input_tokens, usage.output_tokens) == (1, 120, 9)
-
-
-async def test_async_twin() -> None:
-    llm = FakeListChatModel(responses=["garbage", '{"city": "Lima", "days": 4}'])
-    ans, usage = await ainvoke_json(llm, [HumanMessage("q")], Answer, retries=1)
-    assert ans.city == "Lima" and usage.calls == 2
-    bad = FakeListChatModel(responses=["x", "y"])
-    with pytest.raises(LLMOutputError):
-        await ainvoke_json(bad, [HumanMessage("q")], Answer, retries=1)

@@ -8,8 +8,9 @@ from test_ingest_helpers import T0, chat
 
 from plugmem.ingest.relations import event_edges, tree_edges
 from plugmem.ingest.segment import segment
-from plugmem.ingest.summarize import rollup, sentences, summarize_steps, week_key
+from plugmem.ingest.summarize import rollup, summarize_steps, week_key
 from plugmem.model import Event
+from plugmem.text import sentences
 
 
 def test_sentences_respect_abbreviations() -> None:

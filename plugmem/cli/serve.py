@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from plugmem.errors import PlugMemError
-
-
-class MCPUnavailableError(PlugMemError, RuntimeError):
-    """The `plugmem-mcp` package (and the `mcp` SDK) is not installed."""
+from plugmem.errors import MCPUnavailableError
 
 
 def command(args: argparse.Namespace) -> int:

@@ -26,14 +26,13 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-from tqdm import tqdm
 
 from plugmem.cli.output import Printer
 from plugmem.errors import InvalidInputError
-from plugmem.ingest.normalize import render_tool_calls
 from plugmem.memory import PlugMem
 from plugmem.model import Step
-from plugmem.namespace import ns_key
+from plugmem.namespace import NamespaceKey, ns_key
+from plugmem.normalize import render_tool_calls
 
 FORMAT = 1
 HEADER_TYPE = "plugmem-export"
@@ -61,7 +60,7 @@ def _message_line(s: Step) -> dict[str, Any]:
     }
 
 
-def export_lines(mem: PlugMem, namespaces: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
+def export_lines(mem: PlugMem, namespaces: Iterable[NamespaceKey] | None = None) -> Iterator[dict[str, Any]]:
     """The export of `mem` (all namespaces, or the given keys), line by line."""
     model = mem.embeddings.model_id if mem.embeddings is not None else None
     if model is None:
@@ -87,6 +86,17 @@ def export_lines(mem: PlugMem, namespaces: Iterable[str] | None = None) -> Itera
         yield {"type": "embedding", "model": model, "hash": h, "vec": base64.b64encode(blob).decode("ascii")}
 
 
+def _progress(lines: Iterator[dict[str, Any]], show: bool) -> Iterable[dict[str, Any]]:
+    """A progress bar over the lines when tqdm is installed (the `demo` extra); else the lines as they are."""
+    if not show:
+        return lines
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return lines
+    return tqdm(lines, desc="reading", unit=" lines")
+
+
 def import_lines(mem: PlugMem, lines: Iterable[dict[str, Any]], *, progress: bool = True) -> dict[str, int]:
     """Load an export into `mem`; returns counts. Vectors of another model than `mem`'s are skipped."""
     it = iter(lines)
@@ -97,7 +107,7 @@ def import_lines(mem: PlugMem, lines: Iterable[dict[str, Any]], *, progress: boo
     messages: list[dict[str, Any]] = []
     vectors: dict[str, np.ndarray] = {}
     skipped = 0
-    for line in tqdm(it, desc="reading", unit=" lines", disable=not progress):
+    for line in _progress(it, progress):
         if line.get("type") == "message":
             messages.append(line)
         elif line.get("type") == "embedding":

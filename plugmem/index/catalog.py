@@ -20,6 +20,7 @@ from plugmem.index.embeddings import CachedEmbeddings
 from plugmem.index.lexical import LexicalIndex
 from plugmem.index.vectors import VectorIndex
 from plugmem.model import Event, Knowledge, Step, Summary
+from plugmem.namespace import NamespaceKey
 
 DocKind = str  # "turn" | "event" | "knowledge" | "summary"
 
@@ -135,7 +136,7 @@ class Catalog:
     """Documents + BM25 + vectors for one namespace."""
 
     def __init__(
-        self, namespace: str, vectors: VectorIndex | None, embeddings: CachedEmbeddings | None
+        self, namespace: NamespaceKey, vectors: VectorIndex | None, embeddings: CachedEmbeddings | None
     ) -> None:
         self.namespace = namespace
         self.docs: dict[str, Doc] = {}

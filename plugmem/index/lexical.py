@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import bm25s
 import numpy as np
 
-from plugmem.index.text import tokenize
+from plugmem.text import tokenize
 
 K1 = 1.5
 B = 0.75

@@ -15,12 +15,14 @@ from typing import Any
 
 import numpy as np
 
+from plugmem.namespace import NamespaceKey
+
 log = logging.getLogger("plugmem")
 
 MAX_BATCH = 4000
 
 
-def collection_name(namespace: str, model_id: str) -> str:
+def collection_name(namespace: NamespaceKey, model_id: str) -> str:
     digest = hashlib.blake2b(f"{model_id}\x00{namespace}".encode(), digest_size=16).hexdigest()
     return f"pm_{digest}"
 
@@ -44,7 +46,7 @@ class VectorIndex:
         self._collections: dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def _collection(self, namespace: str, create: bool = True) -> Any:
+    def _collection(self, namespace: NamespaceKey, create: bool = True) -> Any:
         with self._lock:
             col = self._collections.get(namespace)
             if col is None:
@@ -63,7 +65,9 @@ class VectorIndex:
                 self._collections[namespace] = col
             return col
 
-    def upsert(self, namespace: str, ids: Sequence[str], vectors: np.ndarray, kinds: Sequence[str]) -> None:
+    def upsert(
+        self, namespace: NamespaceKey, ids: Sequence[str], vectors: np.ndarray, kinds: Sequence[str]
+    ) -> None:
         if not ids:
             return
         col = self._collection(namespace)
@@ -74,11 +78,11 @@ class VectorIndex:
                 metadatas=[{"kind": k} for k in kinds[i : i + MAX_BATCH]],
             )
 
-    def count(self, namespace: str) -> int:
+    def count(self, namespace: NamespaceKey) -> int:
         col = self._collection(namespace, create=False)
         return int(col.count()) if col is not None else 0
 
-    def ids(self, namespace: str) -> list[str]:
+    def ids(self, namespace: NamespaceKey) -> list[str]:
         col = self._collection(namespace, create=False)
         if col is None:
             return []
@@ -89,7 +93,7 @@ class VectorIndex:
             if len(page) < MAX_BATCH:
                 return out
 
-    def search(self, namespace: str, query: np.ndarray, k: int) -> list[tuple[str, float]]:
+    def search(self, namespace: NamespaceKey, query: np.ndarray, k: int) -> list[tuple[str, float]]:
         """Top-k (id, cosine similarity)."""
         col = self._collection(namespace, create=False)
         if col is None:
@@ -104,13 +108,13 @@ class VectorIndex:
             return []
         return [(i, 1.0 - float(d)) for i, d in zip(res["ids"][0], res["distances"][0], strict=True)]
 
-    def delete(self, namespace: str, ids: Sequence[str]) -> None:
+    def delete(self, namespace: NamespaceKey, ids: Sequence[str]) -> None:
         col = self._collection(namespace, create=False)
         if col is not None and ids:
             for i in range(0, len(ids), MAX_BATCH):
                 col.delete(ids=list(ids[i : i + MAX_BATCH]))
 
-    def drop(self, namespace: str) -> None:
+    def drop(self, namespace: NamespaceKey) -> None:
         with self._lock:
             self._collections.pop(namespace, None)
             try:

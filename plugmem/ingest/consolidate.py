@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from plugmem.ingest.dates import MIN_TIME
+from plugmem.dates import MIN_TIME
 from plugmem.ingest.extract import normalize_statement
 from plugmem.ingest.slots import predicate_slot
-from plugmem.ingest.summarize import words
 from plugmem.model import Edge, Entity, Knowledge
+from plugmem.text import words
 
 
 def _norm(text: str | None) -> str:

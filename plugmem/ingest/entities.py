@@ -14,9 +14,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from plugmem.ingest.dates import MONTH_NAMES, WEEKDAYS
-from plugmem.ingest.summarize import sentences, short_hash, wordset
+from plugmem.dates import MONTH_NAMES, WEEKDAYS
 from plugmem.model import Entity, Step
+from plugmem.namespace import NamespaceKey
+from plugmem.text import sentences, short_hash, wordset
 
 # capitalised words that are not names: pronouns, interjections, determiners, question words,
 # sentence adverbs, generic relations. Days and months are dates, not entities.
@@ -83,7 +84,7 @@ _VOCATIVE_START = re.compile(r"^\s*(?i:" + INTERJECTIONS + r")[,!.]?\s+" + _NAME
 _VOCATIVE_END = re.compile(r",\s*" + _NAME + r"\s*[!?.…]*\s*$")
 
 
-def entity_id(namespace: str, name: str) -> str:
+def entity_id(namespace: NamespaceKey, name: str) -> str:
     """Deterministic: the same name in the same namespace is always the same entity."""
     return "ent-" + short_hash(namespace, " ".join(name.lower().split()))
 
@@ -192,7 +193,7 @@ class _Record:
 class EntityIndex:
     """Canonical entities of one namespace, built from steps, extended across batches."""
 
-    def __init__(self, namespace: str, existing: Iterable[Entity] = ()) -> None:
+    def __init__(self, namespace: NamespaceKey, existing: Iterable[Entity] = ()) -> None:
         self.namespace = namespace
         self._records: dict[str, _Record] = {}  # lowercase canonical name → record
         self._lookup: dict[str, str] = {}  # lowercase name or alias → lowercase canonical name

@@ -15,11 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from plugmem.ingest.dates import TimeRange, annotate_dates, find_dates
+from plugmem.dates import TimeRange, annotate_dates, find_dates
 from plugmem.ingest.entities import EntityIndex, entity_id
 from plugmem.ingest.slots import Slot, slots_in
-from plugmem.ingest.summarize import clip, content_words, is_chitchat, sentences, short_hash, words, wordset
 from plugmem.model import Edge, Entity, Event, Extraction, Knowledge, KnowledgeKind, Step, ToolCall
+from plugmem.namespace import NamespaceKey
+from plugmem.text import clip, content_words, is_chitchat, sentences, short_hash, words, wordset
 
 
 class Extractor(Protocol):
@@ -34,7 +35,9 @@ def normalize_statement(text: str) -> str:
     return " ".join(ws)
 
 
-def knowledge_id(namespace: str, kind: KnowledgeKind, statement: str, source_ids: Sequence[str]) -> str:
+def knowledge_id(
+    namespace: NamespaceKey, kind: KnowledgeKind, statement: str, source_ids: Sequence[str]
+) -> str:
     """Deterministic: the same statement from the same steps always has the same id."""
     return "kn-" + short_hash(namespace, kind, normalize_statement(statement), *sorted(source_ids))
 
@@ -742,55 +745,90 @@ def _imperative(sentence: str) -> str | None:
     return clip(body[:1].lower() + body[1:], 140)
 
 
+def _list_procedure(run: Sequence[Step], i: int, s: Step) -> _Proc | None:
+    """A numbered or bulleted list of two or more items under "to X:" or after a how-to question."""
+    lines = s.content.splitlines()
+    items = [m.group("item").strip() for ln in lines if (m := _LIST_ITEM.match(ln))]
+    if len(items) < 2:
+        return None
+    intro = next((ln for ln in lines if ln.strip() and not _LIST_ITEM.match(ln)), "")
+    m = re.search(r"\bto\s+(?P<goal>[^:]{3,100}):?\s*$", intro.strip(), re.I)
+    goal = m.group("goal") if m else _recent_question(run, i, s)
+    if not goal:
+        return None
+    return _Proc(goal.strip().rstrip(".:"), [clip(x, 120) for x in items[:12]], [], [s.id], 0.6)
+
+
+def _imperative_procedure(run: Sequence[Step], i: int, s: Step) -> _Proc | None:
+    """Two or more instruction sentences answering a how-to question."""
+    imperatives = [b for b in (_imperative(x) for x in sentences(s.content)) if b]
+    if len(imperatives) < 2:
+        return None
+    goal = _recent_question(run, i, s)
+    return _Proc(goal, imperatives[:8], [], [s.id], 0.6) if goal else None
+
+
+def _howto_procedure(body: str, conds: list[str], s: Step) -> _Proc | None:
+    """One sentence of the form "To X, first A, then B"."""
+    m = _HOWTO.match(body)
+    if not m:
+        return None
+    steps = _steps_from(m.group("rest"))
+    return _Proc(m.group("goal").strip(), steps, conds, [s.id], 0.65) if steps else None
+
+
+def _sequence_procedure(run: Sequence[Step], i: int, s: Step, body: str, conds: list[str]) -> _Proc | None:
+    """A sentence of the form "First A, then B" that answers a how-to question."""
+    first = re.search(r"\bfirst\b", body, re.I)
+    if first is None or not re.search(r"\bthen\b", body, re.I):
+        return None
+    steps = _steps_from(body[first.start() :])
+    goal = _recent_question(run, i, s)
+    return _Proc(goal, steps, conds, [s.id], 0.6) if goal and len(steps) >= 2 else None
+
+
+def _advice_procedure(run: Sequence[Step], i: int, s: Step, body: str, conds: list[str]) -> _Proc | None:
+    """One piece of advice with a purpose ("... to X"), or answering a how-to question."""
+    m = _ADVICE.search(body)
+    if not m or _SOCIAL_ADVICE.match(m.group("advice")):
+        return None
+    advice = m.group("advice").strip()
+    pm = _PURPOSE.search(advice)
+    goal = pm.group("goal").strip() if pm else _recent_question(run, i, s)
+    if pm:
+        advice = advice[: pm.start()].strip(" ,")
+    if goal and len(words(advice)) >= 2:
+        return _Proc(_GOAL_LEAD.sub("", goal), [advice], conds, [s.id], 0.5)
+    return None
+
+
+def _sentence_procedure(run: Sequence[Step], i: int, s: Step, sentence: str) -> _Proc | None:
+    """The first of the one-sentence forms that `sentence` takes, with its conditions."""
+    body = _INTERJECTION_PREFIX.sub("", sentence).strip().rstrip(".!")
+    if not body or body.endswith("?"):
+        return None
+    conds = [c.strip() for c in re.findall(r"\b(?:if|unless|when)\s+[^,.;]{3,60}", body, re.I)]
+    return (
+        _howto_procedure(body, conds, s)
+        or _sequence_procedure(run, i, s, body, conds)
+        or _advice_procedure(run, i, s, body, conds)
+    )
+
+
 def advice_procedures(run: Sequence[Step]) -> list[_Proc]:
     """How-to stated in words: "to X, first A, then B", advice with a purpose, or a numbered list."""
     out: list[_Proc] = []
     for i, s in enumerate(run):
         if s.role not in ("user", "assistant") or s.tool_calls or not s.content.strip():
             continue
-        lines = s.content.splitlines()
-        items = [m.group("item").strip() for ln in lines if (m := _LIST_ITEM.match(ln))]
-        if len(items) >= 2:
-            intro = next((ln for ln in lines if ln.strip() and not _LIST_ITEM.match(ln)), "")
-            m = re.search(r"\bto\s+(?P<goal>[^:]{3,100}):?\s*$", intro.strip(), re.I)
-            goal = m.group("goal") if m else _recent_question(run, i, s)
-            if goal:
-                out.append(
-                    _Proc(goal.strip().rstrip(".:"), [clip(x, 120) for x in items[:12]], [], [s.id], 0.6)
-                )
-                continue
-        imperatives = [b for b in (_imperative(x) for x in sentences(s.content)) if b]
-        if len(imperatives) >= 2:
-            goal = _recent_question(run, i, s)
-            if goal:
-                out.append(_Proc(goal, imperatives[:8], [], [s.id], 0.6))
-                continue
+        whole = _list_procedure(run, i, s) or _imperative_procedure(run, i, s)
+        if whole is not None:
+            out.append(whole)
+            continue
         for sent in sentences(s.content):
-            body = _INTERJECTION_PREFIX.sub("", sent).strip().rstrip(".!")
-            if not body or body.endswith("?"):
-                continue
-            conds = [c.strip() for c in re.findall(r"\b(?:if|unless|when)\s+[^,.;]{3,60}", body, re.I)]
-            m = _HOWTO.match(body)
-            if m:
-                steps = _steps_from(m.group("rest"))
-                if steps:
-                    out.append(_Proc(m.group("goal").strip(), steps, conds, [s.id], 0.65))
-                    continue
-            if re.search(r"\bfirst\b", body, re.I) and re.search(r"\bthen\b", body, re.I):
-                steps = _steps_from(body[re.search(r"\bfirst\b", body, re.I).start() :])  # type: ignore[union-attr]
-                goal = _recent_question(run, i, s)
-                if goal and len(steps) >= 2:
-                    out.append(_Proc(goal, steps, conds, [s.id], 0.6))
-                    continue
-            m = _ADVICE.search(body)
-            if m and not _SOCIAL_ADVICE.match(m.group("advice")):
-                advice = m.group("advice").strip()
-                pm = _PURPOSE.search(advice)
-                goal = pm.group("goal").strip() if pm else _recent_question(run, i, s)
-                if pm:
-                    advice = advice[: pm.start()].strip(" ,")
-                if goal and len(words(advice)) >= 2:
-                    out.append(_Proc(_GOAL_LEAD.sub("", goal), [advice], conds, [s.id], 0.5))
+            proc = _sentence_procedure(run, i, s, sent)
+            if proc is not None:
+                out.append(proc)
     kept: list[_Proc] = []
     for p in out:
         p.steps = [

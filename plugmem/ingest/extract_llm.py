@@ -19,20 +19,15 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field
 
-from plugmem.ingest.dates import as_utc, parse_datetime
+from plugmem.dates import as_utc, parse_datetime
+from plugmem.errors import LLMJSONError, LLMTruncatedError
 from plugmem.ingest.entities import EntityIndex, entity_id
 from plugmem.ingest.extract import RuleExtractor, knowledge_id
 from plugmem.ingest.slots import RELATIONS, value_key
-from plugmem.ingest.summarize import clip
-from plugmem.llm import (
-    WINDOW_HEADROOM,
-    LLMJSONError,
-    LLMTruncatedError,
-    invoke_structured,
-    max_input_tokens,
-)
+from plugmem.llm import WINDOW_HEADROOM, invoke_structured, max_input_tokens
 from plugmem.model import Edge, Entity, Event, Extraction, ExtractionFailure, Knowledge, LLMUsage, Step
 from plugmem.prompts import EXTRACT, Prompts
+from plugmem.text import clip
 from plugmem.tokens import TokenCounter
 
 
@@ -188,6 +183,100 @@ def _merge(out: Extraction, part: Extraction) -> None:
     out.entities.extend(e for e in part.entities if e.id not in seen)
 
 
+class _Conversion:
+    """One batch's answer turned into knowledge: entity names made canonical, in the order met
+    (the order `entities_used` returns them in), ids and times taken from the batch's steps."""
+
+    def __init__(
+        self,
+        batch: Sequence[Event],
+        steps: Mapping[str, Step],
+        known: Sequence[Entity],
+        entities: Sequence[EntityOut],
+    ) -> None:
+        self.namespace = batch[0].namespace
+        self.steps = steps
+        self.index = EntityIndex(self.namespace, known)
+        self.index.observe([steps[sid] for ev in batch for sid in ev.step_ids if sid in steps])
+        for e in entities:
+            self.index.add(e.name, e.kind)
+            for alias in e.aliases:
+                self.index.merge(alias, e.name, "LLM")
+        self.event_of = {sid: ev.id for ev in batch for sid in ev.step_ids}
+        self.used: dict[str, None] = {}
+
+    def canon(self, name: str) -> str:
+        c = self.index.canonical(name) or self.index.add(name.strip())
+        self.used[c] = None
+        return c
+
+    def when(self, ids: Sequence[str]) -> datetime | None:
+        ts = [self.steps[i].timestamp for i in ids if i in self.steps]
+        return min(ts) if ts else None
+
+    def proposition(self, p: PropositionOut) -> Knowledge:
+        ids = list(dict.fromkeys(p.source_ids))
+        event_time = parse_datetime(p.event_time) if p.event_time else None
+        return Knowledge(
+            id=knowledge_id(self.namespace, "proposition", p.statement, ids),
+            namespace=self.namespace,
+            kind="proposition",
+            statement=p.statement.strip(),
+            source_ids=ids,
+            event_id=p.event_id or self.event_of.get(ids[0]),
+            subject=self.canon(p.subject) if p.subject else None,
+            predicate=p.predicate,
+            object=p.object,
+            event_time=as_utc(event_time) if event_time else None,
+            valid_from=self.when(ids),
+            confidence=p.confidence,
+            entities=[self.canon(x) for x in p.entities],
+            slots=_slots(p)[0],
+            ends=_slots(p)[1],
+        )
+
+    def prescription(self, r: PrescriptionOut) -> Knowledge:
+        ids = list(dict.fromkeys(r.source_ids))
+        statement = clip(f"To {r.goal.strip().rstrip('.')}: " + " → ".join(r.steps), 400)
+        return Knowledge(
+            id=knowledge_id(self.namespace, "prescription", statement, ids),
+            namespace=self.namespace,
+            kind="prescription",
+            statement=statement,
+            source_ids=ids,
+            event_id=r.event_id or self.event_of.get(ids[0]),
+            valid_from=self.when(ids),
+            confidence=r.confidence,
+            entities=[self.canon(x) for x in self.index.mentions(r.goal)],
+            goal=r.goal.strip(),
+            steps=list(r.steps),
+            conditions=list(r.conditions),
+            lessons=list(r.lessons),
+            outcome=r.outcome,
+            tools=list(r.tools),
+        )
+
+    def edges(
+        self, knowledge: Sequence[Knowledge], batch: Sequence[Event], relations: Sequence[RelationOut]
+    ) -> list[Edge]:
+        """Provenance and mentions of the knowledge, the events' mentions, and the answer's relations."""
+        ns = self.namespace
+        out: list[Edge] = []
+        for k in knowledge:
+            out.extend(Edge(k.id, sid, "derived_from") for sid in k.source_ids)
+            out.extend(Edge(k.id, entity_id(ns, name), "mentions") for name in k.entities)
+        for ev in batch:
+            for name in ev.entities:
+                out.append(Edge(ev.id, entity_id(ns, self.canon(name)), "mentions"))
+            for who in ev.participants:
+                self.canon(who)
+        out.extend(Edge(rel.src, rel.dst, "relates", rel.label) for rel in relations if rel.src != rel.dst)
+        return out
+
+    def entities_used(self) -> list[Entity]:
+        return [ent for name in self.used if (ent := self.index.entity(name)) is not None]
+
+
 class LLMExtractor:
     """Extraction by a LangChain chat model, with validation, retries, accounting and a rule fallback."""
 
@@ -293,85 +382,13 @@ class LLMExtractor:
         self, answer: ExtractionOut, batch: Sequence[Event], steps: Mapping[str, Step]
     ) -> Extraction:
         out = Extraction()
-        namespace = batch[0].namespace
-        index = EntityIndex(namespace, self.known)
-        index.observe([steps[sid] for ev in batch for sid in ev.step_ids if sid in steps])
-        for e in answer.entities:
-            index.add(e.name, e.kind)
-            for alias in e.aliases:
-                index.merge(alias, e.name, "LLM")
-        event_of = {sid: ev.id for ev in batch for sid in ev.step_ids}
-        used: dict[str, None] = {}
-
-        def canon(name: str) -> str:
-            c = index.canonical(name) or index.add(name.strip())
-            used[c] = None
-            return c
-
-        def when(ids: Sequence[str]) -> datetime | None:
-            ts = [steps[i].timestamp for i in ids if i in steps]
-            return min(ts) if ts else None
-
-        for p in answer.propositions:
-            ids = list(dict.fromkeys(p.source_ids))
-            event_time = parse_datetime(p.event_time) if p.event_time else None
-            k = Knowledge(
-                id=knowledge_id(namespace, "proposition", p.statement, ids),
-                namespace=namespace,
-                kind="proposition",
-                statement=p.statement.strip(),
-                source_ids=ids,
-                event_id=p.event_id or event_of.get(ids[0]),
-                subject=canon(p.subject) if p.subject else None,
-                predicate=p.predicate,
-                object=p.object,
-                event_time=as_utc(event_time) if event_time else None,
-                valid_from=when(ids),
-                confidence=p.confidence,
-                entities=[canon(x) for x in p.entities],
-                slots=_slots(p)[0],
-                ends=_slots(p)[1],
-            )
-            out.knowledge.append(k)
-        for r in answer.prescriptions:
-            ids = list(dict.fromkeys(r.source_ids))
-            statement = clip(f"To {r.goal.strip().rstrip('.')}: " + " → ".join(r.steps), 400)
-            out.knowledge.append(
-                Knowledge(
-                    id=knowledge_id(namespace, "prescription", statement, ids),
-                    namespace=namespace,
-                    kind="prescription",
-                    statement=statement,
-                    source_ids=ids,
-                    event_id=r.event_id or event_of.get(ids[0]),
-                    valid_from=when(ids),
-                    confidence=r.confidence,
-                    entities=[canon(x) for x in index.mentions(r.goal)],
-                    goal=r.goal.strip(),
-                    steps=list(r.steps),
-                    conditions=list(r.conditions),
-                    lessons=list(r.lessons),
-                    outcome=r.outcome,
-                    tools=list(r.tools),
-                )
-            )
-        for k in out.knowledge:
-            out.edges.extend(Edge(k.id, sid, "derived_from") for sid in k.source_ids)
-            out.edges.extend(Edge(k.id, entity_id(namespace, name), "mentions") for name in k.entities)
-        for ev in batch:
-            for name in ev.entities:
-                out.edges.append(Edge(ev.id, entity_id(namespace, canon(name)), "mentions"))
-            for who in ev.participants:
-                canon(who)
-        for rel in answer.relations:
-            if rel.src != rel.dst:
-                out.edges.append(Edge(rel.src, rel.dst, "relates", rel.label))
+        conv = _Conversion(batch, steps, self.known, answer.entities)
+        out.knowledge.extend(conv.proposition(p) for p in answer.propositions)
+        out.knowledge.extend(conv.prescription(r) for r in answer.prescriptions)
+        out.edges.extend(conv.edges(out.knowledge, batch, answer.relations))
         for s in answer.summaries:
             out.event_summaries[s.event_id] = s.summary.strip()
         for ent_out in answer.entities:
-            canon(ent_out.name)
-        for name in used:
-            ent = index.entity(name)
-            if ent is not None:
-                out.entities.append(ent)
+            conv.canon(ent_out.name)
+        out.entities.extend(conv.entities_used())
         return out

@@ -11,25 +11,20 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
 from plugmem.ingest.entities import EntityIndex
-from plugmem.ingest.summarize import (
-    condense,
-    content_words,
-    cosine,
-    counter_cosine,
-    short_hash,
-    summarize_steps,
-)
+from plugmem.ingest.summarize import condense, summarize_steps
 from plugmem.model import Event, Step
+from plugmem.namespace import NamespaceKey
+from plugmem.text import content_words, cosine, counter_cosine, short_hash
 
 Vector = Sequence[float]
 
 
-def event_id(namespace: str, first_step_id: str) -> str:
+def event_id(namespace: NamespaceKey, first_step_id: str) -> str:
     """Deterministic: an event is named after where it starts."""
     return "ev-" + short_hash(namespace, first_step_id)
 
@@ -97,6 +92,190 @@ def _mean(vs: Sequence[Vector]) -> list[float]:
     return [sum(v[d] for v in vs) / n for d in range(len(vs[0]))]
 
 
+@dataclass(slots=True)
+class _Stream:
+    """The steps one call segments: the open event's known steps, then the new ones."""
+
+    steps: list[Step]
+    vectors: list[Vector] | None  # one per step, or None: similarity is then lexical
+    n_prev: int  # how many of `steps` belong to the open event already
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
+def _stream(
+    steps: Sequence[Step],
+    vectors: Sequence[Vector] | None,
+    previous: Event | None,
+    previous_steps: Sequence[Step],
+    previous_vectors: Sequence[Vector] | None,
+) -> _Stream:
+    """Join the open event's steps (same session only) to the new ones, with vectors when all have one."""
+    prev_steps = list(previous_steps) if previous is not None else []
+    if previous is not None and prev_steps and prev_steps[-1].session_id != steps[0].session_id:
+        prev_steps = []
+    all_steps = [*prev_steps, *steps]
+    n_prev = len(prev_steps)
+    use_vectors = (
+        vectors is not None and len(vectors) == len(steps) and (n_prev == 0 or previous_vectors is not None)
+    )
+    all_vectors: list[Vector] | None = None
+    if use_vectors and vectors is not None:
+        all_vectors = [*(previous_vectors or [])[:n_prev], *vectors]
+        if len(all_vectors) != len(all_steps):
+            all_vectors = None
+    return _Stream(all_steps, all_vectors, n_prev)
+
+
+def _junction_reason(previous: Event | None, stream: _Stream, gap_minutes: float) -> str | None:
+    """Why the first step starts a new event, judged from the open event alone (its steps unseen)."""
+    if previous is None:
+        return "start"
+    if stream.n_prev:
+        return None
+    first = stream.steps[0]
+    if first.session_id != previous.session_id:
+        return "session"
+    if (first.timestamp - previous.end).total_seconds() > gap_minutes * 60:
+        return "time_gap"
+    return None
+
+
+def _hard_boundaries(stream: _Stream, previous: Event | None, gap_minutes: float) -> dict[int, str]:
+    """Session, time gap, new goal, finished tool sequence: index into the stream → reason."""
+    reasons: dict[int, str] = {}
+    first = _junction_reason(previous, stream, gap_minutes)
+    if first is not None:
+        reasons[0] = first
+    state = _ToolState()
+    for s in stream.steps[: stream.n_prev]:
+        state.feed(s)
+    for i in range(max(1, stream.n_prev), len(stream)):
+        if i == stream.n_prev and 0 in reasons:
+            state = _ToolState()
+            state.feed(stream.steps[i])
+            continue
+        r = _hard_reason(stream.steps[i - 1], stream.steps[i], state, gap_minutes)
+        if r is not None:
+            reasons[i] = r
+            state = _ToolState()
+        state.feed(stream.steps[i])
+    n_prev = stream.n_prev
+    if n_prev and previous is not None and n_prev not in reasons:
+        gap = (stream.steps[n_prev].timestamp - previous.end).total_seconds()
+        if gap > gap_minutes * 60:
+            reasons[n_prev] = "time_gap"
+    return reasons
+
+
+def _gap_similarities(stream: _Stream, bounds: Sequence[int], window: int) -> dict[int, float]:
+    """Similarity of the windows either side of every gap inside a hard segment (tool steps skipped)."""
+    feats = _Features(stream.steps, stream.vectors)
+    sims: dict[int, float] = {}
+    for a, b in pairwise(bounds):
+        for i in range(a + 1, b):
+            if _is_tool_step(stream.steps[i]) or _is_tool_step(stream.steps[i - 1]):
+                continue
+            left = range(max(a, i - window), i)
+            right = range(i, min(b, i + window))
+            sims[i] = feats.similarity(left, right)
+    return sims
+
+
+def _topic_shifts(
+    sims: Mapping[int, float],
+    bounds: Sequence[int],
+    stream: _Stream,
+    *,
+    k: float,
+    min_samples: int,
+    min_steps: int,
+    offset: int,
+) -> set[int]:
+    """Dips below mean − k·std of this stream that are local minima, with `min_steps` both sides."""
+    topic: set[int] = set()
+    values = list(sims.values())
+    if len(values) < min_samples:
+        return topic
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+    threshold = mean - k * std
+    if std <= 1e-6:
+        return topic
+    cands = [
+        i
+        for i, v in sims.items()
+        if i >= stream.n_prev
+        and v < threshold
+        and v <= sims.get(i - 1, math.inf)
+        and v <= sims.get(i + 1, math.inf)
+    ]
+    for i in sorted(cands, key=lambda i: (sims[i], i)):
+        if _fits(i, bounds, topic, len(stream), min_steps, offset):
+            topic.add(i)
+    return topic
+
+
+def _overlong_cut(
+    a: int, b: int, sims: Mapping[int, float], stream: _Stream, *, offset: int, min_steps: int, max_steps: int
+) -> int | None:
+    """Where to split the run [a, b) when it is longer than `max_steps`: its weakest gap."""
+    carried = offset if a == 0 else 0
+    if b - a + carried <= max_steps:
+        return None
+    lo, hi = max(a + min_steps - carried, stream.n_prev, a + 1), b - min_steps
+    options = [i for i in range(lo, hi + 1) if i in sims] or [
+        max(a + 1, min(b - 1, lo + max_steps - min_steps))
+    ]
+    return min(options, key=lambda i: (sims.get(i, 0.0), i))
+
+
+def _cap_lengths(
+    reasons: dict[int, str],
+    sims: Mapping[int, float],
+    stream: _Stream,
+    *,
+    offset: int,
+    min_steps: int,
+    max_steps: int,
+) -> None:
+    """Split overlong runs at their weakest gap, one cut at a time, until every run fits."""
+    starts = sorted({0, *reasons})
+    changed = True
+    while changed:
+        changed = False
+        ends = [*starts[1:], len(stream)]
+        for a, b in zip(starts, ends, strict=True):
+            cut = _overlong_cut(a, b, sims, stream, offset=offset, min_steps=min_steps, max_steps=max_steps)
+            if cut is None:
+                continue
+            reasons[cut] = "max_length"
+            starts = sorted({*starts, cut})
+            changed = True
+            break
+
+
+def _build_events(
+    stream: _Stream, reasons: Mapping[int, str], previous: Event | None, index: EntityIndex
+) -> list[Event]:
+    """One event per run between boundaries; the open event's run extends it (same id)."""
+    starts = sorted({0, *reasons})
+    out: list[Event] = []
+    for a, b in zip(starts, [*starts[1:], len(stream)], strict=True):
+        if b <= stream.n_prev:
+            continue  # the open event, unchanged: a boundary right at the junction
+        run = stream.steps[a:b]
+        run_vectors = list(stream.vectors[a:b]) if stream.vectors is not None else None
+        if a == 0 and previous is not None and 0 not in reasons:
+            new = run[stream.n_prev :]
+            ev = _extend(previous, new, run, run_vectors, index, has_prev_steps=bool(stream.n_prev))
+        else:
+            ev = _event(run, run_vectors, index, reasons.get(a, "start"))
+        out.append(ev)
+    return out
+
+
 def segment(
     steps: Sequence[Step],
     vectors: Sequence[Vector] | None,
@@ -123,122 +302,26 @@ def segment(
     """
     if not steps:
         return []
-    prev_steps = list(previous_steps) if previous is not None else []
-    if previous is not None and prev_steps and prev_steps[-1].session_id != steps[0].session_id:
-        prev_steps = []
-    all_steps = [*prev_steps, *steps]
-    n_prev = len(prev_steps)
-    use_vectors = (
-        vectors is not None and len(vectors) == len(steps) and (n_prev == 0 or previous_vectors is not None)
-    )
-    all_vectors: list[Vector] | None = None
-    if use_vectors and vectors is not None:
-        all_vectors = [*(previous_vectors or [])[:n_prev], *vectors]
-        if len(all_vectors) != len(all_steps):
-            all_vectors = None
-    feats = _Features(all_steps, all_vectors)
+    stream = _stream(steps, vectors, previous, previous_steps, previous_vectors)
     index = entities if entities is not None else EntityIndex(steps[0].namespace)
-    index.observe(all_steps)
-
-    # 1. hard boundaries (index into all_steps → reason)
-    reasons: dict[int, str] = {}
-    state = _ToolState()
-    for s in prev_steps:
-        state.feed(s)
-    if previous is None:
-        reasons[0] = "start"
-    elif not prev_steps:
-        first = steps[0]
-        if first.session_id != previous.session_id:
-            reasons[0] = "session"
-        elif (first.timestamp - previous.end).total_seconds() > gap_minutes * 60:
-            reasons[0] = "time_gap"
-    for i in range(max(1, n_prev), len(all_steps)):
-        if i == n_prev and 0 in reasons:
-            state = _ToolState()
-            state.feed(all_steps[i])
-            continue
-        r = _hard_reason(all_steps[i - 1], all_steps[i], state, gap_minutes)
-        if r is not None:
-            reasons[i] = r
-            state = _ToolState()
-        state.feed(all_steps[i])
-    if n_prev and previous is not None and n_prev not in reasons:
-        gap = (all_steps[n_prev].timestamp - previous.end).total_seconds()
-        if gap > gap_minutes * 60:
-            reasons[n_prev] = "time_gap"
-
+    index.observe(stream.steps)
+    # 1. hard boundaries
+    reasons = _hard_boundaries(stream, previous, gap_minutes)
     # steps of the open event that this call cannot see still count towards its length
-    offset = len(previous.step_ids) if previous is not None and not prev_steps and 0 not in reasons else 0
-
+    offset = len(previous.step_ids) if previous is not None and not stream.n_prev and 0 not in reasons else 0
     # 2. hard segments, then similarity at every inner gap
-    bounds = [*sorted({0, *reasons}), len(all_steps)]
-    sims: dict[int, float] = {}
-    for a, b in pairwise(bounds):
-        for i in range(a + 1, b):
-            if _is_tool_step(all_steps[i]) or _is_tool_step(all_steps[i - 1]):
-                continue
-            left = range(max(a, i - window), i)
-            right = range(i, min(b, i + window))
-            sims[i] = feats.similarity(left, right)
-
-    # 3. topic shifts: dips below mean − k·std of this stream, local minima, min length both sides
-    topic: set[int] = set()
-    values = list(sims.values())
-    if len(values) >= min_samples:
-        mean = sum(values) / len(values)
-        std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
-        threshold = mean - k * std
-        if std > 1e-6:
-            cands = [
-                i
-                for i, v in sims.items()
-                if i >= n_prev
-                and v < threshold
-                and v <= sims.get(i - 1, math.inf)
-                and v <= sims.get(i + 1, math.inf)
-            ]
-            for i in sorted(cands, key=lambda i: (sims[i], i)):
-                if _fits(i, bounds, topic, len(all_steps), min_steps, offset):
-                    topic.add(i)
-    for i in topic:
+    bounds = [*sorted({0, *reasons}), len(stream)]
+    sims = _gap_similarities(stream, bounds, window)
+    # 3. topic shifts
+    shifts = _topic_shifts(
+        sims, bounds, stream, k=k, min_samples=min_samples, min_steps=min_steps, offset=offset
+    )
+    for i in shifts:
         reasons[i] = "topic_shift"
-
-    # 4. cap event length: split overlong runs at their weakest gap
-    starts = sorted({0, *reasons})
-    changed = True
-    while changed:
-        changed = False
-        ends = [*starts[1:], len(all_steps)]
-        for a, b in zip(starts, ends, strict=True):
-            if b - a + (offset if a == 0 else 0) <= max_steps:
-                continue
-            lo, hi = max(a + min_steps - (offset if a == 0 else 0), n_prev, a + 1), b - min_steps
-            options = [i for i in range(lo, hi + 1) if i in sims] or [
-                max(a + 1, min(b - 1, lo + max_steps - min_steps))
-            ]
-            if not options:
-                continue
-            cut = min(options, key=lambda i: (sims.get(i, 0.0), i))
-            reasons[cut] = "max_length"
-            starts = sorted({*starts, cut})
-            changed = True
-            break
-
+    # 4. cap event length
+    _cap_lengths(reasons, sims, stream, offset=offset, min_steps=min_steps, max_steps=max_steps)
     # 5. events
-    starts = sorted({0, *reasons})
-    out: list[Event] = []
-    for a, b in zip(starts, [*starts[1:], len(all_steps)], strict=True):
-        if b <= n_prev:
-            continue  # the open event, unchanged: a boundary right at the junction
-        run = all_steps[a:b]
-        run_vectors = list(all_vectors[a:b]) if all_vectors is not None else None
-        if a == 0 and previous is not None and 0 not in reasons:
-            ev = _extend(previous, run[n_prev:], run, run_vectors, index, has_prev_steps=bool(prev_steps))
-        else:
-            ev = _event(run, run_vectors, index, reasons.get(a, "start"))
-        out.append(ev)
-    return out
+    return _build_events(stream, reasons, previous, index)
 
 
 def _fits(i: int, bounds: Sequence[int], chosen: set[int], n: int, min_steps: int, offset: int) -> bool:

@@ -7,7 +7,6 @@ traced to the step it quotes. Why a tree: "what happened last week" needs a node
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from collections import Counter
@@ -15,120 +14,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from plugmem.ingest.dates import format_date
+from plugmem.dates import format_date
 from plugmem.model import Event, Step, Summary, SummaryLevel
-
-
-# -- text helpers shared by the ingest modules -------------------------------------------
-def wordset(text: str, *, lower: bool = True) -> frozenset[str]:
-    """A whitespace-separated word list as a set (readable vocabularies)."""
-    return frozenset(w.lower() if lower else w for w in text.split())
-
-
-STOPWORDS = wordset("""a about above after again against all am an and any are as at be because been before being below between
-    both but by can could did do does doing down during each few for from further had has have having he her
-    here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not
-    now of off on once only or other our ours ourselves out over own same she should so some such than that the
-    their theirs them themselves then there these they this those through to too under until up very was we
-    were what when where which while who whom why will with would you your yours yourself yourselves im ive id
-    ill youre youve dont didnt doesnt isnt wasnt cant wont thats whats its lets gonna wanna gotta yeah yes yep
-    oh hey hi hello wow really also like get got lot lots thanks thank ok okay sure well much many one
-    something anything everything thing things way kinda sorta pretty""")
-CHITCHAT = wordset("""hey hi hello wow thanks thank cool awesome great nice amazing sweet lol haha yeah yes yep sure ok okay
-    congrats congratulations love glad happy sounds good totally agree definitely absolutely bye later soon
-    talk see take care care you too aw aww omg wonderful fantastic incredible sorry hear hope""")
-_WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
-_SENT_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+|\n+")
-_ABBREV = frozenset(
-    {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "vs", "etc", "e.g", "i.e", "prof", "mt", "no"}
-)
-
-
-def sentences(text: str) -> list[str]:
-    """Split text into sentences; abbreviations like "Dr." do not end one."""
-    out: list[str] = []
-    start = 0
-    for m in _SENT_END.finditer(text):
-        piece = text[start : m.start()].rstrip()
-        last = piece.rsplit(None, 1)[-1].lower().rstrip(".") if piece.split() else ""
-        if "\n" not in m.group(0) and last in _ABBREV:
-            continue
-        end = m.end() if "\n" in m.group(0) else m.start() + len(m.group(0).rstrip())
-        chunk = text[start:end].strip()
-        if chunk:
-            out.append(chunk)
-        start = m.end()
-    tail = text[start:].strip()
-    if tail:
-        out.append(tail)
-    return out
-
-
-def words(text: str) -> list[str]:
-    """Lowercased word tokens, apostrophes folded ("I'm" → "im")."""
-    return [w.lower().replace("'", "").replace("’", "") for w in _WORD.findall(text)]
-
-
-def stem(word: str) -> str:
-    """A light suffix stripper: enough for plurals and simple verb forms to meet."""
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 5 and word.endswith("ing"):
-        return word[:-3]
-    if len(word) > 4 and word.endswith("ed") and not word.endswith("eed"):
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
-
-
-def content_words(text: str) -> list[str]:
-    """Stemmed words that carry meaning: what lexical similarity is computed on."""
-    return [stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1]
-
-
-def is_chitchat(sentence: str) -> bool:
-    """Greetings, thanks and reactions: no fact to keep."""
-    ws = words(sentence)
-    if not ws:
-        return True
-    content = [w for w in ws if w not in STOPWORDS and w not in CHITCHAT]
-    return len(content) <= 1 or len(content) / len(ws) < 0.2
-
-
-def cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=False))
-    na = math.sqrt(sum(x * x for x in a))
-    nb = math.sqrt(sum(y * y for y in b))
-    return dot / (na * nb) if na > 0 and nb > 0 else 0.0
-
-
-def counter_cosine(a: Counter[str], b: Counter[str]) -> float:
-    if not a or not b:
-        return 0.0
-    small, big = (a, b) if len(a) < len(b) else (b, a)
-    dot = sum(v * big.get(k, 0) for k, v in small.items())
-    na = math.sqrt(sum(v * v for v in a.values()))
-    nb = math.sqrt(sum(v * v for v in b.values()))
-    return dot / (na * nb)
-
-
-def short_hash(*parts: str, size: int = 10) -> str:
-    """Deterministic id suffix: the same origin always yields the same id."""
-    h = hashlib.blake2b(digest_size=size)
-    for p in parts:
-        h.update(p.encode("utf-8"))
-        h.update(b"\x00")
-    return h.hexdigest()
-
-
-def clip(text: str, max_chars: int) -> str:
-    """Cut on a word boundary and mark the cut."""
-    text = " ".join(text.split())
-    if len(text) <= max_chars:
-        return text
-    cut = text[: max_chars - 1].rsplit(" ", 1)[0]
-    return cut.rstrip(",;:-") + "…"
+from plugmem.namespace import NamespaceKey
+from plugmem.text import clip, content_words, cosine, counter_cosine, is_chitchat, sentences, short_hash
 
 
 # -- event summaries ------------------------------------------------------------------
@@ -296,7 +185,7 @@ def condense(text: str, max_chars: int) -> str:
 LINE_CHARS: dict[SummaryLevel, int] = {"session": 200, "day": 240, "week": 260}
 
 
-def summary_id(namespace: str, level: SummaryLevel, key: str) -> str:
+def summary_id(namespace: NamespaceKey, level: SummaryLevel, key: str) -> str:
     return f"sum-{level}-" + short_hash(namespace, level, key)
 
 
@@ -326,7 +215,7 @@ def _union(a: Iterable[str], b: Iterable[str]) -> list[str]:
 class _Node:
     """A summary being (re)built: one body line per child, in child order."""
 
-    namespace: str
+    namespace: NamespaceKey
     level: SummaryLevel
     key: str
     start: datetime
@@ -382,12 +271,12 @@ def rollup(events: Sequence[Event], existing: Sequence[Summary]) -> list[Summary
     Re-running with the same (or an extended) event replaces that event's line instead of
     adding a second one, so the tree is idempotent. Source step ids are carried up.
     """
-    nodes: dict[tuple[str, SummaryLevel, str], _Node] = {
+    nodes: dict[tuple[NamespaceKey, SummaryLevel, str], _Node] = {
         (s.namespace, s.level, s.key): _Node.from_summary(s) for s in existing
     }
-    touched: dict[tuple[str, SummaryLevel, str], None] = {}
+    touched: dict[tuple[NamespaceKey, SummaryLevel, str], None] = {}
 
-    def node(ns: str, level: SummaryLevel, key: str, start: datetime, end: datetime) -> _Node:
+    def node(ns: NamespaceKey, level: SummaryLevel, key: str, start: datetime, end: datetime) -> _Node:
         k = (ns, level, key)
         if k not in nodes:
             nodes[k] = _Node(ns, level, key, start, end, [], [], [])

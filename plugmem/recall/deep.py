@@ -18,14 +18,15 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
-from plugmem.graph import entity_nodes_in, personalized_pagerank
+from plugmem.errors import LLMJSONError
 from plugmem.index.catalog import Catalog
-from plugmem.index.text import tokenize
-from plugmem.llm import LLMJSONError, M, invoke_structured
+from plugmem.llm import M, invoke_structured
 from plugmem.model import LLMUsage
 from plugmem.prompts import Prompts
 from plugmem.recall.context import Scored, render_line
 from plugmem.recall.fast import FastResult, fast_search
+from plugmem.recall.graph import entity_nodes_in, personalized_pagerank
+from plugmem.text import tokenize
 
 SEEDS = 15
 PPR_WEIGHT = 0.6

@@ -18,18 +18,20 @@ from datetime import datetime
 import networkx as nx
 import numpy as np
 
-from plugmem.graph import build_graph
+from plugmem.errors import LLMJSONError
 from plugmem.index.catalog import Catalog
 from plugmem.index.embeddings import CachedEmbeddings
-from plugmem.llm import LLMJSONError, usage_counters
+from plugmem.llm import usage_counters
 from plugmem.llm_roles import ChatModels
 from plugmem.model import LLMUsage
+from plugmem.namespace import NamespaceKey
 from plugmem.policy import MemoryPolicy
 from plugmem.prompts import Prompts
 from plugmem.recall.context import Scored, arrange, item_tokens, render, select, shown_stale
 from plugmem.recall.currency import apply_currency
 from plugmem.recall.deep import DeepResult, deep_deterministic, deep_llm
 from plugmem.recall.fast import ITEM_WEIGHT, FastResult, fast_search
+from plugmem.recall.graph import build_graph
 from plugmem.recall.intent import lead_with_slots, promote_procedures, slot_facts
 from plugmem.recall.relevance import judge
 from plugmem.recall.scheduler import Decision, decide_escalation
@@ -62,7 +64,7 @@ class RecallEngine:
         self,
         *,
         store: SQLiteStore,
-        catalog: Callable[[str], Catalog],
+        catalog: Callable[[NamespaceKey], Catalog],
         embeddings: CachedEmbeddings | None,
         tokens: TokenCounter,
         policy: MemoryPolicy,
@@ -104,7 +106,7 @@ class RecallEngine:
     def recall(
         self,
         query: str,
-        namespace: str,
+        namespace: NamespaceKey,
         *,
         budget_tokens: int | None,
         k: int | None,

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from plugmem.index.catalog import Catalog
-from plugmem.index.text import tokenize
 from plugmem.recall.context import Scored
+from plugmem.text import tokenize
 
 SEARCH_K = 100
 # How much of a hit on a derived document flows to the turns it points at. Measured on LoCoMo dev,

@@ -17,7 +17,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
-from plugmem.llm import WINDOW_HEADROOM, LLMJSONError, LLMTruncatedError, invoke_structured, max_input_tokens
+from plugmem.errors import LLMJSONError, LLMTruncatedError
+from plugmem.llm import WINDOW_HEADROOM, invoke_structured, max_input_tokens
 from plugmem.model import LLMUsage
 from plugmem.prompts import Prompts
 from plugmem.results import Guidance, RecallItem

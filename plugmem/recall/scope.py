@@ -2,8 +2,10 @@
 
 The window is resolved against the memory's clock (`mem.clock()`), or against when an event in
 memory happened ("since I moved" → the time of the move). Items inside the window are lifted,
-items outside lowered (a soft filter: a wrong guess about the window must not empty the
-context). A broad look back ("what did I do last week?") gets the temporal tree's summaries
+items said before it lowered; items said after it keep their rank, because a turn is dated by when
+it was said, not by what it tells: "I missed two fun runs in March" said in April belongs to March
+(lowering those cost LongMemEval-S temporal questions 4 points of evidence at 500 tokens). A soft
+filter either way: a wrong guess about the window must not empty the context. A broad look back ("what did I do last week?") gets the temporal tree's summaries
 of the window as items, the coarsest that fit inside it first (TiMem), with their turns after.
 """
 
@@ -14,13 +16,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from plugmem.dates import MAX_TIME, MIN_TIME, TimeRange, find_dates, parse_time_constraints
 from plugmem.index.catalog import Catalog, Doc
-from plugmem.ingest.dates import MAX_TIME, MIN_TIME, TimeRange, find_dates, parse_time_constraints
 from plugmem.recall.context import Scored
 from plugmem.recall.intent import is_broad
 
 INSIDE = 1.5
-OUTSIDE = 0.5
+BEFORE = 0.75  # said before the window: at most a plan for it
+AFTER = 1.0  # said after the window: may well tell what happened in it (see the module docstring)
 OUTSIDE_BROAD = 0.1  # "what did I do last week?": what happened before is barely part of the answer
 LEVELS = ("week", "day", "session")  # coarsest first
 MAX_SUMMARIES = 6
@@ -37,6 +40,10 @@ class TimeScope:
 
     def contains(self, ts: datetime) -> bool:
         return any(r.start <= ts <= r.end for r in self.ranges)
+
+    def foretells(self, ts: datetime) -> bool:
+        """Said before every range began: it can only announce what the window holds, not tell it."""
+        return all(ts < r.start for r in self.ranges)
 
 
 def _anchored(query: str, now: datetime, anchor: Anchor) -> list[TimeRange]:
@@ -92,14 +99,21 @@ def _window_summaries(cat: Catalog, scope: TimeScope) -> list[Doc]:
     return [d for lvl, _, d in inside if lvl == coarsest][:MAX_SUMMARIES]
 
 
+def _factor(ts: datetime | None, scope: TimeScope) -> float:
+    if ts is None:
+        return 1.0
+    if scope.contains(ts):
+        return INSIDE
+    if scope.broad:
+        return OUTSIDE_BROAD
+    return BEFORE if scope.foretells(ts) else AFTER
+
+
 def apply_scope(ranked: Sequence[Scored], scope: TimeScope, cat: Catalog) -> list[Scored]:
     """Lift what falls inside the window, lower what falls outside; lead with its summaries if broad."""
     out: list[Scored] = []
-    outside = OUTSIDE_BROAD if scope.broad else OUTSIDE
     for s in ranked:
-        ts = s.doc.timestamp
-        factor = 1.0 if ts is None else INSIDE if scope.contains(ts) else outside
-        s.score *= factor
+        s.score *= _factor(s.doc.timestamp, scope)
         out.append(s)
     if scope.broad:
         top = max((s.score for s in out), default=0.0)

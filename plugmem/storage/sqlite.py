@@ -24,6 +24,7 @@ import numpy as np
 
 from plugmem.errors import ConflictError, CorruptMemoryError, PlugMemError, StorageError, StorageFullError
 from plugmem.model import Edge, Entity, Event, Knowledge, Step, Summary, ToolCall
+from plugmem.namespace import NamespaceKey
 
 log = logging.getLogger("plugmem")
 
@@ -129,6 +130,26 @@ def loads(s: str) -> Any:
     return json.loads(s, object_hook=_json_hook)
 
 
+def connect_sqlite(path: str | Path, *, synchronous: str = "FULL") -> sqlite3.Connection:
+    """A connection to a memory's database file, set up the way every user of the file shares.
+
+    One function for core and the integrations (checkpointer, store), which each keep their own
+    connection to the same file: WAL (readers never block the writer), `synchronous` FULL or
+    NORMAL, foreign keys enforced, and `secure_delete` so deleted text is zeroed rather than left
+    in free pages. Autocommit mode (`isolation_level=None`): callers open their own transactions.
+    """
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA secure_delete=ON")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 class SQLiteStore:
     """Thread-safe access to the memory database (one connection, one lock)."""
 
@@ -139,11 +160,7 @@ class SQLiteStore:
         self._pending_counts: dict[str, int] = {}
         self._counts_written = time.monotonic()
         try:
-            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.execute("PRAGMA secure_delete=ON")  # forgotten text is zeroed, not left in free pages
+            self._conn = connect_sqlite(self.path, synchronous=synchronous)
             with self._lock:
                 self._conn.executescript(SCHEMA)  # executescript manages its own transaction
         except sqlite3.Error as exc:
@@ -200,7 +217,7 @@ class SQLiteStore:
         steps: Sequence[Step],
         *,
         explicit_times: Iterable[str] = (),
-        on_replace: Callable[[sqlite3.Connection, str, list[str]], None] | None = None,
+        on_replace: Callable[[sqlite3.Connection, NamespaceKey, list[str]], None] | None = None,
     ) -> list[str]:
         """Durably log steps (one transaction); an id already stored with the same message is a no-op.
 
@@ -287,7 +304,7 @@ class SQLiteStore:
                 log.warning("plugmem: skipping unreadable step %r: %s", r["id"], exc)
         return out
 
-    def pending_steps(self, namespace: str, limit: int) -> list[Step]:
+    def pending_steps(self, namespace: NamespaceKey, limit: int) -> list[Step]:
         """The next logged steps of a namespace; a row that cannot even be read is quarantined."""
         rows = self.query(
             "SELECT * FROM steps WHERE state = 0 AND namespace = ? ORDER BY seq LIMIT ?", (namespace, limit)
@@ -302,13 +319,13 @@ class SQLiteStore:
                 )
         return out
 
-    def pending_namespaces(self) -> list[str]:
+    def pending_namespaces(self) -> list[NamespaceKey]:
         """Namespaces with logged, unprocessed steps, the longest-waiting first (one queue each)."""
         rows = self.query("SELECT namespace FROM steps WHERE state = 0 GROUP BY namespace ORDER BY MIN(seq)")
-        return [r[0] for r in rows]
+        return [NamespaceKey(r[0]) for r in rows]
 
     # -- quarantine ----------------------------------------------------------------------
-    def quarantine(self, namespace: str, ids: Sequence[str], error: str, now: float) -> None:
+    def quarantine(self, namespace: NamespaceKey, ids: Sequence[str], error: str, now: float) -> None:
         """Set steps aside after they failed; each retry waits longer (5 s, 20 s, ... up to an hour)."""
         with self.tx() as c:
             for i in ids:
@@ -344,7 +361,7 @@ class SQLiteStore:
         )
         return float(row[0][0]) if row and row[0][0] is not None else None
 
-    def quarantined(self, namespace: str | None = None) -> list[dict[str, Any]]:
+    def quarantined(self, namespace: NamespaceKey | None = None) -> list[dict[str, Any]]:
         """The steps set aside, with their last error and attempts (shown in `stats()`)."""
         sql = (
             "SELECT q.namespace, q.id, q.error, q.attempts, q.next_try FROM quarantine q JOIN steps s"
@@ -355,7 +372,7 @@ class SQLiteStore:
         )
         return [dict(r) for r in rows]
 
-    def pending_count(self, namespace: str | None = None) -> int:
+    def pending_count(self, namespace: NamespaceKey | None = None) -> int:
         if namespace is None:
             return int(self.query("SELECT COUNT(*) FROM steps WHERE state = 0")[0][0])
         return int(
@@ -363,7 +380,7 @@ class SQLiteStore:
         )
 
     def steps(
-        self, namespace: str, *, session_id: str | None = None, ids: Iterable[str] | None = None
+        self, namespace: NamespaceKey, *, session_id: str | None = None, ids: Iterable[str] | None = None
     ) -> list[Step]:
         if ids is not None:
             idl = list(ids)
@@ -387,7 +404,26 @@ class SQLiteStore:
             rows = self.query("SELECT * FROM steps WHERE namespace = ? ORDER BY seq", (namespace,))
         return self._steps_of(rows)
 
-    def session_tail(self, namespace: str, session_id: str, before_seq: int, n: int) -> list[Step]:
+    def session_step_ids(self, namespace: NamespaceKey, session_id: str) -> list[str]:
+        """The ids of a session's logged steps (what `forget(session_id=...)` erases)."""
+        rows = self.query(
+            "SELECT id FROM steps WHERE namespace = ? AND session_id = ?", (namespace, session_id)
+        )
+        return [r[0] for r in rows]
+
+    def unprocessed_ids(self, namespace: NamespaceKey) -> set[str]:
+        """Ids of a namespace's steps not processed yet (pending or quarantined)."""
+        rows = self.query(f"SELECT id FROM steps WHERE namespace = ? AND state != {DONE}", (namespace,))
+        return {r[0] for r in rows}
+
+    def session_count(self, namespace: NamespaceKey | None = None) -> int:
+        """Distinct sessions with logged steps, in one namespace or in all of them."""
+        sql = "SELECT COUNT(DISTINCT namespace || '|' || session_id) FROM steps"
+        if namespace:
+            return int(self.query(sql + " WHERE namespace = ?", (namespace,))[0][0])
+        return int(self.query(sql)[0][0])
+
+    def session_tail(self, namespace: NamespaceKey, session_id: str, before_seq: int, n: int) -> list[Step]:
         rows = self.query(
             "SELECT * FROM steps WHERE namespace = ? AND session_id = ? AND seq < ? AND state = 1"
             " ORDER BY seq DESC LIMIT ?",
@@ -400,7 +436,7 @@ class SQLiteStore:
         c.executemany(f"UPDATE steps SET state = {DONE} WHERE namespace = ? AND id = ?", keys)
         c.executemany("DELETE FROM quarantine WHERE namespace = ? AND id = ?", keys)
 
-    def existing_ids(self, namespace: str, ids: Sequence[str]) -> set[str]:
+    def existing_ids(self, namespace: NamespaceKey, ids: Sequence[str]) -> set[str]:
         out: set[str] = set()
         for i in range(0, len(ids), 500):
             chunk = list(ids[i : i + 500])
@@ -413,8 +449,11 @@ class SQLiteStore:
             )
         return out
 
-    def namespaces(self) -> list[str]:
-        return [r[0] for r in self.query("SELECT DISTINCT namespace FROM steps ORDER BY namespace")]
+    def namespaces(self) -> list[NamespaceKey]:
+        """Every namespace that has logged steps, by key."""
+        return [
+            NamespaceKey(r[0]) for r in self.query("SELECT DISTINCT namespace FROM steps ORDER BY namespace")
+        ]
 
     # -- derived nodes -------------------------------------------------------------
     def put_events(self, c: sqlite3.Connection, events: Sequence[Event]) -> None:
@@ -451,13 +490,17 @@ class SQLiteStore:
             [(s.namespace, s.id, s.level, s.key, dumps(asdict(s))) for s in items],
         )
 
-    def put_edges(self, c: sqlite3.Connection, namespace: str, edges: Sequence[Edge]) -> None:
+    def delete_entities(self, c: sqlite3.Connection, namespace: NamespaceKey, ids: Sequence[str]) -> None:
+        """Entities merged into others (consolidation), inside the caller's transaction."""
+        c.executemany("DELETE FROM entities WHERE namespace = ? AND id = ?", [(namespace, i) for i in ids])
+
+    def put_edges(self, c: sqlite3.Connection, namespace: NamespaceKey, edges: Sequence[Edge]) -> None:
         c.executemany(
             "INSERT OR REPLACE INTO edges(namespace, src, dst, kind, label, weight) VALUES (?,?,?,?,?,?)",
             [(namespace, e.src, e.dst, e.kind, e.label or "", e.weight) for e in edges],
         )
 
-    def events(self, namespace: str, *, session_id: str | None = None) -> list[Event]:
+    def events(self, namespace: NamespaceKey, *, session_id: str | None = None) -> list[Event]:
         if session_id is None:
             rows = self.query("SELECT data FROM events WHERE namespace = ? ORDER BY start", (namespace,))
         else:
@@ -467,7 +510,7 @@ class SQLiteStore:
             )
         return [Event(**loads(r[0])) for r in rows]
 
-    def knowledge(self, namespace: str, *, subjects: Iterable[str] | None = None) -> list[Knowledge]:
+    def knowledge(self, namespace: NamespaceKey, *, subjects: Iterable[str] | None = None) -> list[Knowledge]:
         if subjects is None:
             rows = self.query("SELECT data FROM knowledge WHERE namespace = ?", (namespace,))
         else:
@@ -480,36 +523,36 @@ class SQLiteStore:
             )
         return [Knowledge(**loads(r[0])) for r in rows]
 
-    def entities(self, namespace: str) -> list[Entity]:
+    def entities(self, namespace: NamespaceKey) -> list[Entity]:
         return [
             Entity(**loads(r[0]))
             for r in self.query("SELECT data FROM entities WHERE namespace = ?", (namespace,))
         ]
 
-    def summaries(self, namespace: str) -> list[Summary]:
+    def summaries(self, namespace: NamespaceKey) -> list[Summary]:
         return [
             Summary(**loads(r[0]))
             for r in self.query("SELECT data FROM summaries WHERE namespace = ?", (namespace,))
         ]
 
-    def edges(self, namespace: str) -> list[Edge]:
+    def edges(self, namespace: NamespaceKey) -> list[Edge]:
         rows = self.query("SELECT src, dst, kind, label, weight FROM edges WHERE namespace = ?", (namespace,))
         return [Edge(r[0], r[1], r[2], r[3] or None, r[4]) for r in rows]
 
-    def count(self, table: str, namespace: str | None = None, where: str = "") -> int:
+    def count(self, table: str, namespace: NamespaceKey | None = None, where: str = "") -> int:
         clauses = [w for w in (where, "namespace = ?" if namespace else "") if w]
         sql = f"SELECT COUNT(*) FROM {table}" + (" WHERE " + " AND ".join(clauses) if clauses else "")
         return int(self.query(sql, (namespace,) if namespace else ())[0][0])
 
     # -- deletion ------------------------------------------------------------------
-    def delete_namespace(self, namespace: str) -> int:
+    def delete_namespace(self, namespace: NamespaceKey) -> int:
         with self.tx() as c:
             n = c.execute("DELETE FROM steps WHERE namespace = ?", (namespace,)).rowcount
             for t in ("events", "knowledge", "entities", "summaries", "edges"):
                 c.execute(f"DELETE FROM {t} WHERE namespace = ?", (namespace,))
         return int(n)
 
-    def delete_steps(self, namespace: str, ids: Sequence[str]) -> int:
+    def delete_steps(self, namespace: NamespaceKey, ids: Sequence[str]) -> int:
         """Delete steps and everything derived only from them (their nodes are rebuilt)."""
         with self.tx() as c:
             n = 0
@@ -542,7 +585,7 @@ class SQLiteStore:
 
     # -- failures and counters -------------------------------------------------------
     def record_failure(
-        self, namespace: str | None, stage: str, error: str, attempts: int, data: object
+        self, namespace: NamespaceKey | None, stage: str, error: str, attempts: int, data: object
     ) -> None:
         """Record a failure; never raises (a full disk must not turn one failure into a dead worker)."""
         try:

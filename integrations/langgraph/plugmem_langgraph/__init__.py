@@ -1,6 +1,7 @@
 """LangGraph integration for plugmem: create_agent middleware, checkpointer, store, retriever, tools, memory node, policies."""
 
 from plugmem_langgraph.checkpoint import PlugMemSaver
+from plugmem_langgraph.errors import StoreNamespaceError, UnknownAgentError
 from plugmem_langgraph.middleware import MemoryRecallState, PlugMemMiddleware, PlugMemState
 from plugmem_langgraph.node import (
     MEMORY_MESSAGE_PREFIX,
@@ -12,7 +13,6 @@ from plugmem_langgraph.node import (
 )
 from plugmem_langgraph.policies import (
     PolicyRegistry,
-    UnknownAgentError,
     aapply_retention,
     apply_retention,
     config_values,
@@ -44,6 +44,7 @@ __all__ = [
     "SaveMemoryTool",
     "SearchMemoryInput",
     "SearchMemoryTool",
+    "StoreNamespaceError",
     "UnknownAgentError",
     "aapply_retention",
     "apply_retention",

@@ -16,7 +16,8 @@ Feeding memory, and why it is shaped this way:
 - Only the root graph's `messages` channel is fed (subgraph checkpoints repeat or
   fragment the same conversation), and only on steps where that channel changed. A
   `DeltaChannel` (LangGraph beta) keeps no inline value on most steps; those are skipped.
-- `put` does no memory work: it snapshots the message list and queues it. A single
+- `put` does no memory work: it snapshots the message list and queues it for the
+  `Feeder` (feeder.py: the feeding half, given a callback to read `lg_fed`). Its single
   background thread waits until the graph is quiet (`feed_delay`, at most
   `feed_max_delay`), diffs the queued lists against what was already fed for each
   thread and calls `memory.add(new, namespace=..., session_id=thread_id,
@@ -31,8 +32,8 @@ Feeding memory, and why it is shaped this way:
   caught up by the thread's next checkpoint (the list is cumulative; memory ignores
   re-added ids).
 - Recalled-memory messages (`is_memory_message`) and roles outside the policy's
-  `store_roles` are skipped; over-long messages are truncated with a marker, as the
-  memory node does, and messages without ids get the same derived id it gives them.
+  `store_roles` are skipped; over-long messages are truncated with a marker and messages
+  without ids get a derived id, by the rule the memory node uses too (messages.py).
 - A failed feed never fails the checkpoint: it is logged and counted (`feed_errors`,
   `last_feed_error`) and retried on the next checkpoint, except a message memory rejects
   as invalid, which is skipped until its content changes.
@@ -47,25 +48,20 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import hashlib
 import json
 import logging
 import os
-import queue
 import random
 import sqlite3
 import threading
-import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, cast
 
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
@@ -81,25 +77,25 @@ from langgraph.checkpoint.base import (
     writes_sort_key,
 )
 
-from plugmem import MemoryPolicy, PlugMem
-from plugmem.errors import InvalidInputError, MemoryClosedError, PolicyError
-from plugmem.ingest.normalize import ROLE_ALIASES, content_text, parse_timestamp
-from plugmem.namespace import ns_key, validate_namespace
-from plugmem_langgraph.node import is_memory_message
-from plugmem_langgraph.policies import namespace_for
+from plugmem import (
+    InvalidInputError,
+    MemoryClosedError,
+    MemoryPolicy,
+    NamespaceKey,
+    PlugMem,
+    connect_sqlite,
+    validate_namespace,
+)
+from plugmem_langgraph.feeder import FALLBACK_NAMESPACE_PREFIX, Feeder, FeedJob
+from plugmem_langgraph.messages import message_key
 
 __all__ = ["FALLBACK_NAMESPACE_PREFIX", "PlugMemSaver"]
 
 log = logging.getLogger("plugmem.langgraph.checkpoint")
 
 SCHEMA_VERSION = "1"
-FALLBACK_NAMESPACE_PREFIX = "threads"
-_TRUNCATED = "\n[truncated by plugmem: message longer than max_message_chars]"
 _PAGE = 100  # checkpoints read per lock acquisition while listing
 _MAX_VARS = 500  # ids bound per statement (SQLite's limit is far higher; keeps statements small)
-_FED_CACHE_THREADS = 512  # threads whose fed-message digests stay in RAM
-_DRAIN_MAX = 256  # feed jobs handled per memory.add round
-_WAKE = object()  # queued by flush(): feed what is waiting now, without the batching delay
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS lg_meta (
@@ -153,42 +149,13 @@ _CpRow = tuple[str, str, str, str | None, str, bytes, str, bytes]
 _WriteRow = tuple[str, str, str, bytes, str, int]
 
 
-@dataclass(slots=True)
-class _FeedJob:
-    """One checkpoint's message list, waiting for the feed thread."""
-
-    thread_id: str
-    configurable: dict[str, Any]
-    messages: list[Any]
-    ts: str | None
-    checkpoint_id: str = ""
-
-
-@dataclass(slots=True)
-class _FeedGroup:
-    """The new messages of one (namespace, thread) within one drain of the queue."""
-
-    namespace: tuple[str, ...]
-    thread_id: str
-    timestamp: datetime | None
-    pending: dict[str, tuple[str, BaseMessage]] = field(default_factory=dict)  # id -> (digest, message)
-
-
 @dataclass(slots=True, eq=False)
 class _Shared:
     """The saver's mutable state, in one object so that the shallow copies LangGraph makes
-    with `with_allowlist` (strict msgpack mode) share it with the saver the user holds:
-    a copy's checkpoints are then fed, counted and flushed like the original's."""
+    with `with_allowlist` (strict msgpack mode) share it with the saver the user holds (they
+    share its `Feeder` too: a copy's checkpoints are fed, counted and flushed like the original's)."""
 
     closed: bool = False
-    pending: int = 0  # feed jobs queued and not handled yet
-    worker: threading.Thread | None = None
-    feed_errors: int = 0
-    fed_messages: int = 0
-    last_feed_error: BaseException | None = None
-    warned_fallback: bool = False
-    last_enqueue: float = 0.0  # time.monotonic() of the latest queued feed job
-    wake: threading.Event = field(default_factory=threading.Event)  # set by flush(): feed now
 
 
 def _config_json(config: RunnableConfig) -> str:
@@ -292,27 +259,21 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
 
         self._lock = threading.RLock()
         self._s = _Shared()
-        self._conn = sqlite3.connect(db, check_same_thread=False, isolation_level=None, timeout=30)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute(
-            "PRAGMA secure_delete=ON"
-        )  # deleted checkpoints are zeroed, not left in free pages
-        self._conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        self._conn = connect_sqlite(db, synchronous=self.synchronous)  # deleted checkpoints are zeroed
         self._conn.executescript(_SCHEMA)
         self._conn.execute(
             "INSERT OR IGNORE INTO lg_meta (name, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
         )
 
-        # feeding: a queue drained by one daemon thread, started on the first feed
-        self._queue: queue.SimpleQueue[_FeedJob | object | None] = queue.SimpleQueue()
-        self._feed_cv = threading.Condition()
-        self._fed_lock = threading.Lock()
-        self._fed_cache: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()
-        # fed but not yet in lg_fed: written by the next put's transaction (no extra commit), or by flush()
-        self._unrecorded: dict[tuple[str, str, str], str] = {}
-        self._settled: dict[
-            str, str
-        ] = {}  # thread -> checkpoint id fully fed, cleared from lg_unfed next commit
+        # feeding memory: the Feeder's own thread, started on the first checkpoint to feed
+        self._feeder = Feeder(
+            memory,
+            policy=self.policy,
+            namespace=self.namespace,
+            load_fed=self._load_fed,
+            delay=self.feed_delay,
+            max_delay=self.feed_max_delay,
+        )
         if memory is not None and self.feed and Path(db).resolve() == memory.db_path.resolve():
             memory.register_eraser(self._erase_messages)  # forget reaches the checkpoints in this file
         if self.feed:
@@ -338,12 +299,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         if self._s.closed:
             return
         self.flush(timeout)
-        worker = self._s.worker
-        if worker is not None:
-            self._queue.put(None)
-            if worker is not threading.current_thread():
-                worker.join(timeout)
-            self._s.worker = None
+        self._feeder.stop(timeout)
         with self._lock:
             if self._s.closed:
                 return
@@ -351,6 +307,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
             self._conn.close()
 
     async def aclose(self) -> None:
+        """`close` in a worker thread (the SQLite work must not block the event loop)."""
         await asyncio.to_thread(self.close)
 
     def __enter__(self) -> PlugMemSaver:
@@ -493,6 +450,31 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         """
         if limit is not None and limit <= 0:
             return
+        where, params = self._list_where(config, before)
+        if filter is not None and not isinstance(filter, Mapping):
+            raise InvalidInputError(f"PlugMemSaver.list: filter must be a dict, got {type(filter).__name__}")
+        remaining = limit
+        last: tuple[str, str, str] | None = None
+        page = _PAGE if filter or limit is None else min(_PAGE, limit)
+        while True:
+            rows, kept, writes = self._list_page(where, params, last, page, filter)
+            if not rows:
+                return
+            last = (rows[-1][2], rows[-1][0], rows[-1][1])
+            for row, row_writes in zip(kept, writes, strict=True):
+                yield self._tuple(row, row_writes, None)
+                if remaining is not None:
+                    remaining -= 1
+                    if remaining <= 0:
+                        return
+            if len(rows) < page:
+                return
+
+    @staticmethod
+    def _list_where(
+        config: RunnableConfig | None, before: RunnableConfig | None
+    ) -> tuple[builtins.list[str], builtins.list[Any]]:
+        """The WHERE clauses (and their parameters) of `list`'s thread / namespace / id / `before`."""
         where: list[str] = []
         params: list[Any] = []
         if config is not None:
@@ -511,50 +493,47 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         if before is not None and (bid := get_checkpoint_id(before)):
             where.append("checkpoint_id < ?")
             params.append(str(bid))
-        if filter is not None and not isinstance(filter, Mapping):
-            raise InvalidInputError(f"PlugMemSaver.list: filter must be a dict, got {type(filter).__name__}")
-        remaining = limit
-        last: tuple[str, str, str] | None = None
-        page = _PAGE if filter or limit is None else min(_PAGE, limit)
-        while True:
-            clauses = list(where)
-            args = list(params)
-            if last is not None:
-                clauses.append("(checkpoint_id, thread_id, checkpoint_ns) < (?, ?, ?)")
-                args.extend(last)
-            sql = f"SELECT {_CP_COLUMNS} FROM lg_checkpoints"
-            if clauses:
-                sql += " WHERE " + " AND ".join(clauses)
-            sql += " ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC LIMIT ?"
-            with self._tx(write=False) as cur:
-                rows = cast(list[_CpRow], cur.execute(sql, [*args, page]).fetchall())
-                if not filter:
-                    writes = [self._writes_of(cur, r[0], r[1], r[2]) for r in rows]
-            if not rows:
-                return
-            last = (rows[-1][2], rows[-1][0], rows[-1][1])
-            if filter:
-                kept = [
-                    r
-                    for r in rows
-                    if all(
-                        v == cast(dict[str, Any], self.serde.loads_typed((r[6], r[7]))).get(k)
-                        for k, v in filter.items()
-                    )
-                ]
-                with self._tx(write=False) as cur:
-                    writes = [self._writes_of(cur, r[0], r[1], r[2]) for r in kept]
-                rows_out = kept
-            else:
-                rows_out = rows
-            for row, row_writes in zip(rows_out, writes, strict=True):
-                yield self._tuple(row, row_writes, None)
-                if remaining is not None:
-                    remaining -= 1
-                    if remaining <= 0:
-                        return
-            if len(rows) < page:
-                return
+        return where, params
+
+    def _list_page(
+        self,
+        where: Sequence[str],
+        params: Sequence[Any],
+        last: tuple[str, str, str] | None,
+        page: int,
+        filter: Mapping[str, Any] | None,
+    ) -> tuple[builtins.list[_CpRow], builtins.list[_CpRow], builtins.list[builtins.list[_WriteRow]]]:
+        """One page after `last`, newest first: (its rows, the rows `filter` keeps, their writes).
+
+        Without a filter the writes come in the page's own read; with one, the metadata is
+        deserialized outside the lock and the kept rows' writes are read after.
+        """
+        clauses = list(where)
+        args = list(params)
+        if last is not None:
+            clauses.append("(checkpoint_id, thread_id, checkpoint_ns) < (?, ?, ?)")
+            args.extend(last)
+        sql = f"SELECT {_CP_COLUMNS} FROM lg_checkpoints"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC LIMIT ?"
+        with self._tx(write=False) as cur:
+            rows = cast(list[_CpRow], cur.execute(sql, [*args, page]).fetchall())
+            if not filter:
+                return rows, rows, [self._writes_of(cur, r[0], r[1], r[2]) for r in rows]
+        if not rows:
+            return rows, [], []
+        kept = [
+            r
+            for r in rows
+            if all(
+                v == cast(dict[str, Any], self.serde.loads_typed((r[6], r[7]))).get(k)
+                for k, v in filter.items()
+            )
+        ]
+        with self._tx(write=False) as cur:
+            writes = [self._writes_of(cur, r[0], r[1], r[2]) for r in kept]
+        return rows, kept, writes
 
     # -- writes ----------------------------------------------------------------------
     def put(
@@ -597,7 +576,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
                     "INSERT OR REPLACE INTO lg_unfed (thread_id, checkpoint_id, configurable) VALUES (?, ?, ?)",
                     (thread_id, str(checkpoint["id"]), _config_json(config)),
                 )
-            if self._unrecorded or self._settled:
+            if self._feeder.has_records:
                 self._record_fed(cur)
         if feeding:
             self._enqueue(thread_id, dict(config.get("configurable") or {}), checkpoint)
@@ -663,7 +642,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
             cur.execute("DELETE FROM lg_writes WHERE thread_id = ?", (tid,))
             cur.execute("DELETE FROM lg_fed WHERE thread_id = ?", (tid,))
             cur.execute("DELETE FROM lg_unfed WHERE thread_id = ?", (tid,))
-        self._forget_fed_cache(tid)
+        self._feeder.forget_thread(tid)
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints (and their writes) created by the given runs, in every thread.
@@ -713,7 +692,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
                 "SELECT namespace, ?, message_id, digest FROM lg_fed WHERE thread_id = ?",
                 (dst, src),
             )
-        self._forget_fed_cache(dst)
+        self._feeder.forget_thread(dst)
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """Shrink threads: `"keep_latest"` keeps the newest checkpoint per namespace (and its
@@ -737,7 +716,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
                     cur.execute(f"DELETE FROM lg_fed WHERE thread_id IN ({marks})", chunk)
                     cur.execute(f"DELETE FROM lg_unfed WHERE thread_id IN ({marks})", chunk)
             for tid in tids:
-                self._forget_fed_cache(tid)
+                self._feeder.forget_thread(tid)
             return
         latest = (
             "SELECT checkpoint_ns, MAX(checkpoint_id) FROM lg_checkpoints WHERE thread_id = ? "
@@ -768,6 +747,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
 
     # -- async twins -------------------------------------------------------------------
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """`get_tuple` in a worker thread (the SQLite work must not block the event loop)."""
         return await asyncio.to_thread(self.get_tuple, config)
 
     async def alist(
@@ -805,6 +785,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
+        """`put` in a worker thread (the SQLite work must not block the event loop)."""
         return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
 
     async def aput_writes(
@@ -814,168 +795,75 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str = "",
     ) -> None:
+        """`put_writes` in a worker thread (the SQLite work must not block the event loop)."""
         await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
 
     async def adelete_thread(self, thread_id: str) -> None:
+        """`delete_thread` in a worker thread (the SQLite work must not block the event loop)."""
         await asyncio.to_thread(self.delete_thread, thread_id)
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """`delete_for_runs` in a worker thread (the SQLite work must not block the event loop)."""
         await asyncio.to_thread(self.delete_for_runs, run_ids)
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """`copy_thread` in a worker thread (the SQLite work must not block the event loop)."""
         await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """`prune` in a worker thread (the SQLite work must not block the event loop)."""
         await asyncio.to_thread(self.prune, thread_ids, strategy=strategy)
 
     # -- feeding memory ------------------------------------------------------------------
     @property
     def feed_errors(self) -> int:
         """Feeds that failed (logged); their messages are retried with the thread's next checkpoint."""
-        return self._s.feed_errors
+        return self._feeder.feed_errors
 
     @property
     def fed_messages(self) -> int:
         """Messages handed to `memory.add` by this saver (and its copies) since it opened."""
-        return self._s.fed_messages
+        return self._feeder.fed_messages
 
     @property
     def last_feed_error(self) -> BaseException | None:
-        return self._s.last_feed_error
+        """The latest feed failure (None if none)."""
+        return self._feeder.last_feed_error
 
     @property
     def pending_feeds(self) -> int:
         """Checkpoints whose messages are queued for memory and not handled yet."""
-        with self._feed_cv:
-            return self._s.pending
+        return self._feeder.pending
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every queued feed reached memory (or failed); True if the queue is empty.
 
         Memory's own extraction and indexing are not waited for: follow with `memory.flush()`.
         """
-        with self._feed_cv:
-            if self._s.pending and self._s.worker is not None:
-                self._s.wake.set()
-                self._queue.put(_WAKE)
-            done = self._feed_cv.wait_for(lambda: self._s.pending == 0, timeout)
-        if (self._unrecorded or self._settled) and not self._s.closed:
+        done = self._feeder.flush(timeout)
+        if self._feeder.has_records and not self._s.closed:
             with self._tx(write=True) as cur:
                 self._record_fed(cur)
         return done
 
     async def aflush(self, timeout: float | None = None) -> bool:
+        """`flush` in a worker thread (the SQLite work must not block the event loop)."""
         return await asyncio.to_thread(self.flush, timeout)
 
     def _enqueue(self, thread_id: str, configurable: dict[str, Any], checkpoint: Checkpoint) -> None:
         raw = checkpoint["channel_values"].get(self.messages_key)
         if not isinstance(raw, list) or not raw:
-            with self._fed_lock:  # e.g. a DeltaChannel step, whose channel value is not stored inline
-                self._settled[thread_id] = str(checkpoint["id"])
+            # e.g. a DeltaChannel step, whose channel value is not stored inline
+            self._feeder.settle(thread_id, str(checkpoint["id"]))
             return
-        job = _FeedJob(
+        job = FeedJob(
             thread_id=thread_id,
             configurable=configurable,
             messages=list(raw),  # the list object may be reused by the graph; its messages are not mutated
             ts=checkpoint.get("ts"),
             checkpoint_id=str(checkpoint["id"]),
         )
-        with self._feed_cv:
-            self._s.pending += 1
-            self._s.last_enqueue = time.monotonic()
-            if self._s.worker is None:
-                self._s.worker = threading.Thread(
-                    target=self._feed_loop, name="plugmem-saver-feed", daemon=True
-                )
-                self._s.worker.start()
-        self._queue.put(job)
-
-    def _feed_loop(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            if first is not _WAKE:
-                self._wait_for_quiet()
-            flushing = self._s.wake.is_set() or first is _WAKE
-            self._s.wake.clear()
-            jobs: list[_FeedJob] = [first] if isinstance(first, _FeedJob) else []
-            stop = False
-            while len(jobs) < _DRAIN_MAX:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    flushing = False  # everything queued is in this batch
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                if isinstance(nxt, _FeedJob):
-                    jobs.append(nxt)
-            if jobs:
-                try:
-                    self._feed(jobs)
-                except Exception as exc:  # the thread must survive; the next checkpoint retries
-                    self._feed_failed(exc, "feeding memory")
-                finally:
-                    with self._feed_cv:
-                        self._s.pending -= len(jobs)
-                        self._feed_cv.notify_all()
-            if flushing:
-                self._s.wake.set()  # more than one batch was waiting: keep going without the delay
-            if stop:
-                return
-
-    def _wait_for_quiet(self) -> None:
-        """Sleep until no job was queued for `feed_delay`, `feed_max_delay` passed, or flush() asked.
-
-        The thread sleeps on a clock rather than on the queue, so a burst of checkpoints
-        does not wake it (and take the GIL) once per step.
-        """
-        deadline = time.monotonic() + self.feed_max_delay
-        while True:
-            until = min(self._s.last_enqueue + self.feed_delay, deadline)
-            left = until - time.monotonic()
-            if left <= 0 or self._s.wake.wait(left):
-                return
-
-    def _feed_failed(self, exc: BaseException, what: str) -> None:
-        self._s.feed_errors += 1
-        self._s.last_feed_error = exc
-        log.warning(
-            "PlugMemSaver: %s failed (%s: %s); the checkpoint is stored", what, type(exc).__name__, exc
-        )
-
-    def _namespace_of(self, job: _FeedJob) -> tuple[str, ...]:
-        if self.namespace is not None:
-            return self.namespace
-        try:
-            return namespace_for(self.policy, {"configurable": job.configurable})
-        except PolicyError as exc:
-            fallback = validate_namespace((FALLBACK_NAMESPACE_PREFIX, job.thread_id))
-            if not self._s.warned_fallback:
-                self._s.warned_fallback = True
-                log.warning(
-                    "PlugMemSaver: %s; feeding thread %r into its own namespace %r "
-                    "(pass namespace=... or the template's keys in config['configurable'])",
-                    exc,
-                    job.thread_id,
-                    fallback,
-                )
-            return fallback
-
-    @staticmethod
-    def _message_key(m: Any) -> str | None:
-        """The id memory stores a checkpointed message under (its own, else the one derived from it)."""
-        if not isinstance(m, BaseMessage):
-            return None
-        if m.id:
-            return str(m.id)
-        try:
-            text = content_text(m.content, what="message")
-        except InvalidInputError:
-            return None
-        return "pm-msg-" + hashlib.blake2b(f"{m.type}\x00{text}".encode(), digest_size=10).hexdigest()
+        self._feeder.put(job)
 
     def _catch_up(self) -> None:
         """Queue the checkpoints whose messages were not all fed when the saver last stopped (a crash)."""
@@ -1000,12 +888,14 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
                 checkpoint = cast(Checkpoint, self.serde.loads_typed((row[0], row[1])))
                 configurable = json.loads(cfg)
             except Exception as exc:  # an unreadable checkpoint must not stop the saver from opening
-                self._feed_failed(exc, f"catching up thread {tid!r}")
+                self._feeder.failed(exc, f"catching up thread {tid!r}")
                 continue
             log.info("PlugMemSaver: feeding thread %r, checkpointed but not fed before the last stop", tid)
             self._enqueue(tid, configurable, checkpoint)
 
-    def _erase_messages(self, c: sqlite3.Connection, namespace: str, steps: builtins.list[Any]) -> None:
+    def _erase_messages(
+        self, c: sqlite3.Connection, namespace: NamespaceKey, steps: builtins.list[Any]
+    ) -> None:
         """Remove forgotten messages from this file's checkpoints and pending writes (memory's forget).
 
         Runs inside the forget's transaction on the memory's connection. The threads searched
@@ -1055,7 +945,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
             out: list[Any] = []
             changed = False
             for item in value:
-                if isinstance(item, BaseMessage) and self._message_key(item) in ids:
+                if isinstance(item, BaseMessage) and message_key(item) in ids:
                     changed = True
                     continue
                 kept, inner = self._scrub(item, ids, depth + 1)
@@ -1066,7 +956,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
             changed = False
             for k in list(value):
                 item = value[k]
-                if isinstance(item, BaseMessage) and self._message_key(item) in ids:
+                if isinstance(item, BaseMessage) and message_key(item) in ids:
                     value[k] = []
                     changed = True
                     continue
@@ -1075,138 +965,26 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
                     value[k] = kept
                     changed = True
             return value, changed
-        if isinstance(value, BaseMessage) and self._message_key(value) in ids:
+        if isinstance(value, BaseMessage) and message_key(value) in ids:
             return [], True
         return value, False
 
-    def _storable(self, m: Any) -> tuple[str, str, BaseMessage] | None:
-        """(id, content digest, message to add) for a message memory should keep, else None."""
-        if not isinstance(m, BaseMessage) or is_memory_message(m):
-            return None
-        role = ROLE_ALIASES.get(m.type)
-        if role is None or role not in self.policy.store_roles:
-            return None
-        try:
-            text = content_text(m.content, what=f"message {m.id}")
-        except InvalidInputError:
-            return None  # content blocks memory cannot read (e.g. audio); nothing to remember
-        calls = m.tool_calls if isinstance(m, AIMessage) else []
-        if not text.strip() and not calls:
-            return None
-        update: dict[str, Any] = {}
-        mid = m.id
-        if not mid:
-            # the memory node derives the same id, so both paths dedupe against each other
-            mid = "pm-msg-" + hashlib.blake2b(f"{m.type}\x00{text}".encode(), digest_size=10).hexdigest()
-            update["id"] = mid
-        if "\x00" in text:
-            text = text.replace("\x00", "")
-            update["content"] = text
-        limit = self.memory.policy.max_message_chars if self.memory is not None else len(text)
-        if len(text) > limit:
-            keep = max(1, limit - len(_TRUNCATED) - min(1024, limit // 4))
-            update["content"] = text[:keep] + _TRUNCATED
-        h = hashlib.blake2b(digest_size=12)
-        h.update(f"{m.type}\x00{m.name or ''}\x00{text}\x00".encode())
-        if calls:
-            h.update(
-                json.dumps(
-                    [[c.get("name"), c.get("args")] for c in calls], sort_keys=True, default=str
-                ).encode()
-            )
-        return mid, h.hexdigest(), (m.model_copy(update=update) if update else m)
-
-    def _fed(self, key: tuple[str, str]) -> dict[str, str]:
-        """Message id -> digest already fed for (namespace key, thread), cached for recent threads."""
-        with self._fed_lock:
-            cached = self._fed_cache.get(key)
-            if cached is not None:
-                self._fed_cache.move_to_end(key)
-                return cached
+    def _load_fed(self, key: tuple[NamespaceKey, str]) -> dict[str, str]:
+        """Message id -> digest recorded in lg_fed for (namespace key, thread): the Feeder's callback."""
         with self._tx(write=False) as cur:
             rows = cur.execute(
                 "SELECT message_id, digest FROM lg_fed WHERE namespace = ? AND thread_id = ?", key
             ).fetchall()
-        fed = {mid: digest for mid, digest in rows}
-        with self._fed_lock:
-            fed.update({k[2]: d for k, d in self._unrecorded.items() if k[:2] == key})
-            self._fed_cache[key] = fed
-            while len(self._fed_cache) > _FED_CACHE_THREADS:
-                self._fed_cache.popitem(last=False)
-        return fed
-
-    def _forget_fed_cache(self, thread_id: str) -> None:
-        with self._fed_lock:
-            for key in [k for k in self._fed_cache if k[1] == thread_id]:
-                del self._fed_cache[key]
-
-    @staticmethod
-    def _timestamp(ts: str | None) -> datetime | None:
-        if not ts:
-            return None
-        try:
-            return parse_timestamp(ts, what="checkpoint ts")
-        except InvalidInputError:
-            return None
-
-    def _feed(self, jobs: builtins.list[_FeedJob]) -> None:
-        """Add the new messages of a drained batch: one `memory.add` per (namespace, thread)."""
-        memory = self.memory
-        if memory is None:
-            return
-        groups: dict[tuple[str, str], _FeedGroup] = {}
-        failed: set[str] = set()  # threads with a message not fed: their lg_unfed mark stays
-        for job in jobs:
-            try:
-                ns = self._namespace_of(job)
-            except Exception as exc:
-                self._feed_failed(exc, f"resolving the memory namespace of thread {job.thread_id!r}")
-                failed.add(job.thread_id)
-                continue
-            key = (ns_key(ns), job.thread_id)
-            fed = self._fed(key)
-            group = groups.get(key)
-            for m in job.messages:
-                item = self._storable(m)
-                if item is None:
-                    continue
-                mid, digest, msg = item
-                if fed.get(mid) == digest:
-                    continue
-                if group is None:
-                    group = groups[key] = _FeedGroup(ns, job.thread_id, self._timestamp(job.ts))
-                known = group.pending.get(mid)
-                if known is None or known[0] != digest:
-                    group.pending[mid] = (digest, msg)  # a later edit replaces the earlier one in place
-        done: list[tuple[str, str, str, str]] = []
-        for key, group in groups.items():
-            if group.pending:
-                added = self._add(memory, group)
-                done.extend((key[0], key[1], mid, digest) for mid, digest in added)
-                if len(added) < len(group.pending):
-                    failed.add(key[1])
-        with self._fed_lock:
-            for job in jobs:  # fully fed: its lg_unfed mark goes with the next commit
-                if job.thread_id not in failed:
-                    self._settled[job.thread_id] = job.checkpoint_id
-            for nsk, tid, mid, digest in done:
-                self._unrecorded[(nsk, tid, mid)] = digest
-                cached = self._fed_cache.get((nsk, tid))
-                if cached is not None:
-                    cached[mid] = digest
+        return {mid: digest for mid, digest in rows}
 
     def _record_fed(self, cur: sqlite3.Cursor) -> None:
-        """Write the fed-message records waiting in RAM, inside the caller's transaction.
+        """Write the Feeder's fed-message records waiting in RAM, inside the caller's transaction.
 
         They ride on the next checkpoint's commit instead of costing a commit (and an
         fsync) of their own; until then the in-RAM cache is what dedupes. A crash in
         between only means those messages are added again, which memory ignores by id.
         """
-        with self._fed_lock:
-            rows = [(ns, tid, mid, digest) for (ns, tid, mid), digest in self._unrecorded.items()]
-            self._unrecorded.clear()
-            settled = list(self._settled.items())
-            self._settled.clear()
+        rows, settled = self._feeder.take_records()
         if not rows and not settled:
             return
         try:
@@ -1216,48 +994,5 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
             )
             cur.executemany("DELETE FROM lg_unfed WHERE thread_id = ? AND checkpoint_id = ?", settled)
         except BaseException:
-            with self._fed_lock:
-                for ns, tid, mid, digest in rows:
-                    self._unrecorded.setdefault((ns, tid, mid), digest)
-                for tid, cid in settled:
-                    self._settled.setdefault(tid, cid)
+            self._feeder.restore_records(rows, settled)
             raise
-
-    def _add(self, memory: PlugMem, group: _FeedGroup) -> builtins.list[tuple[str, str]]:
-        """Add one group; returns the (id, digest) pairs now settled (fed, or rejected as invalid)."""
-        items = list(group.pending.items())
-        try:
-            memory.add(
-                [msg for _, (_, msg) in items],
-                namespace=group.namespace,
-                session_id=group.thread_id,
-                timestamp=group.timestamp,
-                on_conflict="replace",  # an edited message (same id) replaces what memory learned from it
-            )
-        except InvalidInputError:
-            pass  # one bad message rejects the batch; add them one by one below
-        except Exception as exc:
-            self._feed_failed(exc, f"adding thread {group.thread_id!r} to memory")
-            return []
-        else:
-            self._s.fed_messages += len(items)
-            return [(mid, digest) for mid, (digest, _) in items]
-        settled: list[tuple[str, str]] = []
-        for mid, (digest, msg) in items:
-            try:
-                memory.add(
-                    [msg],
-                    namespace=group.namespace,
-                    session_id=group.thread_id,
-                    timestamp=group.timestamp,
-                    on_conflict="replace",
-                )
-                self._s.fed_messages += 1
-            except InvalidInputError as exc:
-                # skipped until its content changes, so one bad message cannot block the thread
-                self._feed_failed(exc, f"adding message {mid!r} of thread {group.thread_id!r}")
-            except Exception as exc:
-                self._feed_failed(exc, f"adding thread {group.thread_id!r} to memory")
-                break
-            settled.append((mid, digest))
-        return settled

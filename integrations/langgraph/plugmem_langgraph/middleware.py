@@ -37,10 +37,16 @@ from langgraph.config import get_config
 from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
-from plugmem import MemoryPolicy, PlugMem, Recall
-from plugmem.ingest.normalize import content_text
-from plugmem.namespace import validate_namespace
-from plugmem.policy import RecallMode
+from plugmem import (
+    InvalidInputError,
+    InvalidTypeError,
+    MemoryPolicy,
+    PlugMem,
+    Recall,
+    RecallMode,
+    content_text,
+    validate_namespace,
+)
 from plugmem_langgraph.node import (
     MEMORY_MESSAGE_PREFIX,
     MessageFilter,
@@ -134,9 +140,9 @@ class PlugMemMiddleware(AgentMiddleware[PlugMemState, Any, Any]):
     ) -> None:
         super().__init__()
         if not isinstance(memory, PlugMem):
-            raise TypeError(f"memory must be a PlugMem, got {type(memory).__name__}")
+            raise InvalidTypeError(f"memory must be a PlugMem, got {type(memory).__name__}")
         if budget_tokens is not None and budget_tokens < 1:
-            raise ValueError(f"budget_tokens must be a positive integer, got {budget_tokens!r}")
+            raise InvalidInputError(f"budget_tokens must be a positive integer, got {budget_tokens!r}")
         self.memory = memory
         self.policy = policy or memory.policy
         self.namespace = validate_namespace(namespace) if namespace is not None else None

@@ -28,14 +28,12 @@ that idempotent: a message already stored with the same content is a no-op.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
 from langchain_core.messages import (
-    AIMessage,
     BaseMessage,
     HumanMessage,
     RemoveMessage,
@@ -44,10 +42,23 @@ from langchain_core.messages import (
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
-from plugmem import Guidance, MemoryPolicy, PlugMem, Recall
-from plugmem.ingest.normalize import ROLE_ALIASES, content_text
-from plugmem.namespace import validate_namespace
-from plugmem.policy import RecallMode
+from plugmem import (
+    Guidance,
+    InvalidInputError,
+    InvalidTypeError,
+    MemoryPolicy,
+    PlugMem,
+    Recall,
+    RecallMode,
+    content_text,
+    validate_namespace,
+)
+from plugmem_langgraph.messages import (
+    MEMORY_MESSAGE_PREFIX,
+    MessageFilter,
+    is_memory_message,
+    storable_message,
+)
 from plugmem_langgraph.policies import config_values, namespace_for
 
 __all__ = [
@@ -60,17 +71,6 @@ __all__ = [
     "storable_messages",
 ]
 
-MEMORY_MESSAGE_PREFIX = "plugmem-memory"
-_TRUNCATED = "\n[truncated by plugmem: message longer than max_message_chars]"
-
-MessageFilter = Callable[[BaseMessage], bool]
-
-
-def is_memory_message(message: object) -> bool:
-    """True for the recalled-memory messages this module writes (never stored back into memory)."""
-    mid = getattr(message, "id", None)
-    return isinstance(mid, str) and mid.startswith(MEMORY_MESSAGE_PREFIX)
-
 
 def _messages_of(state: Any) -> list[BaseMessage]:
     """`state["messages"]` for dict states, `.messages` for pydantic/dataclass states, or a bare list."""
@@ -81,11 +81,11 @@ def _messages_of(state: Any) -> list[BaseMessage]:
     else:
         raw = getattr(state, "messages", None)
     if raw is None:
-        raise ValueError("MemoryNode needs a state with a 'messages' list (e.g. MessagesState)")
+        raise InvalidInputError("MemoryNode needs a state with a 'messages' list (e.g. MessagesState)")
     msgs = list(raw)
     bad = [type(m).__name__ for m in msgs if not isinstance(m, BaseMessage)]
     if bad:
-        raise ValueError(f"MemoryNode expects LangChain messages in state['messages'], got {bad[:3]}")
+        raise InvalidInputError(f"MemoryNode expects LangChain messages in state['messages'], got {bad[:3]}")
     return msgs
 
 
@@ -95,35 +95,16 @@ def storable_messages(
     messages: Sequence[BaseMessage],
     store_filter: MessageFilter | None = None,
 ) -> list[BaseMessage]:
-    """Messages of roles the agent's policy keeps, with content, not memory messages.
-
-    Messages without an id get one derived from their content (re-adds stay no-ops);
-    over-long ones are cut with a marker instead of being refused.
+    """Messages of roles the agent's policy keeps, with content, not memory messages, in the form
+    memory keeps them (`plugmem_langgraph.messages.storable_message`: derived ids, cut when too long).
     """
-    limit = memory.policy.max_message_chars
     out: list[BaseMessage] = []
     for m in messages:
-        if is_memory_message(m) or isinstance(m, RemoveMessage):
-            continue
-        role = ROLE_ALIASES.get(m.type)
-        if role is None or role not in policy.store_roles:
-            continue
-        if store_filter is not None and not store_filter(m):
-            continue
-        text = content_text(m.content, what=f"message {m.id}")
-        has_calls = isinstance(m, AIMessage) and bool(m.tool_calls)
-        if not text.strip() and not has_calls:
-            continue
-        update: dict[str, Any] = {}
-        if m.id is None:
-            # outside add_messages a message may have no id; derive one so re-adds stay no-ops
-            digest = hashlib.blake2b(f"{m.type}\x00{text}".encode(), digest_size=10).hexdigest()
-            update["id"] = f"pm-msg-{digest}"
-        if len(text) > limit:
-            # room is left for the rendered tool calls that core appends to the text
-            keep = max(1, limit - len(_TRUNCATED) - min(1024, limit // 4))
-            update["content"] = text[:keep] + _TRUNCATED
-        out.append(m.model_copy(update=update) if update else m)
+        item = storable_message(
+            m, store_roles=policy.store_roles, max_chars=memory.policy.max_message_chars, keep=store_filter
+        )
+        if item is not None:
+            out.append(item.message)
     return out
 
 
@@ -221,11 +202,11 @@ class MemoryNode(Runnable[Any, dict[str, Any]]):
         name: str | None = None,
     ) -> None:
         if not isinstance(memory, PlugMem):
-            raise TypeError(f"memory must be a PlugMem, got {type(memory).__name__}")
+            raise InvalidTypeError(f"memory must be a PlugMem, got {type(memory).__name__}")
         if not output or not isinstance(output, str):
-            raise ValueError("output must be a state key such as 'messages' or 'llm_input_messages'")
+            raise InvalidInputError("output must be a state key such as 'messages' or 'llm_input_messages'")
         if budget_tokens is not None and budget_tokens < 1:
-            raise ValueError(f"budget_tokens must be a positive integer, got {budget_tokens!r}")
+            raise InvalidInputError(f"budget_tokens must be a positive integer, got {budget_tokens!r}")
         self.memory = memory
         self.policy = policy or memory.policy
         self.namespace = validate_namespace(namespace) if namespace is not None else None
@@ -239,9 +220,11 @@ class MemoryNode(Runnable[Any, dict[str, Any]]):
         self.recall = recall
         self.reason = reason
         if reason and not recall:
-            raise ValueError("reason=True needs recall=True: guidance is drawn from what is recalled")
+            raise InvalidInputError("reason=True needs recall=True: guidance is drawn from what is recalled")
         if not recall and not store_messages:
-            raise ValueError("a MemoryNode with recall=False must store messages (store_messages=True)")
+            raise InvalidInputError(
+                "a MemoryNode with recall=False must store messages (store_messages=True)"
+            )
         self.name = name or f"plugmem_memory_{self.policy.name}"
 
     def __repr__(self) -> str:

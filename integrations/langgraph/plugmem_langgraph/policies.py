@@ -31,10 +31,8 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from pydantic import ValidationError
 
-from plugmem import MemoryPolicy, PlugMem, PolicyError
-from plugmem.ingest.normalize import parse_timestamp
-from plugmem.namespace import validate_namespace
-from plugmem.policy import load_policy_file
+from plugmem import MemoryPolicy, PlugMem, PolicyError, load_policy_file, parse_timestamp, validate_namespace
+from plugmem_langgraph.errors import UnknownAgentError
 
 __all__ = [
     "PolicyRegistry",
@@ -131,13 +129,6 @@ def load_policies(source: str | Path | Mapping[str, Any]) -> dict[str, MemoryPol
             raise PolicyError(f"agent names must be non-empty strings, got {agent!r}")
         policies[agent] = _build(agent, fields, defaults)
     return policies
-
-
-class UnknownAgentError(PolicyError, KeyError):
-    """No policy is registered under that agent name (a KeyError too, so `Mapping.get` works)."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else "unknown agent"
 
 
 class PolicyRegistry(Mapping[str, MemoryPolicy]):

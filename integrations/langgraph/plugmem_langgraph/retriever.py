@@ -17,9 +17,7 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableConfig, ensure_config
 from pydantic import ConfigDict, Field, field_validator
 
-from plugmem import MemoryPolicy, PlugMem, Recall
-from plugmem.namespace import validate_namespace
-from plugmem.policy import RecallMode
+from plugmem import MemoryPolicy, PlugMem, Recall, RecallMode, validate_namespace
 from plugmem_langgraph.policies import namespace_for
 
 __all__ = ["PlugMemRetriever", "recall_to_documents"]
@@ -73,22 +71,20 @@ class PlugMemRetriever(BaseRetriever):
     def effective_policy(self) -> MemoryPolicy:
         return self.policy or self.memory.policy
 
-    def resolve_namespace(self, config: RunnableConfig | None = None) -> tuple[str, ...]:
-        """The namespace this call reads: fixed, or from the (ambient) run config."""
-        return namespace_for(self.effective_policy, ensure_config(config), self.namespace)
-
     def _recall_kwargs(
         self,
-        namespace: tuple[str, ...],
+        namespace: tuple[str, ...] | None,
         *,
         k: int | None = None,
         budget_tokens: int | None = None,
         mode: RecallMode | None = None,
     ) -> dict[str, Any]:
-        """Recall arguments: per-call values win over the retriever's, which win over the policy's."""
+        """Recall arguments: per-call values win over the retriever's, which win over the policy's
+        (the namespace: the call's, else the retriever's, else the policy's template on the run config)."""
         pol = self.effective_policy
+        fixed = namespace if namespace is not None else self.namespace
         return {
-            "namespace": namespace,
+            "namespace": namespace_for(pol, ensure_config(None), fixed),
             "budget_tokens": budget_tokens or self.budget_tokens or pol.budget_tokens,
             "mode": mode or self.mode or pol.mode,
             "k": k if k is not None else self.k,
@@ -97,13 +93,17 @@ class PlugMemRetriever(BaseRetriever):
 
     def invoke(self, input: str, config: RunnableConfig | None = None, **kwargs: Any) -> list[Document]:
         """Recall for `input`; `k`, `budget_tokens` and `mode` may be passed per call."""
-        kwargs.setdefault("namespace", self.resolve_namespace(config))
+        kwargs.setdefault(
+            "namespace", namespace_for(self.effective_policy, ensure_config(config), self.namespace)
+        )
         return super().invoke(input, config, **kwargs)
 
     async def ainvoke(
         self, input: str, config: RunnableConfig | None = None, **kwargs: Any
     ) -> list[Document]:
-        kwargs.setdefault("namespace", self.resolve_namespace(config))
+        kwargs.setdefault(
+            "namespace", namespace_for(self.effective_policy, ensure_config(config), self.namespace)
+        )
         return await super().ainvoke(input, config, **kwargs)
 
     def _get_relevant_documents(
@@ -118,9 +118,8 @@ class PlugMemRetriever(BaseRetriever):
         **kwargs: Any,
     ) -> list[Document]:
         """Extra keyword arguments other retrievers take (e.g. `filter`) are accepted and ignored."""
-        ns = validate_namespace(namespace) if namespace is not None else self.resolve_namespace()
-        args = self._recall_kwargs(ns, k=k, budget_tokens=budget_tokens, mode=mode)
-        return recall_to_documents(self.memory.recall(query, **args), ns)
+        args = self._recall_kwargs(namespace, k=k, budget_tokens=budget_tokens, mode=mode)
+        return recall_to_documents(self.memory.recall(query, **args), args["namespace"])
 
     async def _aget_relevant_documents(
         self,
@@ -133,6 +132,5 @@ class PlugMemRetriever(BaseRetriever):
         mode: RecallMode | None = None,
         **kwargs: Any,
     ) -> list[Document]:
-        ns = validate_namespace(namespace) if namespace is not None else self.resolve_namespace()
-        args = self._recall_kwargs(ns, k=k, budget_tokens=budget_tokens, mode=mode)
-        return recall_to_documents(await self.memory.arecall(query, **args), ns)
+        args = self._recall_kwargs(namespace, k=k, budget_tokens=budget_tokens, mode=mode)
+        return recall_to_documents(await self.memory.arecall(query, **args), args["namespace"])

@@ -58,14 +58,10 @@ from langgraph.store.base import (
     validate_op_namespace,
 )
 
-from plugmem.errors import InvalidInputError, MemoryClosedError, PlugMemError
-from plugmem.errors import InvalidNamespaceError as PlugMemNamespaceError
+from plugmem import InvalidInputError, MemoryClosedError, PlugMemError, connect_sqlite
+from plugmem_langgraph.errors import StoreNamespaceError
 
 log = logging.getLogger("plugmem.langgraph.store")
-
-
-class StoreNamespaceError(PlugMemNamespaceError, InvalidNamespaceError):
-    """A namespace LangGraph's store rules reject: both plugmem's and LangGraph's error type."""
 
 
 @contextmanager
@@ -359,10 +355,7 @@ class PlugMemStore(BaseStore):
         self._lock = threading.RLock()
         self._closed = False
         self._warned_dims = False
-        self._conn = sqlite3.connect(db, check_same_thread=False, isolation_level=None, timeout=30)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute(f"PRAGMA synchronous={synchronous or 'FULL'}")
-        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn = connect_sqlite(db, synchronous=synchronous or "FULL")
         self._conn.executescript(_SCHEMA)
         self._conn.execute(
             "INSERT OR IGNORE INTO store_meta (name, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)

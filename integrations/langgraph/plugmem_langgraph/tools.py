@@ -19,8 +19,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from plugmem import MemoryPolicy, PlugMem, PolicyError, Recall
-from plugmem.namespace import validate_namespace
+from plugmem import MemoryPolicy, PlugMem, PolicyError, Recall, validate_namespace
 from plugmem_langgraph.policies import config_values, namespace_for
 
 __all__ = [
@@ -126,9 +125,6 @@ class _MemoryTool(BaseTool):
     def _ns(cls, v: Any) -> tuple[str, ...] | None:
         return None if v is None else validate_namespace(v)
 
-    def namespace_from(self, config: RunnableConfig | None) -> tuple[str, ...]:
-        return namespace_for(self.policy, config, self.fixed_namespace)
-
 
 class SearchMemoryTool(_MemoryTool):
     """`search_memory`: recall within a token budget; returns the context and its source ids."""
@@ -146,7 +142,7 @@ class SearchMemoryTool(_MemoryTool):
 
     def _kwargs(self, budget_tokens: int | None, config: RunnableConfig) -> dict[str, Any]:
         return {
-            "namespace": self.namespace_from(config),
+            "namespace": namespace_for(self.policy, config, self.fixed_namespace),
             "budget_tokens": budget_tokens or self.policy.budget_tokens,
             "mode": self.policy.mode,
             "policy": self.policy,
@@ -193,7 +189,7 @@ class SaveMemoryTool(_MemoryTool):
     def _run(
         self, content: str, kind: str = "fact", note: str | None = None, *, config: RunnableConfig
     ) -> str:
-        ns = self.namespace_from(config)
+        ns = namespace_for(self.policy, config, self.fixed_namespace)
         ids = self.memory.add(
             [self._message(content, kind, note)], namespace=ns, session_id=self._session(config)
         )
@@ -202,7 +198,7 @@ class SaveMemoryTool(_MemoryTool):
     async def _arun(
         self, content: str, kind: str = "fact", note: str | None = None, *, config: RunnableConfig
     ) -> str:
-        ns = self.namespace_from(config)
+        ns = namespace_for(self.policy, config, self.fixed_namespace)
         ids = await self.memory.aadd(
             [self._message(content, kind, note)], namespace=ns, session_id=self._session(config)
         )

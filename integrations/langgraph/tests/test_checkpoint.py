@@ -26,8 +26,7 @@ from plugmem_langgraph import PlugMemSaver
 from plugmem_langgraph.checkpoint import FALLBACK_NAMESPACE_PREFIX
 from plugmem_langgraph.node import MEMORY_MESSAGE_PREFIX, memory_node
 
-from plugmem import MemoryPolicy, PlugMem
-from plugmem.errors import InvalidInputError, MemoryClosedError
+from plugmem import InvalidInputError, MemoryClosedError, MemoryPolicy, PlugMem
 
 NS = ("memories", "u1")
 POLICY = MemoryPolicy(name="assistant", namespace=("memories", "{user_id}"))

@@ -18,7 +18,7 @@ from _store_fixtures import T0, CountingEmbeddings, HashEmbeddings, ManualClock,
 from langgraph.store.base import GetOp, IndexConfig, InvalidNamespaceError, PutOp, SearchOp, TTLConfig
 from plugmem_langgraph.store import PlugMemStore, matches_filter
 
-from plugmem.errors import InvalidInputError, MemoryClosedError
+from plugmem import InvalidInputError, MemoryClosedError
 
 
 @pytest.fixture

@@ -24,8 +24,14 @@ from urllib.parse import quote, unquote
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-from plugmem import InvalidInputError, InvalidNamespaceError, MemoryInspector, PlugMem, PlugMemError
-from plugmem.namespace import validate_namespace
+from plugmem import (
+    InvalidInputError,
+    InvalidNamespaceError,
+    MemoryInspector,
+    PlugMem,
+    PlugMemError,
+    validate_namespace,
+)
 
 T = TypeVar("T")
 
@@ -200,7 +206,7 @@ def serve(path: str | Path, *, namespace: Sequence[str] | None = None, http_port
 
 def main(argv: list[str] | None = None) -> int:
     """`plugmem-mcp` (the same as `plugmem mcp`)."""
-    from plugmem.cli import default_path
+    from plugmem import default_path
 
     p = argparse.ArgumentParser(prog="plugmem-mcp", description=__doc__.split("\n\n")[0])
     p.add_argument(

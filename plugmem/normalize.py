@@ -1,7 +1,9 @@
 """Turn what callers hand us (LangChain messages, dicts, agent steps) into Steps.
 
 Validation happens here, before anything is written, so a bad message in a batch
-rejects the whole batch and leaves the store untouched.
+rejects the whole batch and leaves the store untouched. It is the write boundary, not a stage of
+ingest: it runs in the caller's thread inside `add`, before the log, while ingest/ runs in the worker
+over what the log already holds.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from plugmem.errors import ContentTooLargeError, InvalidInputError
 from plugmem.fence import LINE_BREAKS
 from plugmem.model import Role, Step, ToolCall
+from plugmem.namespace import NamespaceKey
 
 ROLE_ALIASES: dict[str, Role] = {
     "user": "user",
@@ -133,7 +136,9 @@ def render_tool_calls(calls: Sequence[ToolCall]) -> str:
     )
 
 
-def _stable_id(namespace: str, session_id: str, index: int, role: str, content: str, ts: datetime) -> str:
+def _stable_id(
+    namespace: NamespaceKey, session_id: str, index: int, role: str, content: str, ts: datetime
+) -> str:
     h = hashlib.blake2b(digest_size=12)
     for part in (namespace, session_id, str(index), role, content, ts.isoformat()):
         h.update(part.encode("utf-8"))
@@ -238,7 +243,7 @@ def _check_fields(f: Mapping[str, Any], what: str) -> None:
 def normalize(
     messages: object,
     *,
-    namespace: str,
+    namespace: NamespaceKey,
     session_id: str,
     timestamp: datetime,
     max_chars: int,

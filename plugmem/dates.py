@@ -2,7 +2,8 @@
 
 Why: "yesterday" is meaningless a week later. Facts keep the date it resolves to against
 the moment it was said, and recall turns "last month" in a query into a range it can filter on.
-All results are timezone-aware UTC; ranges are inclusive on both ends.
+All results are timezone-aware UTC; ranges are inclusive on both ends. It sits beside the stages
+rather than in one: ingest resolves what was said, recall what is asked, and neither imports the other.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Nodes are catalog document ids ("t:" turns, "e:" events, "k:" knowledge,
 "s:" summaries) and entities ("n:"). Edges come from the store (derived_from,
 mentions, part_of, supersedes, relates, next) plus `next` between consecutive
-turns of a session. Algorithms are plain functions over the graph, networkx-style.
+turns of a session. Algorithms are plain functions over the graph, networkx-style. It lives in
+recall/ because recall is what builds and walks it; ingest writes the edges to the store.
 """
 
 from __future__ import annotations
