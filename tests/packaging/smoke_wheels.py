@@ -7,8 +7,8 @@ below resolves to site-packages, never to this checkout; the first check makes s
 It then goes through the public API, the LangGraph integration (a `create_agent` agent with the
 middleware and the checkpointer) and the installed commands.
 
-It cannot use the test suite's fixtures (they live in the source tree), hence its own small
-scripted chat model.
+It cannot use the test suite's fixtures (they live in the source tree); the scripted chat model
+is the one `plugmem demo` ships.
 """
 
 from __future__ import annotations
@@ -19,21 +19,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 os.environ.setdefault("PLUGMEM_MODEL_DOWNLOAD", "0")  # never reach for the network here
 
 import plugmem_langgraph
 import plugmem_mcp
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
-from pydantic import Field
 
 import plugmem
 
@@ -44,30 +38,6 @@ started = time.perf_counter()
 
 def step(what: str) -> None:
     print(f"  ok  {what} ({time.perf_counter() - started:.1f} s)", flush=True)
-
-
-class ScriptedModel(BaseChatModel):
-    """Answers with one fixed reply and records every prompt it was given."""
-
-    reply: str
-    seen: list[list[BaseMessage]] = Field(default_factory=list)
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        self.seen.append(list(messages))
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self.reply))])
-
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedModel:
-        return self
-
-    @property
-    def _llm_type(self) -> str:
-        return "scripted"
 
 
 def installed_from_wheels() -> None:
@@ -118,15 +88,16 @@ def langgraph_agent(path: Path) -> None:
     from plugmem_langgraph import PlugMemMiddleware, PlugMemSaver
 
     from plugmem import PlugMem
+    from plugmem.cli.demo import ScriptedModel
 
-    model = ScriptedModel(reply="You live in Lisbon.")
+    model = ScriptedModel(replies=["You live in Lisbon."])
     with PlugMem.open(path) as mem:
         saver = PlugMemSaver(mem)
         agent = create_agent(model, [], middleware=[PlugMemMiddleware(mem)], checkpointer=saver)
         config: RunnableConfig = {"configurable": {"thread_id": "t1", "user_id": "u42"}}
         out = agent.invoke({"messages": [HumanMessage("Remind me: where do I live?")]}, config)
         assert out["messages"][-1].content == "You live in Lisbon.", out["messages"]
-        prompt = "\n".join(str(m.content) for m in model.seen[-1])
+        prompt = "\n".join(str(m.content) for m in model.prompts[-1])
         assert "I moved to Lisbon in March" in prompt, prompt  # the middleware gave the model the memory
         saver.flush()
         saver.close()
@@ -169,7 +140,10 @@ def cli(path: Path, work: Path) -> None:
     assert "Lisbon" in (work / "memory.html").read_text(encoding="utf-8")
     assert "--path" in run("plugmem", "mcp", "--help")
     assert "usage" in run("plugmem-mcp", "--help").lower()
-    step("plugmem --help, search, facts, export, import, inspect --html, mcp --help; plugmem-mcp --help")
+    assert "demo finished" in run("plugmem", "demo")  # `make demo`, from the wheels
+    step(
+        "plugmem --help, search, facts, export, import, inspect --html, mcp --help, demo; plugmem-mcp --help"
+    )
 
 
 def main() -> None:
