@@ -101,6 +101,7 @@ def page_id(page: Path) -> str:
     return str(page.relative_to(DOCS))
 
 
+@pytest.mark.needs_model  # the guides show recall with the embedding model (the retriever example finds by meaning)
 @pytest.mark.parametrize("page", [p for p in pages() if runs(p, "python")], ids=page_id)
 def test_guide_python_blocks_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     code = [(lang, c) for lang, c in blocks(page) if lang in ("python", "yaml")]
@@ -128,6 +129,7 @@ def test_guide_python_blocks_run(page: Path, tmp_path: Path, monkeypatch: pytest
         assert model.seen, "the page's agent never called its model"
 
 
+@pytest.mark.needs_model  # `plugmem model status` exits 1 when the model is missing, as it should
 @pytest.mark.parametrize("page", [p for p in pages() if runs(p, "bash")], ids=page_id)
 def test_guide_cli_blocks_run(page: Path, tmp_path: Path) -> None:
     with PlugMem.open(tmp_path / "memory") as mem:  # the quickstart's memory
