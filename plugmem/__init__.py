@@ -76,6 +76,9 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()[name] = value = _installed_version()
+        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'plugmem' has no attribute {name!r}")
@@ -131,4 +134,17 @@ __all__ = [
     "parse_timestamp",
     "validate_namespace",
 ]
-__version__ = "0.1.0"
+
+
+def _installed_version() -> str:
+    """The version in the installed package's metadata (pyproject.toml is its only source).
+
+    Read on first access rather than at import: importlib.metadata costs ~25 ms, which
+    `plugmem --help` should not pay.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("plugmem")
+    except PackageNotFoundError:  # a source tree on sys.path that was never installed
+        return "0+unknown"
