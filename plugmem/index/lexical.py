@@ -106,16 +106,20 @@ class LexicalIndex:
         ranked = sorted(out.items(), key=lambda kv: -kv[1])
         return ranked[:k]
 
-    def coverage(self, query: str, ids: Sequence[str]) -> float:
+    def coverage(self, query: str, ids: Sequence[str], *, known_only: bool = False) -> float:
         """IDF-weighted share of the query's terms that the best of `ids` contains (0..1).
 
         A relevance signal that does not depend on corpus size or query length, unlike a raw
         BM25 score: a term nobody ever said ("mercury") weighs the most and is never covered.
+        `known_only` counts only terms memory has seen: without vectors, "make" asked of a memory
+        that says "made" must not make a real question look off-topic.
         """
         terms = list(dict.fromkeys(tokenize(query)))
-        if not terms:
-            return 0.0
         with self._lock:
+            if known_only:
+                terms = [t for t in terms if self._df.get(t, 0)]
+            if not terms:
+                return 0.0
             n = max(1, len(self._docs))
             # smoothed: a word every document shares still counts a little (a ten-message memory)
             idf = {t: math.log(1 + n / (self._df.get(t, 0) + 0.5)) for t in terms}

@@ -33,6 +33,7 @@ class FastResult:
     margin: float = 1.0  # relative gap between the first and second fused score
     coverage: float = 1.0  # share of query terms present in the top results
     lexical_coverage: float = 0.0  # IDF-weighted share of the query's terms in the best lexical hit
+    known_coverage: float = 0.0  # the same over the terms memory has seen at all
     turn_scores: dict[str, float] = field(default_factory=dict)
 
 
@@ -79,5 +80,6 @@ def fast_search(cat: Catalog, query: str, qvec: np.ndarray | None, *, search_k: 
         margin=margin,
         coverage=coverage,
         lexical_coverage=cat.lexical.coverage(query, best_lexical),
+        known_coverage=cat.lexical.coverage(query, best_lexical, known_only=True),
         turn_scores=turn_scores,
     )

@@ -21,7 +21,7 @@ from plugmem.recall.fast import FastResult
 DENSE_BASE = 0.2  # the floor for a memory of ten documents
 DENSE_PER_DECADE = 0.07  # how much it rises for every tenfold more documents
 LEXICAL_FLOOR = 0.5
-LEXICAL_ONLY_FLOOR = 0.25  # without vectors, lexical overlap is the only evidence: be lenient
+LEXICAL_ONLY_FLOOR = 0.5  # without vectors: of the query words memory knows, the best hit holds half
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +39,20 @@ def judge(fast: FastResult, *, docs: int, has_vectors: bool, answers_slot: bool 
     I live?" after "I moved to Lisbon"), which is relevant however few words the two share."""
     if answers_slot:
         return Verdict(True, "memory holds a current fact for what is asked")
+    if not has_vectors:
+        return _judge_lexical_only(fast)
     floor = dense_floor(docs)
-    lexical_floor = LEXICAL_FLOOR if has_vectors else LEXICAL_ONLY_FLOOR
-    dense_ok = has_vectors and fast.top_dense >= floor
-    lexical_ok = fast.lexical_coverage >= lexical_floor
+    dense_ok = fast.top_dense >= floor
+    lexical_ok = fast.lexical_coverage >= LEXICAL_FLOOR
     signals = f"closest cosine {fast.top_dense:.2f}, query words covered {fast.lexical_coverage:.0%}"
     if dense_ok or lexical_ok:
         return Verdict(True, signals)
-    floors = f"floors {floor:.2f} / {lexical_floor:.0%}" if has_vectors else f"floor {lexical_floor:.0%}"
-    return Verdict(False, f"nothing relevant found ({signals}; {floors})")
+    return Verdict(False, f"nothing relevant found ({signals}; floors {floor:.2f} / {LEXICAL_FLOOR:.0%})")
+
+
+def _judge_lexical_only(fast: FastResult) -> Verdict:
+    """Without vectors a paraphrase cannot be seen, so only words memory never heard count against."""
+    signals = f"query words memory knows covered {fast.known_coverage:.0%}"
+    if fast.known_coverage >= LEXICAL_ONLY_FLOOR:
+        return Verdict(True, signals)
+    return Verdict(False, f"nothing relevant found ({signals}; floor {LEXICAL_ONLY_FLOOR:.0%})")
