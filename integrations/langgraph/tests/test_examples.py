@@ -39,6 +39,7 @@ def load_example(name: str) -> ModuleType:
     return module
 
 
+@pytest.mark.needs_model  # "weather at home, dinner idea?" finds "lives in Lisbon" by meaning
 def test_react_agent_example() -> None:
     out = run_example("react_agent.py")
     assert "checkpointer: " in out
@@ -52,6 +53,7 @@ def test_react_agent_example() -> None:
     assert "memory messages kept in the thread state: 0" in out
 
 
+@pytest.mark.needs_model  # "weather at home, dinner idea?" finds "lives in Lisbon" by meaning
 def test_react_agent_main_returns_what_it_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     result = load_example("react_agent").main(tmp_path / "mem")
     assert len(result["saved_ids"]) == 2 and result["leaked"] == []
