@@ -193,6 +193,13 @@ class PostgresDatabase:
         except psycopg.Error as exc:
             raise pg_error(exc, self.where) from exc
 
+    def script(self, script: str) -> None:
+        """Run DDL written in SQLite's words, translated, in one transaction (one process at a time)."""
+        with self.tx() as c:
+            c.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
+            for statement in schema.ddl(script, self.dialect):
+                c.execute(statement)
+
     def close(self) -> None:
         self._pool.close()
 

@@ -7,7 +7,8 @@ rows a newer version reads differently. Migration 1 is the schema of plugmem ≤
 with `IF NOT EXISTS`, so a database from before `schema_version` existed adopts it as is.
 
 The DDL is written once in SQLite's words; `ddl(..., "postgres")` swaps the few types that
-differ (identity keys, BYTEA, DOUBLE PRECISION, BIGINT), so both engines get the same tables.
+differ (identity keys, BYTEA, DOUBLE PRECISION, BIGINT, byte-order text), so both engines get
+the same tables and sort text the same way.
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ _POSTGRES_TYPES = (
     (r"\bINTEGER\b", "BIGINT"),
     (r"\bREAL\b", "DOUBLE PRECISION"),
     (r"\bBLOB\b", "BYTEA"),
+    (r"\bTEXT\b", 'TEXT COLLATE "C"'),  # byte order, as SQLite compares (prefix ranges rely on it)
+    (r"\)\s*WITHOUT ROWID", ")"),
 )
 
 

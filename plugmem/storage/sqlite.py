@@ -198,10 +198,10 @@ class SQLiteDatabase:
             finally:
                 cur.close()
 
-    def script(self, statements: Sequence[str]) -> None:
-        """Run DDL outside any transaction (SQLite's executescript manages its own)."""
+    def script(self, script: str) -> None:
+        """Run DDL (SQLite's executescript manages its own transaction)."""
         with self._lock:
-            self._conn.executescript(";\n".join(statements) + ";")
+            self._conn.executescript(script)
 
     def close(self) -> None:
         with self._lock:
