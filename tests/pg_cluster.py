@@ -90,8 +90,12 @@ def stop(root: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
+    if argv == ["which"]:  # exit 0 and print the binaries' folder when PostgreSQL is installed
+        found = bin_dir()
+        print(found or "PostgreSQL binaries not found")
+        return 0 if found else 1
     if len(argv) != 2 or argv[0] not in ("start", "stop"):
-        print("usage: pg_cluster.py start|stop DIR", file=sys.stderr)
+        print("usage: pg_cluster.py which | start DIR | stop DIR", file=sys.stderr)
         return 2
     root = Path(argv[1])
     if argv[0] == "stop":
