@@ -92,7 +92,7 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
-    """"sqlite" (the default), or each of BACKENDS in modules marked `backends`."""
+    """ "sqlite" (the default), or each of BACKENDS in modules marked `backends`."""
     name = str(getattr(request, "param", "sqlite"))
     if name == "postgres":
         request.getfixturevalue("postgres_server")

@@ -92,7 +92,9 @@ FACTORIES: dict[str, Callable[[Locate], RegisteredCheckpointer]] = {
 }
 
 
-async def arun_suites(verbose: bool = False, locate: Locate | None = None) -> list[tuple[CapabilityReport, float]]:
+async def arun_suites(
+    verbose: bool = False, locate: Locate | None = None
+) -> list[tuple[CapabilityReport, float]]:
     """Every configuration through the whole suite; (report, seconds) each."""
     out: list[tuple[CapabilityReport, float]] = []
     with tempfile.TemporaryDirectory(prefix="plugmem-conformance-") as tmp:

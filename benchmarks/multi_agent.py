@@ -77,19 +77,37 @@ def _turn(mem: Any, index: int, i: int, recall_ms: list[float]) -> int:
     """One turn of agent `index`: its own message, a shared one, maybe a common one; one recall."""
     session = f"s{index}"
     mem.add(
-        [{"role": "user", "content": f"Agent {index} note {i}: project topic{i} is due on day {i}.", "id": f"a{index}-{i}"}],
+        [
+            {
+                "role": "user",
+                "content": f"Agent {index} note {i}: project topic{i} is due on day {i}.",
+                "id": f"a{index}-{i}",
+            }
+        ],
         namespace=own_namespace(index),
         session_id=session,
     )
     mem.add(
-        [{"role": "user", "content": f"Shared note {i} from agent {index} about topic{i}.", "id": f"s{index}-{i}"}],
+        [
+            {
+                "role": "user",
+                "content": f"Shared note {i} from agent {index} about topic{i}.",
+                "id": f"s{index}-{i}",
+            }
+        ],
         namespace=SHARED_NS,
         session_id=session,
     )
     n = 2
     if i < COMMON:
         mem.add(
-            [{"role": "user", "content": f"Common fact {i}: the office opens at {8 + i} am.", "id": f"common-{i}"}],
+            [
+                {
+                    "role": "user",
+                    "content": f"Common fact {i}: the office opens at {8 + i} am.",
+                    "id": f"common-{i}",
+                }
+            ],
             namespace=SHARED_NS,
             session_id="common",
         )
@@ -107,7 +125,7 @@ def audit(url: str, processes: int, messages: int) -> dict[str, int]:
     expected: dict[tuple[str, str], int] = {}
     for a in range(processes):
         for i in range(messages):
-            expected[("agents/a%d" % a, f"a{a}-{i}")] = 1
+            expected[(f"agents/a{a}", f"a{a}-{i}")] = 1
             expected[("team/shared", f"s{a}-{i}")] = 1
     for i in range(min(COMMON, messages)):
         expected[("team/shared", f"common-{i}")] = 1
@@ -147,7 +165,8 @@ def run(url: str, processes: int, messages: int, *, embeddings: bool = False) ->
     out = ctx.Queue()
     start_at = time.time() + 2.0 + 0.25 * processes  # time for every interpreter to import plugmem
     procs = [
-        ctx.Process(target=agent, args=(url, i, messages, embeddings, start_at, out)) for i in range(processes)
+        ctx.Process(target=agent, args=(url, i, messages, embeddings, start_at, out))
+        for i in range(processes)
     ]
     for p in procs:
         p.start()

@@ -95,9 +95,7 @@ def _scope(
         sessions = sessions | more
 
 
-def _delete_in(
-    c: Tx, table: str, column: str, ns: NamespaceKey, values: Sequence[str]
-) -> None:
+def _delete_in(c: Tx, table: str, column: str, ns: NamespaceKey, values: Sequence[str]) -> None:
     for chunk in _chunks(values):
         c.execute(f"DELETE FROM {table} WHERE namespace = ? AND {column} IN ({_marks(chunk)})", (ns, *chunk))
 

@@ -179,8 +179,7 @@ def test_reopen_resumes_pending_work_and_repairs_lost_vectors(memory_at: At) -> 
 
 
 def test_lexical_only_fallback_warns_once_and_works(
-    memory_at: At,
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    memory_at: At, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("PLUGMEM_EMBEDDING_MODEL_DIR", str(tmp_path / "nowhere"))
     monkeypatch.setenv("HOME", str(tmp_path))

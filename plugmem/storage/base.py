@@ -391,7 +391,8 @@ class Store(ABC):
             out.update(
                 r[0]
                 for r in self.query(
-                    f"SELECT id FROM steps WHERE namespace = ? AND id IN ({_marks(chunk)})", (namespace, *chunk)
+                    f"SELECT id FROM steps WHERE namespace = ? AND id IN ({_marks(chunk)})",
+                    (namespace, *chunk),
                 )
             )
         return out
@@ -526,7 +527,8 @@ class Store(ABC):
         out: dict[str, np.ndarray] = {}
         for chunk in _chunks(hashes):
             for h, blob in self.query(
-                f"SELECT hash, vec FROM embeddings WHERE model = ? AND hash IN ({_marks(chunk)})", (model, *chunk)
+                f"SELECT hash, vec FROM embeddings WHERE model = ? AND hash IN ({_marks(chunk)})",
+                (model, *chunk),
             ):
                 out[h] = np.frombuffer(bytes(blob), dtype=np.float32)
         return out

@@ -182,9 +182,7 @@ class PostgresDatabase:
         lock = "FOR UPDATE" if wait else "FOR UPDATE SKIP LOCKED"
         try:
             with self._pool.connection() as conn:
-                conn.execute(
-                    "INSERT INTO work_claims(namespace) VALUES (%s) ON CONFLICT DO NOTHING", (key,)
-                )
+                conn.execute("INSERT INTO work_claims(namespace) VALUES (%s) ON CONFLICT DO NOTHING", (key,))
                 with conn.transaction():
                     row = conn.execute(
                         f"SELECT namespace FROM work_claims WHERE namespace = %s {lock}", (key,)
@@ -226,7 +224,8 @@ class PostgresStore(Store):
         with self.tx() as c:
             c.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
             c.execute(schema.VERSION_TABLE)
-            current = int(c.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0)
+            row = c.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            current = int(row[0] or 0) if row else 0
             todo = schema.pending(current, self.where)
             for n in todo:
                 for statement in schema.ddl(schema.MIGRATIONS[n - 1], self.dialect):

@@ -78,10 +78,10 @@ from langgraph.checkpoint.base import (
 )
 
 from plugmem import (
+    Database,
     InvalidInputError,
     MemoryClosedError,
     MemoryPolicy,
-    Database,
     NamespaceKey,
     PlugMem,
     Tx,
@@ -645,11 +645,13 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         with self._tx(write=True) as cur:
             if replace:
                 cur.executemany(
-                    f"INSERT INTO lg_writes {cols} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) {_WRITES_REPLACE}", replace
+                    f"INSERT INTO lg_writes {cols} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) {_WRITES_REPLACE}",
+                    replace,
                 )
             if keep:
                 cur.executemany(
-                    f"INSERT INTO lg_writes {cols} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", keep
+                    f"INSERT INTO lg_writes {cols} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    keep,
                 )
 
     def delete_thread(self, thread_id: str) -> None:
@@ -916,9 +918,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
             log.info("PlugMemSaver: feeding thread %r, checkpointed but not fed before the last stop", tid)
             self._enqueue(tid, configurable, checkpoint)
 
-    def _erase_messages(
-        self, c: Tx, namespace: NamespaceKey, steps: builtins.list[Any]
-    ) -> None:
+    def _erase_messages(self, c: Tx, namespace: NamespaceKey, steps: builtins.list[Any]) -> None:
         """Remove forgotten messages from this file's checkpoints and pending writes (memory's forget).
 
         Runs inside the forget's transaction on the memory's connection. The threads searched

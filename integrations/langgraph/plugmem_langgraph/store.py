@@ -726,9 +726,7 @@ class PlugMemStore(BaseStore):
             self._refresh(cur, [row], now)
         return self._item(row)
 
-    def _search(
-        self, cur: Tx, op: SearchOp, now: int, query_vec: np.ndarray | None
-    ) -> list[SearchItem]:
+    def _search(self, cur: Tx, op: SearchOp, now: int, query_vec: np.ndarray | None) -> list[SearchItem]:
         clause, params = _prefix_clause(op.namespace_prefix)
         sql = (
             f"SELECT {_ITEM_COLUMNS} FROM store_items WHERE {clause} "

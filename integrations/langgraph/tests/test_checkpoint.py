@@ -86,7 +86,9 @@ def fed_rows(db: Path | str) -> list[tuple[str, str, str]]:
     database = open_database(db)
     try:
         with database.tx(write=False) as cur:
-            rows = cur.execute("SELECT namespace, thread_id, message_id FROM lg_fed ORDER BY message_id").fetchall()
+            rows = cur.execute(
+                "SELECT namespace, thread_id, message_id FROM lg_fed ORDER BY message_id"
+            ).fetchall()
     finally:
         database.close()
     return [tuple(r) for r in rows]

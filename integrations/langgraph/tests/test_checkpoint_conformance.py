@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from _node_fixtures import REPO
 
 if str(REPO) not in sys.path:  # `benchmarks` lives at the repository root

@@ -21,7 +21,6 @@ from plugmem_langgraph.store import PlugMemStore, matches_filter
 
 from plugmem import InvalidInputError, MemoryClosedError, open_database
 
-
 pytestmark = pytest.mark.backends
 
 
