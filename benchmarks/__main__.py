@@ -26,7 +26,17 @@ from benchmarks import report
 from benchmarks.common import RESULTS, RUN_FIELDS, Stopwatch, fresh_process, machine, onnx_model
 from benchmarks.data import data_dir, load_locomo, load_longmemeval
 
-STAGES = ("embedding", "locomo", "answers", "longmemeval", "scaling", "checkpointer", "reliability", "qa")
+STAGES = (
+    "embedding",
+    "locomo",
+    "answers",
+    "longmemeval",
+    "scaling",
+    "checkpointer",
+    "reliability",
+    "agents",
+    "qa",
+)
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -162,6 +172,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # fresh process: tail latencies and the kill -9 writers' timing must not share a 3 GB heap
         return fresh_process(rel.run, quick=args.quick)
 
+    def agents() -> Any:
+        from benchmarks import multi_agent as ma
+
+        # agent processes on one PostgreSQL memory (a throwaway cluster unless PLUGMEM_TEST_POSTGRES)
+        return ma.stage(quick=args.quick)
+
     def qa() -> Any:
         from benchmarks import qa as qa_mod
 
@@ -181,6 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("scaling", scaling),
         ("checkpointer", checkpointer),
         ("reliability", reliability),
+        ("agents", agents),
         ("qa", qa),
     ):
         stage(name, fn)

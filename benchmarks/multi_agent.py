@@ -191,6 +191,33 @@ def run(url: str, processes: int, messages: int, *, embeddings: bool = False) ->
     }
 
 
+def stage(*, quick: bool, url: str | None = None) -> dict[str, Any]:
+    """The benchmark stage (`python -m benchmarks --only agents`): 1, 4, 16 agents (quick: 1, 4).
+
+    On the server at `url`, else PLUGMEM_TEST_POSTGRES, else a throwaway cluster started for it.
+    """
+    sizes, messages = ((1, 4), 10) if quick else ((1, 4, 16), 40)
+    root = None
+    server = url or os.environ.get("PLUGMEM_TEST_POSTGRES")
+    if not server:
+        root = Path(tempfile.mkdtemp(prefix="plugmem-bench-pg-"))
+        server = _cluster().start(root)
+    try:
+        rows = []
+        for n in sizes:
+            row = run(_fresh_schema(server, f"bench_agents_{n}"), n, messages)
+            print(json.dumps(row), file=sys.stderr, flush=True)
+            rows.append(row)
+    finally:
+        if root is not None:
+            _cluster().stop(root)
+    return {
+        "backend": "postgres 15 (throwaway local cluster)",
+        "load_avg_at_start": os.getloadavg(),
+        "rows": rows,
+    }
+
+
 def _fresh_schema(server: str, name: str) -> str:
     import psycopg
 
@@ -217,25 +244,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--embeddings", action="store_true", help="use the embedding model (default lexical-only)")
     p.add_argument("--out", default=str(DEFAULT_OUT))
     args = p.parse_args(argv)
+    if args.processes == "1,4,16" and args.messages == 40 and not args.embeddings:
+        result = stage(quick=False, url=None if args.server else args.url)
+    else:
+        result = _custom(args)
+    from benchmarks.common import machine
+
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"machine": machine(), **result}, indent=1, default=str) + "\n")
+    return 0
+
+
+def _custom(args: argparse.Namespace) -> dict[str, Any]:
+    """A run with other sizes, turn counts or the embedding model."""
     root = None
-    url = args.url or os.environ.get("PLUGMEM_TEST_POSTGRES")
-    if args.server or not url:
+    url = None if args.server else (args.url or os.environ.get("PLUGMEM_TEST_POSTGRES"))
+    if not url:
         root = Path(tempfile.mkdtemp(prefix="plugmem-bench-pg-"))
         url = _cluster().start(root)
     try:
         rows = []
         for n in (int(x) for x in args.processes.split(",")):
-            row = run(_fresh_schema(url, f"bench_agents_{n}"), n, args.messages, embeddings=args.embeddings)
-            print(json.dumps(row), flush=True)
-            rows.append(row)
+            rows.append(
+                run(_fresh_schema(url, f"bench_agents_{n}"), n, args.messages, embeddings=args.embeddings)
+            )
+            print(json.dumps(rows[-1]), flush=True)
     finally:
         if root is not None:
             _cluster().stop(root)
-    from benchmarks.common import machine
-
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1, default=str) + "\n")
-    return 0
+    return {"rows": rows}
 
 
 if __name__ == "__main__":

@@ -465,6 +465,44 @@ def _reliability(rel: dict[str, Any]) -> list[str]:
     ]
 
 
+def _agents(ag: dict[str, Any]) -> list[str]:
+    rows = [
+        [
+            r.get("processes"),
+            r.get("added"),
+            r.get("adds_per_s"),
+            r.get("recall_p50_ms"),
+            r.get("recall_p95_ms"),
+            r.get("errors"),
+            r.get("lost"),
+            r.get("duplicated"),
+            r.get("derived_twice"),
+        ]
+        for r in ag.get("rows", [])
+    ]
+    return [
+        "## Many agents on one server memory (`python -m benchmarks.multi_agent`)",
+        "",
+        f"- {ag.get('backend')}; each agent process adds to its own namespace and a shared one and recalls "
+        f"after each turn (lexical-only); load average at start {ag.get('load_avg_at_start')}",
+        "",
+        table(
+            [
+                "processes",
+                "messages",
+                "adds/s",
+                "recall p50 ms",
+                "recall p95 ms",
+                "errors",
+                "lost",
+                "duplicated",
+                "derived twice",
+            ],
+            rows,
+        ),
+    ]
+
+
 def _generic(title: str, d: dict[str, Any], note: str = "") -> list[str]:
     flat = _flatten(d)
     s = [f"## {title}", ""]
@@ -622,6 +660,8 @@ def render(r: dict[str, Any], pngs: Sequence[str]) -> str:
         s += [*_checkpointer(r["checkpointer"]), ""]
     if "reliability" in r:
         s += [*_reliability(r["reliability"]), ""]
+    if "agents" in r:
+        s += [*_agents(r["agents"]), ""]
     if "qa" in r:
         s += [*_generic("End-to-end QA (answer + judge)", r["qa"]), ""]
     return "\n".join(s) + "\n"
