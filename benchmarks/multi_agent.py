@@ -197,6 +197,7 @@ def stage(*, quick: bool, url: str | None = None) -> dict[str, Any]:
     On the server at `url`, else PLUGMEM_TEST_POSTGRES, else a throwaway cluster started for it.
     """
     sizes, messages = ((1, 4), 10) if quick else ((1, 4, 16), 40)
+    load = [round(x, 2) for x in os.getloadavg()]
     root = None
     server = url or os.environ.get("PLUGMEM_TEST_POSTGRES")
     if not server:

@@ -484,7 +484,9 @@ def _agents(ag: dict[str, Any]) -> list[str]:
         "## Many agents on one server memory (`python -m benchmarks.multi_agent`)",
         "",
         f"- {ag.get('backend')}; each agent process adds to its own namespace and a shared one and recalls "
-        f"after each turn (lexical-only); load average at start {ag.get('load_avg_at_start')}",
+        "after each turn (lexical-only); 'messages' counts every add, the common messages all agents send "
+        "with the same ids included (stored once: the lost / duplicated columns audit the database afterwards); "
+        f"load average at start {ag.get('load_avg_at_start')}, at the end {ag.get('load_avg_at_end')}",
         "",
         table(
             [
