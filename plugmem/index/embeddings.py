@@ -14,11 +14,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from plugmem.errors import EmbeddingUnavailableError, ModelDownloadError
+from plugmem.priority import thread_niceness
 
 log = logging.getLogger("plugmem")
 
@@ -154,14 +156,38 @@ class OnnxMiniLM(Embeddings):
         tok.enable_truncation(max_length=max_length)
         tok.no_padding()
         self._tok = tok
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
-        opts.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(
-            str(path / "model.onnx"), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
+        self._threads = threads or min(4, os.cpu_count() or 1)
+        self._niceness = thread_niceness()
+        self._session = self._new_session(spinning=True)
+        self._background: ort.InferenceSession | None = None  # for threads of lowered priority
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._lock = threading.Lock()  # onnxruntime sessions are thread-safe, tokenizers not always
+
+    def _new_session(self, *, spinning: bool) -> Any:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self._threads
+        opts.inter_op_num_threads = 1
+        if not spinning:  # idle pool threads sleep instead of spinning on cores a reader wants
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return ort.InferenceSession(
+            str(self.model_dir / "model.onnx"), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+
+    def _session_for_caller(self) -> Any:
+        """The session whose pool threads run at the caller's priority.
+
+        A pool thread inherits the niceness of the thread that created the session, so a
+        thread of lowered priority (the ingest worker) gets a session created by itself:
+        its batches then yield the cores to recall's query embedding too.
+        """
+        if thread_niceness() <= self._niceness:
+            return self._session
+        with self._lock:
+            if self._background is None:
+                self._background = self._new_session(spinning=False)
+            return self._background
 
     def embed_array(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts into an (n, 384) float32 array, in input order."""
@@ -169,6 +195,7 @@ class OnnxMiniLM(Embeddings):
             return np.zeros((0, self.dims), dtype=np.float32)
         with self._lock:
             encs = self._tok.encode_batch(list(texts))
+        session = self._session_for_caller()
         order = sorted(range(len(texts)), key=lambda i: len(encs[i].ids))
         out = np.zeros((len(texts), self.dims), dtype=np.float32)
         for idx in self._batches(order, [len(e.ids) for e in encs]):
@@ -182,7 +209,7 @@ class OnnxMiniLM(Embeddings):
             feeds = {"input_ids": ids, "attention_mask": mask}
             if "token_type_ids" in self._inputs:
                 feeds["token_type_ids"] = np.zeros_like(ids)
-            hidden = self._session.run(None, feeds)[0]
+            hidden = session.run(None, feeds)[0]
             m = mask[:, :, None].astype(np.float32)
             pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
