@@ -213,8 +213,9 @@ def stage(*, quick: bool, url: str | None = None) -> dict[str, Any]:
         if root is not None:
             _cluster().stop(root)
     return {
-        "backend": "postgres 15 (throwaway local cluster)",
-        "load_avg_at_start": os.getloadavg(),
+        "backend": "PostgreSQL 15 (a local cluster)",
+        "load_avg_at_start": load,
+        "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
         "rows": rows,
     }
 

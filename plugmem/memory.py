@@ -202,6 +202,9 @@ class PlugMem:
     ) -> PlugMem:
         """Open (or create) a memory directory; pending work from a crash is resumed.
 
+        `path` may instead be a PostgreSQL URL ("postgresql://user@host:port/db", the `postgres`
+        extra): the server backend, which any number of processes may open at once.
+
         `embeddings=True` (default) uses the bundled-format MiniLM ONNX model when it is
         on disk, else lexical-only recall with a warning; `embeddings=None` forces lexical-only.
         `llm` is the chat model of every role (extract, plan, reason), `llms` one per role; either

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from plugmem.errors import PlugMemError, StorageError, StorageFullError
@@ -250,7 +250,7 @@ class PostgresStore(Store):
     def query(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
         return self.db.query(sql, params)
 
-    def claim(self, namespace: NamespaceKey, *, wait: bool) -> Any:
+    def claim(self, namespace: NamespaceKey, *, wait: bool) -> AbstractContextManager[bool]:
         return self.db.claim(namespace, wait=wait)
 
     def checkpoint(self) -> None:
