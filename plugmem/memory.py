@@ -130,6 +130,9 @@ class PlugMem:
         if self._dir_lock is not None:
             self._dir_lock.release()
         if self._vector_dir is not None:
+            vectors = getattr(self, "vectors", None)
+            if vectors is not None:
+                vectors.close()
             shutil.rmtree(self._vector_dir, ignore_errors=True)
             self._vector_dir = None
 
