@@ -119,3 +119,13 @@ def test_many_processes_write_and_recall_one_memory(postgres_schemas: At) -> Non
     assert (row["unprocessed"], row["derived_twice"], row["not_derived"]) == (0, 0, 0)
     assert (row["quarantined"], row["failures"]) == (0, 0)
     assert row["recalls"] == 4 * 8
+
+
+def test_a_memory_keeps_one_id_across_reopens(memory_at: At) -> None:
+    """The id that keeps a memory's collections apart on a shared vector server."""
+    with PlugMem.open(memory_at("one"), embeddings=None) as mem:
+        first = mem.store.memory_id()
+    with PlugMem.open(memory_at("one"), embeddings=None) as mem:
+        assert mem.store.memory_id() == first
+    with PlugMem.open(memory_at("two"), embeddings=None) as other:
+        assert other.store.memory_id() != first

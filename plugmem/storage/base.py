@@ -19,6 +19,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -148,6 +149,16 @@ class Store(ABC):
 
     def close(self) -> None:
         self._write_counts()
+
+    def memory_id(self) -> str:
+        """This memory's random id, made once: it keeps its collections apart on a shared vector server."""
+        with self.tx() as c:
+            c.execute(
+                "INSERT INTO meta(key, value) VALUES ('memory_id', ?) ON CONFLICT (key) DO NOTHING",
+                (uuid.uuid4().hex,),
+            )
+            row = c.execute("SELECT value FROM meta WHERE key = 'memory_id'").fetchone()
+        return str(row[0])
 
     # -- steps ------------------------------------------------------------------
     def append_steps(
