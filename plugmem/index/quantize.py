@@ -12,9 +12,12 @@ package the quantizer needs is the `int8` extra.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from plugmem.errors import EmbeddingUnavailableError
@@ -44,22 +47,18 @@ def int8_model_dir(source: Path, target: Path) -> Path:
     """The INT8 copy of the model in `source`, made into `target` unless it is already there."""
     if _is_current(target, source):
         return target
-    try:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-    except ImportError as exc:
+    if importlib.util.find_spec("onnx") is None:
         raise EmbeddingUnavailableError(
             "INT8 embeddings need the `onnx` package for onnxruntime's quantizer: "
             "`pip install 'plugmem[int8]'`, or use embedding_precision='fp32'"
-        ) from exc
+        )
     try:
         target.mkdir(parents=True, exist_ok=True)
         for f in source.iterdir():
             if f.is_file() and f.name != MODEL_FILE:
                 shutil.copyfile(f, target / f.name)
         partial = target / f"{MODEL_FILE}.partial"
-        quantize_dynamic(
-            str(source / MODEL_FILE), str(partial), per_channel=True, weight_type=QuantType.QInt8
-        )
+        _quantize_in_child(source / MODEL_FILE, partial)
         os.replace(partial, target / MODEL_FILE)  # a killed run leaves no half model behind
         (target / SOURCE_FILE).write_text(json.dumps(_source_of(source)))
     except OSError as exc:
@@ -68,3 +67,28 @@ def int8_model_dir(source: Path, target: Path) -> Path:
             "make that folder writable, or use embedding_precision='fp32'"
         ) from exc
     return target
+
+
+def _quantize_in_child(model: Path, out: Path) -> None:
+    """Run the quantizer in a child process: importing it reconfigures the root logger."""
+    done = subprocess.run(
+        [sys.executable, "-m", "plugmem.index.quantize", str(model), str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise EmbeddingUnavailableError(
+            f"quantizing {model} to INT8 failed ({tail[0]}); use embedding_precision='fp32'"
+        )
+
+
+def _quantize(model: str, out: str) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(model, out, per_channel=True, weight_type=QuantType.QInt8)
+
+
+if __name__ == "__main__":
+    _quantize(sys.argv[1], sys.argv[2])
