@@ -28,6 +28,7 @@ from benchmarks.data import data_dir, load_locomo, load_longmemeval
 
 STAGES = (
     "embedding",
+    "int8",
     "locomo",
     "answers",
     "longmemeval",
@@ -124,6 +125,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         queries = [q.question for c in convs for q in c.questions][:200]
         return emb.run(texts, queries, onnx_model(), chroma_sample=100 if args.quick else 400)
 
+    def int8() -> Any:
+        from benchmarks import int8 as i8
+
+        return i8.run(convs)
+
     def locomo() -> Any:
         from benchmarks import locomo as lc
 
@@ -191,6 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     for name, fn in (
         ("embedding", embedding),
+        ("int8", int8),
         ("locomo", locomo),
         ("answers", answers),
         ("longmemeval", longmemeval),

@@ -14,13 +14,16 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from plugmem.errors import EmbeddingUnavailableError, ModelDownloadError
+from plugmem.index.quantize import int8_home, int8_model_dir
 from plugmem.priority import thread_niceness
+
+Precision = Literal["fp32", "int8"]
 
 log = logging.getLogger("plugmem")
 
@@ -137,8 +140,8 @@ class OnnxMiniLM(Embeddings):
         max_batch_tokens: int = 2048,
         max_length: int = 256,
         threads: int | None = None,
+        precision: Precision = "fp32",
     ) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         path = Path(model_dir) if model_dir else find_model_dir()
@@ -149,7 +152,8 @@ class OnnxMiniLM(Embeddings):
                 f"{model_dir} does not hold the {MODEL_NAME} ONNX model ({' and '.join(REQUIRED_FILES)}); "
                 "point it at the model's onnx folder, or run `plugmem model fetch`"
             )
-        self.model_dir = path
+        self.precision = precision
+        self.model_dir = int8_model_dir(path, int8_home(MODEL_NAME)) if precision == "int8" else path
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
         tok = Tokenizer.from_file(str(path / "tokenizer.json"))
@@ -159,12 +163,12 @@ class OnnxMiniLM(Embeddings):
         self._threads = threads or min(4, os.cpu_count() or 1)
         self._niceness = thread_niceness()
         self._session = self._new_session(spinning=True)
-        self._background: ort.InferenceSession | None = None  # for threads of lowered priority
+        self._background: Any = None  # for threads of lowered priority
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._lock = threading.Lock()  # onnxruntime sessions are thread-safe, tokenizers not always
 
     def _new_session(self, *, spinning: bool) -> Any:
-        import onnxruntime as ort
+        import onnxruntime as ort  # imported here: importing plugmem must not load the runtime
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = self._threads
@@ -326,7 +330,7 @@ class CachedEmbeddings(Embeddings):
         return self.embed_query_array(text).tolist()
 
 
-def default_embeddings() -> Embeddings | None:
+def default_embeddings(precision: Precision = "fp32") -> Embeddings | None:
     """The default model: found on disk, else downloaded once if the host is reachable, else None.
 
     When it ends with None it logs exactly one warning that says how to get the model.
@@ -340,11 +344,11 @@ def default_embeddings() -> Embeddings | None:
     if path is None:
         log.warning("plugmem: %s.", missing_model_message())
         return None
-    return OnnxMiniLM(path)
+    return OnnxMiniLM(path, precision=precision)
 
 
 def model_id_of(emb: Embeddings) -> str:
     if isinstance(emb, OnnxMiniLM):
-        return MODEL_NAME
+        return MODEL_NAME if emb.precision == "fp32" else f"{MODEL_NAME}-{emb.precision}"
     name = getattr(emb, "model", None) or getattr(emb, "model_name", None)
     return f"{type(emb).__module__}.{type(emb).__qualname__}:{name or ''}"
