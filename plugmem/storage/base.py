@@ -335,11 +335,21 @@ class Store(ABC):
         )
         return [dict(r) for r in rows]
 
+    def snapshot_query(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
+        """A read of committed rows that need not wait for this process's writer (default: `query`).
+
+        Only for reads outside any transaction: it does not see a transaction in progress.
+        """
+        return self.query(sql, params)
+
     def pending_count(self, namespace: NamespaceKey | None = None) -> int:
+        """Steps logged and not yet processed; a recall asks this on every call, so it never waits for a write."""
         if namespace is None:
-            return int(self.query("SELECT COUNT(*) FROM steps WHERE state = 0")[0][0])
+            return int(self.snapshot_query("SELECT COUNT(*) FROM steps WHERE state = 0")[0][0])
         return int(
-            self.query("SELECT COUNT(*) FROM steps WHERE state = 0 AND namespace = ?", (namespace,))[0][0]
+            self.snapshot_query("SELECT COUNT(*) FROM steps WHERE state = 0 AND namespace = ?", (namespace,))[
+                0
+            ][0]
         )
 
     def steps(

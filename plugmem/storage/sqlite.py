@@ -89,6 +89,7 @@ class SQLiteStore(Store):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._read_lock = threading.Lock()
         try:
             self._conn = connect_sqlite(self.path, synchronous=synchronous)
             self._conn.row_factory = sqlite3.Row
@@ -96,6 +97,8 @@ class SQLiteStore(Store):
             raise storage_error(exc, self.path) from exc
         try:
             self._migrate()
+            # a second connection for snapshot reads: in WAL mode it reads beside a write in progress
+            self._reader = connect_sqlite(self.path, synchronous=synchronous)
         except BaseException:
             self._conn.close()
             raise
@@ -148,6 +151,13 @@ class SQLiteStore(Store):
             except sqlite3.Error as exc:
                 raise storage_error(exc, self.path) from exc
 
+    def snapshot_query(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
+        with self._read_lock:
+            try:
+                return list(self._reader.execute(sql, params).fetchall())
+            except sqlite3.Error as exc:
+                raise storage_error(exc, self.path) from exc
+
     @contextmanager
     def claim(self, namespace: NamespaceKey, *, wait: bool) -> Iterator[bool]:
         """Always held: one process owns the file, and the pipeline's namespace lock orders its threads."""
@@ -162,10 +172,11 @@ class SQLiteStore(Store):
                 log.warning("plugmem: WAL checkpoint failed (%s); it is retried on close", exc)
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock:
             try:
                 super().close()
             finally:
+                self._reader.close()
                 self._conn.close()
 
 
