@@ -42,6 +42,7 @@ from plugmem.errors import (
     StorageError,
     StorageFullError,
     TokenizerUnavailableError,
+    VectorServerError,
 )
 from plugmem.namespace import Namespace, NamespaceKey, ns_key, validate_namespace
 
@@ -126,6 +127,7 @@ __all__ = [
     "StorageError",
     "StorageFullError",
     "TokenizerUnavailableError",
+    "VectorServerError",
     "connect_sqlite",
     "content_text",
     "default_path",

@@ -126,3 +126,7 @@ class StorageFullError(StorageError):
 
 class CorruptMemoryError(StorageError):
     """The memory's database file is damaged or is not a plugmem database."""
+
+
+class VectorServerError(StorageError):
+    """The Chroma server named by `vectors=` could not be reached; start it or leave `vectors=` out."""

@@ -35,7 +35,7 @@ from plugmem.errors import (
 from plugmem.index import repair
 from plugmem.index.catalog import Catalog
 from plugmem.index.embeddings import CachedEmbeddings, default_embeddings, model_id_of
-from plugmem.index.vectors import VectorIndex
+from plugmem.index.vectors import VectorIndex, server_client
 from plugmem.llm import usage_counters
 from plugmem.llm_roles import ROLES, ChatModels, ModelLike
 from plugmem.model import Step
@@ -75,6 +75,7 @@ class PlugMem:
         llm: ModelLike | None = None,
         clock: Clock | None = None,
         chroma_client: Any = None,
+        vectors: str | None = None,
         start_worker: bool = True,
         llms: Mapping[str, ModelLike] | None = None,
         prompts: Mapping[str, str] | None = None,
@@ -101,7 +102,7 @@ class PlugMem:
                 f"cannot use {self.path} as a memory directory ({exc}); check that it is writable"
             ) from exc
         try:
-            self._setup(policy, embeddings, llm, clock, chroma_client)
+            self._setup(policy, embeddings, llm, clock, _vector_client(chroma_client, vectors))
         except BaseException:
             if hasattr(self, "store"):
                 self.store.close()
@@ -129,7 +130,7 @@ class PlugMem:
         inner = default_embeddings() if embeddings is True else (embeddings or None)
         self.embeddings: CachedEmbeddings | None = None
         self.vectors: VectorIndex | None = None
-        self._owns_chroma = chroma_client is None
+        self._owns_chroma = chroma_client is None  # Chroma on disk under the memory directory
         if inner is not None:
             mid = model_id_of(inner)
             self.embeddings = CachedEmbeddings(
@@ -172,6 +173,7 @@ class PlugMem:
         prompts: Mapping[str, str] | None = None,
         clock: Clock | None = None,
         chroma_client: Any = None,
+        vectors: str | None = None,
         create: bool = True,
     ) -> PlugMem:
         """Open (or create) a memory directory; pending work from a crash is resumed.
@@ -181,6 +183,9 @@ class PlugMem:
         `llm` is the chat model of every role (extract, plan, reason), `llms` one per role; either
         may be a `BaseChatModel` or an `init_chat_model` spec such as "openai:gpt-4o-mini".
         `prompts` overrides prompts of `plugmem.prompts` by name for this memory.
+        `vectors="http://host:port"` keeps the vectors on a Chroma server (`chroma run`) instead of
+        on disk beside the memory; many memories can share one server (each has its own collections).
+        `chroma_client` passes a Chroma client of your own instead (one of the two, not both).
         `create=False` opens only an existing memory and raises `MemoryNotFoundError` otherwise
         (inspecting tools must not leave a new empty memory behind a mistyped path).
         """
@@ -193,6 +198,7 @@ class PlugMem:
             prompts=prompts,
             clock=clock,
             chroma_client=chroma_client,
+            vectors=vectors,
             create=create,
         )
 
@@ -204,7 +210,7 @@ class PlugMem:
     def _open_vectors(self, model_id: str, client: Any) -> VectorIndex:
         """The vector index; a local one that fails to load (probed in a child first) is rebuilt."""
         if client is not None:
-            return VectorIndex(model_id=model_id, client=client)
+            return VectorIndex(model_id=model_id, client=client, memory_id=self.store.memory_id())
         where = self.path / CHROMA_DIR
         why = repair.probe(where) if repair.needs_probe(where) else None
         if why is None:
@@ -621,6 +627,17 @@ class PlugMem:
             prompts_version=self.prompts().version,
             lexical_only=self.lexical_only,
         )
+
+
+def _vector_client(client: Any, url: str | None) -> Any:
+    """The Chroma client the caller chose: their own, one for a server URL, or None (on disk)."""
+    if url is None:
+        return client
+    if client is not None:
+        raise InvalidInputError("pass vectors= (a Chroma server URL) or chroma_client=, not both")
+    if not isinstance(url, str):
+        raise InvalidInputError(f"vectors= takes a Chroma server URL string, got {type(url).__name__}")
+    return server_client(url)
 
 
 def _outcomes(counters: Mapping[str, int]) -> dict[str, dict[str, int]]:

@@ -13,6 +13,7 @@ import logging
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -169,6 +170,13 @@ class SQLiteStore:
             c.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
+
+    def memory_id(self) -> str:
+        """This memory's random id, made once: it keeps its collections apart on a shared vector server."""
+        with self.tx() as c:
+            c.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('memory_id', ?)", (uuid.uuid4().hex,))
+            row = c.execute("SELECT value FROM meta WHERE key = 'memory_id'").fetchone()
+        return str(row[0])
 
     # -- plumbing ---------------------------------------------------------------
     @contextmanager
