@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 import threading
@@ -32,9 +33,11 @@ from plugmem.errors import (
     PlugMemError,
     StorageError,
 )
-from plugmem.index import repair
+from plugmem.index import lexical_fts, repair
 from plugmem.index.catalog import Catalog
 from plugmem.index.embeddings import CachedEmbeddings, default_embeddings, model_id_of
+from plugmem.index.lexical import LexicalIndex
+from plugmem.index.lexical_search import LexicalBackends
 from plugmem.index.vectors import VectorIndex, server_client
 from plugmem.llm import usage_counters
 from plugmem.llm_roles import ROLES, ChatModels, ModelLike
@@ -138,6 +141,11 @@ class PlugMem:
             )
             self.vectors = self._open_vectors(mid, chroma_client)
         self._erasers: list[Eraser] = []
+        self._lexical = LexicalBackends(
+            in_memory=LexicalIndex,
+            on_disk=functools.partial(lexical_fts.open_fts, self.store),
+            disk_from=self.policy.lexical_on_disk_from,
+        )
         self._catalogs: dict[str, Catalog] = {}
         self._catalog_lock = threading.Lock()
         self.pipeline = Pipeline(
@@ -285,7 +293,7 @@ class PlugMem:
         with self._catalog_lock:
             cat = self._catalogs.get(namespace)
             if cat is None:
-                cat = Catalog(namespace, self.vectors, self.embeddings)
+                cat = Catalog(namespace, self.vectors, self.embeddings, self._lexical)
                 self.pipeline.load_catalog(cat)
                 self._catalogs[namespace] = cat
             return cat
@@ -401,8 +409,12 @@ class PlugMem:
             with self.store.tx() as c:
                 if target is None:
                     res = unlink_namespace(c, ns, erasers=self._erasers)
+                    lexical_fts.drop_in(c, ns)
                 else:
                     res = unlink(self.store, c, ns, target, delete=True, erasers=self._erasers)
+                    changed = [(d.id, d.lexical_text or d.text) for d in res.changed_docs]
+                    # requeued turns are indexed with the turn before them, which may be forgotten
+                    lexical_fts.erase_in(c, ns, [*res.removed_docs, *res.requeued_docs], changed)
             self._follow(ns, res)
         self.store.checkpoint()
         self.pipeline.notify()
