@@ -145,12 +145,15 @@ class FtsIndex:
         """Rewrite only what differs from the log: rows of gone documents out, new or changed ones in."""
         items = list(dict(items).items())
         want = {i: _body(t)[1] for i, t in items}
-        have = {str(r[0]): str(r[1]) for r in self._store.query(f"SELECT doc_id, hash FROM {self._t}")}
-        gone = [i for i in have if i not in want]
+        rows = self._store.query(f"SELECT rowid, doc_id, hash FROM {self._t}")
+        have = {str(r[1]): str(r[2]) for r in rows}
+        gone = [int(r[0]) for r in rows if str(r[1]) not in want]  # by the row id found, whatever wrote it
         fresh = [(i, t) for i, t in items if have.get(i) != want[i]]
         if gone or fresh:
             with self._store.tx() as c:
-                self._delete(c, [*gone, *(i for i, _ in fresh if i in have)])
+                for part in _chunks(gone):
+                    c.execute(f"DELETE FROM {self._t} WHERE rowid IN ({','.join('?' * len(part))})", part)
+                self._delete(c, [i for i, _ in fresh if i in have])
                 _insert(c, self._t, fresh)
         self._n = len(want)
 
