@@ -99,7 +99,9 @@ def run(
         # 2. plugmem turns-only (no events, knowledge or summaries): what structure adds
         # 2. plugmem turns only (no events, knowledge or summaries), also cold: what structure
         #    adds to recall, and what it costs at ingest
-        bare = PlugMem.open(f"{tmp}/turns", embeddings=model, policy=MemoryPolicy(extract_knowledge=False, **lexical))
+        bare = PlugMem.open(
+            f"{tmp}/turns", embeddings=model, policy=MemoryPolicy(extract_knowledge=False, **lexical)
+        )
         out["ingest_turns_only"] = ingest(bare, convs, "locomo ingest (plugmem, turns only)")
         # the baselines reuse the vectors plugmem cached (same model, same turn text)
         assert mem.embeddings is not None
