@@ -141,9 +141,15 @@ class PlugMem:
             )
             self.vectors = self._open_vectors(mid, chroma_client)
         self._erasers: list[Eraser] = []
+        # large namespaces search words in the database's full-text index (SQLite FTS5); another store
+        # brings its own full-text variant, or keeps every namespace's index in RAM
+        store = self.store
+        self._fts = isinstance(store, SQLiteStore)
         self._lexical = LexicalBackends(
             in_memory=LexicalIndex,
-            on_disk=functools.partial(lexical_fts.open_fts, self.store),
+            on_disk=functools.partial(lexical_fts.open_fts, store)
+            if isinstance(store, SQLiteStore)
+            else None,
             disk_from=self.policy.lexical_on_disk_from,
         )
         self._catalogs: dict[str, Catalog] = {}
@@ -409,16 +415,24 @@ class PlugMem:
             with self.store.tx() as c:
                 if target is None:
                     res = unlink_namespace(c, ns, erasers=self._erasers)
-                    lexical_fts.drop_in(c, ns)
                 else:
                     res = unlink(self.store, c, ns, target, delete=True, erasers=self._erasers)
-                    changed = [(d.id, d.lexical_text or d.text) for d in res.changed_docs]
-                    # requeued turns are indexed with the turn before them, which may be forgotten
-                    lexical_fts.erase_in(c, ns, [*res.removed_docs, *res.requeued_docs], changed)
+                self._erase_lexical(c, ns, res)
             self._follow(ns, res)
         self.store.checkpoint()
         self.pipeline.notify()
         return res.steps
+
+    def _erase_lexical(self, c: sqlite3.Connection, ns: NamespaceKey, res: Unlinked) -> None:
+        """Inside a forget's transaction: the namespace's full-text index forgets too."""
+        if not self._fts:
+            return
+        if res.whole_namespace:
+            lexical_fts.drop_in(c, ns)
+            return
+        changed = [(d.id, d.lexical_text or d.text) for d in res.changed_docs]
+        # requeued turns are indexed with the turn before them, which may be forgotten
+        lexical_fts.erase_in(c, ns, [*res.removed_docs, *res.requeued_docs], changed)
 
     def _forget_target(
         self, ns: NamespaceKey, ids: Iterable[str] | None, session_id: str | None

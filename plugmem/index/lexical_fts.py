@@ -74,7 +74,7 @@ def erase_in(
     merges them all, so the forgotten words leave the file with the commit (secure_delete zeroes
     the freed pages).
     """
-    if not table_exists(c, namespace):
+    if not (removed or changed) or not table_exists(c, namespace):
         return
     t = table_name(namespace)
     ids = [*removed, *(i for i, _ in changed)]
