@@ -26,7 +26,17 @@ from benchmarks import report
 from benchmarks.common import RESULTS, RUN_FIELDS, Stopwatch, fresh_process, machine, onnx_model
 from benchmarks.data import data_dir, load_locomo, load_longmemeval
 
-STAGES = ("embedding", "locomo", "answers", "longmemeval", "scaling", "checkpointer", "reliability", "qa")
+STAGES = (
+    "embedding",
+    "int8",
+    "locomo",
+    "answers",
+    "longmemeval",
+    "scaling",
+    "checkpointer",
+    "reliability",
+    "qa",
+)
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -120,6 +130,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         queries = [q.question for c in convs for q in c.questions][:200]
         return emb.run(texts, queries, onnx_model(), chroma_sample=100 if args.quick else 400)
 
+    def int8() -> Any:
+        from benchmarks import int8 as i8
+
+        return i8.run(convs)
+
     def locomo() -> Any:
         from benchmarks import locomo as lc
 
@@ -181,6 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     for name, fn in (
         ("embedding", embedding),
+        ("int8", int8),
         ("locomo", locomo),
         ("answers", answers),
         ("longmemeval", longmemeval),

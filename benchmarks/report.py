@@ -465,6 +465,38 @@ def _reliability(rel: dict[str, Any]) -> list[str]:
     ]
 
 
+def _int8(i8: dict[str, Any]) -> list[str]:
+    rows = [
+        [
+            p,
+            _get(i8, p, "embedding_only", "texts_per_s"),
+            _get(i8, p, "embedding_only", "texts_per_cpu_s"),
+            _get(i8, p, "full_pipeline", "turns_per_s"),
+            _get(i8, p, "evidence_recall_at_1000", "fast", "all"),
+            _get(i8, p, "evidence_recall_at_1000", "auto", "all"),
+        ]
+        for p in ("fp32", "int8")
+    ]
+    cos = i8.get("cosine_to_fp32", {})
+    return [
+        "## INT8 against FP32 embeddings (LoCoMo dev)",
+        "",
+        table(
+            [
+                "weights",
+                "embed texts/s",
+                "per CPU-s",
+                "full pipeline turns/s",
+                "evidence fast @1k",
+                "auto @1k",
+            ],
+            rows,
+        ),
+        "",
+        f"Vectors agree at a mean cosine of {cos.get('mean')} (min {cos.get('min')}) over {i8.get('turns')} turns.",
+    ]
+
+
 def _generic(title: str, d: dict[str, Any], note: str = "") -> list[str]:
     flat = _flatten(d)
     s = [f"## {title}", ""]
@@ -609,6 +641,8 @@ def render(r: dict[str, Any], pngs: Sequence[str]) -> str:
             ),
             "",
         ]
+    if "int8" in r:
+        s += [*_int8(r["int8"]), ""]
     if "locomo" in r:
         s += [*_locomo(r["locomo"]), ""]
     if "answers" in r:

@@ -130,7 +130,11 @@ class PlugMem:
         self.store = SQLiteStore(self.db_path, synchronous=self.policy.synchronous)
         with contextlib.suppress(PlugMemError):  # a full disk must not stop the open; flush reports it
             self.store.release_quarantined(None)  # steps set aside get another try on every open
-        inner = default_embeddings() if embeddings is True else (embeddings or None)
+        inner = (
+            default_embeddings(self.policy.embedding_precision)
+            if embeddings is True
+            else (embeddings or None)
+        )
         self.embeddings: CachedEmbeddings | None = None
         self.vectors: VectorIndex | None = None
         self._owns_chroma = chroma_client is None  # Chroma on disk under the memory directory

@@ -40,6 +40,7 @@ from plugmem.llm_roles import ChatModels
 from plugmem.model import Step
 from plugmem.namespace import NamespaceKey
 from plugmem.policy import MemoryPolicy
+from plugmem.priority import lower_thread_priority
 from plugmem.storage.sqlite import SQLiteStore
 from plugmem.structure import Structurer
 from plugmem.tokens import TokenCounter
@@ -144,6 +145,7 @@ class Pipeline:
 
     def _supervise(self) -> None:
         """Run the loop; after any exception, log it and start the loop again (backing off)."""
+        lower_thread_priority(self.policy.ingest_niceness)
         delay = 0.1
         while not self._stop:
             try:

@@ -270,3 +270,32 @@ def test_ids_have_one_meaning(lexical_mem: PlugMem) -> None:
     assert "Porto" in r.context and "Lisbon" not in r.context
     facts = lexical_mem.store.knowledge("tenant/a")
     assert facts and all("Lisbon" not in k.statement for k in facts)
+
+
+def _thread_niceness() -> dict[int, int]:
+    """tid → niceness of every thread of this process, read from /proc (field 19 of stat)."""
+    out: dict[int, int] = {}
+    for task in Path("/proc/self/task").iterdir():
+        stat = (task / "stat").read_text()
+        fields = stat[stat.rindex(")") + 2 :].split()
+        out[int(task.name)] = int(fields[16])
+    return out
+
+
+@pytest.mark.needs_model
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="thread niceness is Linux-only")
+def test_ingest_and_its_model_threads_run_below_the_readers(tmp_path: Path) -> None:
+    """A tenant's import must leave the cores to another tenant's recall (issue 12, isolation)."""
+    before = set(_thread_niceness())
+    with PlugMem.open(tmp_path / "m", policy=MemoryPolicy(ingest_niceness=7)) as mem:
+        mem.add(conv(["I moved to Leeds in May.", "My sister Ana visits in June."]), namespace=A)
+        mem.flush()
+        worker = mem.pipeline._thread
+        assert worker is not None and worker.native_id is not None
+        nice = _thread_niceness()
+        assert nice[worker.native_id] == 7
+        # the model's pool threads that embedded the import run at the worker's priority, others at 0
+        new = {tid: n for tid, n in nice.items() if tid not in before and tid != worker.native_id}
+        assert 7 in new.values()
+        assert nice[threading.get_native_id()] == 0
+        assert mem.recall("Where did I move?", namespace=A, mode="fast").items
