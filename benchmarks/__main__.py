@@ -35,6 +35,7 @@ STAGES = (
     "scaling",
     "checkpointer",
     "reliability",
+    "agents",
     "qa",
 )
 
@@ -183,6 +184,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # fresh process: tail latencies and the kill -9 writers' timing must not share a 3 GB heap
         return fresh_process(rel.run, quick=args.quick)
 
+    def agents() -> Any:
+        from benchmarks import multi_agent as ma
+
+        # agent processes on one PostgreSQL memory (a throwaway cluster unless PLUGMEM_TEST_POSTGRES)
+        return ma.stage(quick=args.quick)
+
     def qa() -> Any:
         from benchmarks import qa as qa_mod
 
@@ -203,6 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("scaling", scaling),
         ("checkpointer", checkpointer),
         ("reliability", reliability),
+        ("agents", agents),
         ("qa", qa),
     ):
         stage(name, fn)

@@ -465,6 +465,46 @@ def _reliability(rel: dict[str, Any]) -> list[str]:
     ]
 
 
+def _agents(ag: dict[str, Any]) -> list[str]:
+    rows = [
+        [
+            r.get("processes"),
+            r.get("added"),
+            r.get("adds_per_s"),
+            r.get("recall_p50_ms"),
+            r.get("recall_p95_ms"),
+            r.get("errors"),
+            r.get("lost"),
+            r.get("duplicated"),
+            r.get("derived_twice"),
+        ]
+        for r in ag.get("rows", [])
+    ]
+    return [
+        "## Many agents on one server memory (`python -m benchmarks.multi_agent`)",
+        "",
+        f"- {ag.get('backend')}; each agent process adds to its own namespace and a shared one and recalls "
+        "after each turn (lexical-only); 'messages' counts every add, the common messages all agents send "
+        "with the same ids included (stored once: the lost / duplicated columns audit the database afterwards); "
+        f"load average at start {ag.get('load_avg_at_start')}, at the end {ag.get('load_avg_at_end')}",
+        "",
+        table(
+            [
+                "processes",
+                "messages",
+                "adds/s",
+                "recall p50 ms",
+                "recall p95 ms",
+                "errors",
+                "lost",
+                "duplicated",
+                "derived twice",
+            ],
+            rows,
+        ),
+    ]
+
+
 def _int8(i8: dict[str, Any]) -> list[str]:
     rows = [
         [
@@ -656,6 +696,8 @@ def render(r: dict[str, Any], pngs: Sequence[str]) -> str:
         s += [*_checkpointer(r["checkpointer"]), ""]
     if "reliability" in r:
         s += [*_reliability(r["reliability"]), ""]
+    if "agents" in r:
+        s += [*_agents(r["agents"]), ""]
     if "qa" in r:
         s += [*_generic("End-to-end QA (answer + judge)", r["qa"]), ""]
     return "\n".join(s) + "\n"

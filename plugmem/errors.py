@@ -128,5 +128,9 @@ class CorruptMemoryError(StorageError):
     """The memory's database file is damaged or is not a plugmem database."""
 
 
+class SchemaTooNewError(StorageError):
+    """The database was written by a newer plugmem (a higher schema version); nothing was changed."""
+
+
 class VectorServerError(StorageError):
     """The Chroma server named by `vectors=` could not be reached; start it or leave `vectors=` out."""

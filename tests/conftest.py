@@ -8,8 +8,7 @@ Chroma server started once per session ("server"), so both keep the same promise
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import pytest
 from _chroma_server import chroma_command, chroma_server
@@ -39,14 +38,14 @@ def vectors(request: pytest.FixtureRequest) -> str | None:
 
 
 @pytest.fixture
-def mem(tmp_path: Path, vectors: str | None) -> Iterator[PlugMem]:
-    m = PlugMem.open(tmp_path / "mem", policy=MemoryPolicy(full_history_when_fits=False), vectors=vectors)
+def mem(memory_at: Callable[[str], str], vectors: str | None) -> Iterator[PlugMem]:
+    m = PlugMem.open(memory_at("mem"), policy=MemoryPolicy(full_history_when_fits=False), vectors=vectors)
     yield m
     m.close()
 
 
 @pytest.fixture
-def lexical_mem(tmp_path: Path) -> Iterator[PlugMem]:
-    m = PlugMem.open(tmp_path / "lex", policy=MemoryPolicy(full_history_when_fits=False), embeddings=None)
+def lexical_mem(memory_at: Callable[[str], str]) -> Iterator[PlugMem]:
+    m = PlugMem.open(memory_at("lex"), policy=MemoryPolicy(full_history_when_fits=False), embeddings=None)
     yield m
     m.close()

@@ -6,6 +6,7 @@ import random
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from plugmem import (
 )
 from plugmem.index.embeddings import default_embeddings
 
+pytestmark = pytest.mark.backends  # the tests that open `memory_at` run on both backends
+At = Callable[[str], str]
 A, B = ("tenant", "a"), ("tenant", "b")
 POLICY = MemoryPolicy(full_history_when_fits=False)
 
@@ -77,8 +80,8 @@ def test_poison_pills_are_rejected_at_the_boundary(
 
 
 @pytest.mark.needs_model
-def test_a_step_the_worker_cannot_process_is_quarantined_and_everything_else_flows(tmp_path: Path) -> None:
-    with PlugMem.open(tmp_path / "m", policy=POLICY, embeddings=PoisonedEmbeddings()) as mem:
+def test_a_step_the_worker_cannot_process_is_quarantined_and_everything_else_flows(memory_at: At) -> None:
+    with PlugMem.open(memory_at("m"), policy=POLICY, embeddings=PoisonedEmbeddings()) as mem:
         texts = [f"note {i}: the locker code for gym {i} is {1000 + i}" for i in range(12)]
         texts[5] = "POISON this message cannot be embedded"
         mem.add(conv(*texts), namespace=A)
@@ -173,8 +176,8 @@ def test_a_full_disk_pauses_ingest_recall_still_answers_and_ingest_resumes(tmp_p
         assert "y5" in mem.recall("when did Ana visit Berlin in 1994?", namespace=A, mode="fast").source_ids
 
 
-def test_one_tenants_backlog_does_not_hold_another_tenants_recall(tmp_path: Path) -> None:
-    with PlugMem.open(tmp_path / "m", policy=POLICY, embeddings=None) as mem:
+def test_one_tenants_backlog_does_not_hold_another_tenants_recall(memory_at: At) -> None:
+    with PlugMem.open(memory_at("m"), policy=POLICY, embeddings=None) as mem:
         mem.add(
             conv(*[f"import {i}: shipment {i} left the depot" for i in range(3000)], prefix="a"), namespace=A
         )
@@ -192,8 +195,8 @@ def test_one_tenants_backlog_does_not_hold_another_tenants_recall(tmp_path: Path
         assert "a3000" in mem.recall("shipment 2999", namespace=A, mode="fast").source_ids
 
 
-def test_forget_recall_add_and_the_worker_run_together_without_a_hang(tmp_path: Path) -> None:
-    with PlugMem.open(tmp_path / "m", policy=POLICY, embeddings=None) as mem:
+def test_forget_recall_add_and_the_worker_run_together_without_a_hang(memory_at: At) -> None:
+    with PlugMem.open(memory_at("m"), policy=POLICY, embeddings=None) as mem:
         stop = threading.Event()
         errors: list[BaseException] = []
         counts = {"add": 0, "forget": 0, "recall": 0}

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from plugmem.namespace import NamespaceKey
+from plugmem.storage.base import Tx
 from plugmem.text import tokenize
 
 # tokens keep their apostrophes ("ana's"), as `tokenize` makes them
@@ -32,7 +32,7 @@ _ROWS = 500  # ids per IN (...) lookup, under SQLite's bound-parameter limit
 class SqlStore(Protocol):
     """The two things this index needs from the memory's database."""
 
-    def tx(self) -> AbstractContextManager[sqlite3.Connection]: ...
+    def tx(self) -> AbstractContextManager[Tx]: ...
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[Any]: ...
 
@@ -60,13 +60,13 @@ def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield items[i : i + _ROWS]
 
 
-def table_exists(c: sqlite3.Connection, namespace: NamespaceKey) -> bool:
+def table_exists(c: Tx, namespace: NamespaceKey) -> bool:
     row = c.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table_name(namespace),)).fetchone()
     return row is not None
 
 
 def erase_in(
-    c: sqlite3.Connection, namespace: NamespaceKey, removed: Sequence[str], changed: Sequence[tuple[str, str]]
+    c: Tx, namespace: NamespaceKey, removed: Sequence[str], changed: Sequence[tuple[str, str]]
 ) -> None:
     """Inside a forget's transaction: delete and rewrite documents, then merge away deleted terms.
 
@@ -84,13 +84,13 @@ def erase_in(
     c.execute(f"INSERT INTO {t}({t}) VALUES ('optimize')")
 
 
-def drop_in(c: sqlite3.Connection, namespace: NamespaceKey) -> None:
+def drop_in(c: Tx, namespace: NamespaceKey) -> None:
     """Inside a transaction: remove a namespace's index whole (forgetting the namespace)."""
     c.execute(f"DROP TABLE IF EXISTS {table_name(namespace)}_vocab")
     c.execute(f"DROP TABLE IF EXISTS {table_name(namespace)}")
 
 
-def _insert(c: sqlite3.Connection, table: str, items: Sequence[tuple[str, str]]) -> None:
+def _insert(c: Tx, table: str, items: Sequence[tuple[str, str]]) -> None:
     rows = [(_rowid(i), i, " ".join(tokenize(text)), _hash(text)) for i, text in items]
     c.executemany(f"INSERT INTO {table}(rowid, doc_id, body, hash) VALUES (?,?,?,?)", rows)
 
@@ -163,7 +163,7 @@ class FtsIndex:
             drop_in(c, self._ns)
         self._n = 0
 
-    def _hashes(self, c: sqlite3.Connection, ids: Sequence[str]) -> dict[str, str]:
+    def _hashes(self, c: Tx, ids: Sequence[str]) -> dict[str, str]:
         out: dict[str, str] = {}
         for part in _chunks(ids):
             rows = c.execute(
@@ -173,7 +173,7 @@ class FtsIndex:
             out.update((str(i), str(h)) for i, h in rows)
         return out
 
-    def _delete(self, c: sqlite3.Connection, ids: Sequence[str]) -> None:
+    def _delete(self, c: Tx, ids: Sequence[str]) -> None:
         for part in _chunks(ids):
             c.execute(
                 f"DELETE FROM {self._t} WHERE rowid IN ({','.join('?' * len(part))})",

@@ -120,13 +120,18 @@ def test_server_example_runs_embedded() -> None:
 
 
 @pytest.mark.needs_model
-def test_server_example_keeps_vectors_on_a_chroma_server(tmp_path: Path) -> None:
+@pytest.mark.parametrize("database", ["embedded", "postgres"])
+def test_server_example_on_a_chroma_server(
+    tmp_path: Path, request: pytest.FixtureRequest, database: str
+) -> None:
+    """As deployed: PostgreSQL (a throwaway schema on the test server) and a real `chroma run`."""
+    url = request.getfixturevalue("postgres_schemas")("example") if database == "postgres" else ""
     chroma = _chroma_server_module()
     command = chroma.chroma_command()
     if command is None:
         pytest.skip("the `chroma` command (shipped with the chromadb package) is not installed")
-    with chroma.chroma_server(command, tmp_path / "chroma") as url:
-        out = run_server_example({"PLUGMEM_DATABASE": "", "PLUGMEM_VECTORS": url})
-    assert f"vectors: {url}" in out
+    with chroma.chroma_server(command, tmp_path / "chroma") as vectors:
+        out = run_server_example({"PLUGMEM_DATABASE": url, "PLUGMEM_VECTORS": vectors})
+    assert f"vectors: {vectors}" in out
     session2 = out.split("session 2:")[1]
     assert "Lisbon" in session2 and "Diet on file: vegetarian" in session2
