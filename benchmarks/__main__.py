@@ -66,6 +66,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="an init_chat_model spec ('openai:gpt-4o-mini') or module:factory returning a LangChain "
         "BaseChatModel: enables the QA stage, where it also extracts at ingest and plans the deep tier",
     )
+    p.add_argument(
+        "--lexical-on-disk-from",
+        type=int,
+        help="locomo stage: MemoryPolicy.lexical_on_disk_from (0 puts every namespace's lexical index "
+        "in SQLite FTS5; default: the policy's own)",
+    )
     p.add_argument("--judge", help="the judge model, same forms (default: the --llm model)")
     p.add_argument("--qa-limit", type=int, help="QA stage: at most N questions")
     p.add_argument("--qa-sessions", type=int, help="QA stage: only the first N sessions of each conversation")
@@ -133,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def locomo() -> Any:
         from benchmarks import locomo as lc
 
-        return lc.run(convs, quick=args.quick)
+        return lc.run(convs, quick=args.quick, lexical_on_disk_from=args.lexical_on_disk_from)
 
     def answers() -> Any:
         from benchmarks import answers as ans

@@ -67,13 +67,18 @@ def _rank_rows(rows: list[Row], system: str, q: Any, ranking: Sequence[str]) -> 
         )
 
 
-def run(convs: Sequence[Conversation], *, quick: bool = False) -> dict[str, Any]:
+def run(
+    convs: Sequence[Conversation], *, quick: bool = False, lexical_on_disk_from: int | None = None
+) -> dict[str, Any]:
     tokens = TokenCounter()
+    # the lexical index's home (RAM or SQLite FTS5) by namespace size; None: the policy's default
+    lexical = {} if lexical_on_disk_from is None else {"lexical_on_disk_from": lexical_on_disk_from}
     model = onnx_model()
     rows: list[Row] = []
     latency: dict[str, list[float]] = {}
     out: dict[str, Any] = {
         "conversations": [c.id for c in convs],
+        "lexical_on_disk_from": MemoryPolicy(**lexical).lexical_on_disk_from,
         "turns": sum(len(c.turns) for c in convs),
         "questions": sum(len(c.questions) for c in convs),
         "questions_corrected": sum(q.evidence != q.evidence_corrected for c in convs for q in c.questions),
@@ -81,7 +86,7 @@ def run(convs: Sequence[Conversation], *, quick: bool = False) -> dict[str, Any]
     }
     with tempfile.TemporaryDirectory(prefix="plugmem-bench-") as tmp:
         # 1. plugmem, full pipeline, cold: this is the ingest throughput we report
-        mem = PlugMem.open(f"{tmp}/structure", embeddings=model)
+        mem = PlugMem.open(f"{tmp}/structure", embeddings=model, policy=MemoryPolicy(**lexical))
         out["ingest"] = ingest(mem, convs, "locomo ingest (plugmem, full pipeline)")
         stats = mem.stats()
         out["ingest"].update(
@@ -94,7 +99,9 @@ def run(convs: Sequence[Conversation], *, quick: bool = False) -> dict[str, Any]
         # 2. plugmem turns-only (no events, knowledge or summaries): what structure adds
         # 2. plugmem turns only (no events, knowledge or summaries), also cold: what structure
         #    adds to recall, and what it costs at ingest
-        bare = PlugMem.open(f"{tmp}/turns", embeddings=model, policy=MemoryPolicy(extract_knowledge=False))
+        bare = PlugMem.open(
+            f"{tmp}/turns", embeddings=model, policy=MemoryPolicy(extract_knowledge=False, **lexical)
+        )
         out["ingest_turns_only"] = ingest(bare, convs, "locomo ingest (plugmem, turns only)")
         # the baselines reuse the vectors plugmem cached (same model, same turn text)
         assert mem.embeddings is not None

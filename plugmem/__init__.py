@@ -43,6 +43,7 @@ from plugmem.errors import (
     StorageError,
     StorageFullError,
     TokenizerUnavailableError,
+    VectorServerError,
 )
 from plugmem.namespace import Namespace, NamespaceKey, ns_key, validate_namespace
 
@@ -135,6 +136,7 @@ __all__ = [
     "StorageFullError",
     "TokenizerUnavailableError",
     "Tx",
+    "VectorServerError",
     "connect_sqlite",
     "content_text",
     "default_path",

@@ -44,6 +44,7 @@ class Unlinked:
     steps: int = 0  # steps deleted
     removed_docs: list[str] = field(default_factory=list)  # catalog / vector ids to drop
     changed_docs: list[Doc] = field(default_factory=list)  # reopened facts, pruned summaries
+    requeued_docs: list[str] = field(default_factory=list)  # turns set back to pending (re-derived)
     whole_namespace: bool = False
 
 
@@ -196,7 +197,8 @@ def unlink(
             (ns, *chunk),
         )
     changed = [*(knowledge_doc(k) for k in reopened), *(summary_doc(s) for s in pruned)]
-    return Unlinked(steps=int(n), removed_docs=removed, changed_docs=changed)
+    requeued = [f"t:{i}" for i in rest]
+    return Unlinked(steps=int(n), removed_docs=removed, changed_docs=changed, requeued_docs=requeued)
 
 
 def unlink_namespace(c: Tx, ns: NamespaceKey, *, erasers: Sequence[Eraser] = ()) -> Unlinked:

@@ -130,3 +130,7 @@ class CorruptMemoryError(StorageError):
 
 class SchemaTooNewError(StorageError):
     """The database was written by a newer plugmem (a higher schema version); nothing was changed."""
+
+
+class VectorServerError(StorageError):
+    """The Chroma server named by `vectors=` could not be reached; start it or leave `vectors=` out."""

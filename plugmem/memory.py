@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import shutil
 import tempfile
@@ -35,10 +36,12 @@ from plugmem.errors import (
     PlugMemError,
     StorageError,
 )
-from plugmem.index import repair
+from plugmem.index import lexical_fts, repair
 from plugmem.index.catalog import Catalog
 from plugmem.index.embeddings import CachedEmbeddings, default_embeddings, model_id_of
-from plugmem.index.vectors import VectorIndex
+from plugmem.index.lexical import LexicalIndex
+from plugmem.index.lexical_search import LexicalBackends
+from plugmem.index.vectors import VectorIndex, server_client
 from plugmem.llm import usage_counters
 from plugmem.llm_roles import ROLES, ChatModels, ModelLike
 from plugmem.model import Step
@@ -80,6 +83,7 @@ class PlugMem:
         llm: ModelLike | None = None,
         clock: Clock | None = None,
         chroma_client: Any = None,
+        vectors: str | None = None,
         start_worker: bool = True,
         llms: Mapping[str, ModelLike] | None = None,
         prompts: Mapping[str, str] | None = None,
@@ -96,7 +100,7 @@ class PlugMem:
         if self.url is None:
             self._lock_directory(create)
         try:
-            self._setup(policy, embeddings, llm, clock, chroma_client)
+            self._setup(policy, embeddings, llm, clock, _vector_client(chroma_client, vectors))
         except BaseException:
             if hasattr(self, "store"):
                 self.store.close()
@@ -162,7 +166,7 @@ class PlugMem:
         )
         self.embeddings: CachedEmbeddings | None = None
         self.vectors: VectorIndex | None = None
-        self._owns_chroma = chroma_client is None
+        self._owns_chroma = chroma_client is None  # Chroma on disk under the memory directory
         if inner is not None:
             mid = model_id_of(inner)
             self.embeddings = CachedEmbeddings(
@@ -170,6 +174,17 @@ class PlugMem:
             )
             self.vectors = self._open_vectors(mid, chroma_client)
         self._erasers: list[Eraser] = []
+        # large namespaces search words in the database's full-text index (SQLite FTS5); another store
+        # brings its own full-text variant, or keeps every namespace's index in RAM
+        store = self.store
+        self._fts = isinstance(store, SQLiteStore)
+        self._lexical = LexicalBackends(
+            in_memory=LexicalIndex,
+            on_disk=functools.partial(lexical_fts.open_fts, store)
+            if isinstance(store, SQLiteStore)
+            else None,
+            disk_from=self.policy.lexical_on_disk_from,
+        )
         self._catalogs: dict[str, Catalog] = {}
         self._catalog_lock = threading.Lock()
         self.pipeline = Pipeline(
@@ -205,6 +220,7 @@ class PlugMem:
         prompts: Mapping[str, str] | None = None,
         clock: Clock | None = None,
         chroma_client: Any = None,
+        vectors: str | None = None,
         create: bool = True,
     ) -> PlugMem:
         """Open (or create) a memory directory; pending work from a crash is resumed.
@@ -217,6 +233,9 @@ class PlugMem:
         `llm` is the chat model of every role (extract, plan, reason), `llms` one per role; either
         may be a `BaseChatModel` or an `init_chat_model` spec such as "openai:gpt-4o-mini".
         `prompts` overrides prompts of `plugmem.prompts` by name for this memory.
+        `vectors="http://host:port"` keeps the vectors on a Chroma server (`chroma run`) instead of
+        on disk beside the memory; many memories can share one server (each has its own collections).
+        `chroma_client` passes a Chroma client of your own instead (one of the two, not both).
         `create=False` opens only an existing memory and raises `MemoryNotFoundError` otherwise
         (inspecting tools must not leave a new empty memory behind a mistyped path).
         """
@@ -229,6 +248,7 @@ class PlugMem:
             prompts=prompts,
             clock=clock,
             chroma_client=chroma_client,
+            vectors=vectors,
             create=create,
         )
 
@@ -240,7 +260,7 @@ class PlugMem:
     def _open_vectors(self, model_id: str, client: Any) -> VectorIndex:
         """The vector index; a local one that fails to load (probed in a child first) is rebuilt."""
         if client is not None:
-            return VectorIndex(model_id=model_id, client=client)
+            return VectorIndex(model_id=model_id, client=client, memory_id=self.store.memory_id())
         if self.url is not None:  # this process's copy, filled from the store's embedding cache
             self._vector_dir = Path(tempfile.mkdtemp(prefix="plugmem-vectors-"))
             return VectorIndex(self._vector_dir, model_id=model_id)
@@ -335,7 +355,7 @@ class PlugMem:
         with self._catalog_lock:
             cat = self._catalogs.get(namespace)
             if cat is None or cat.generation < gen:
-                cat = Catalog(namespace, self.vectors, self.embeddings)
+                cat = Catalog(namespace, self.vectors, self.embeddings, self._lexical)
                 cat.generation = gen
                 self.pipeline.load_catalog(cat)
                 self._catalogs[namespace] = cat
@@ -455,11 +475,23 @@ class PlugMem:
                     res = unlink_namespace(c, ns, erasers=self._erasers)
                 else:
                     res = unlink(self.store, c, ns, target, delete=True, erasers=self._erasers)
+                self._erase_lexical(c, ns, res)
                 gen = self.store.next_generation(c, ns)
             self._follow(ns, res, gen)
         self.store.checkpoint()
         self.pipeline.notify()
         return res.steps
+
+    def _erase_lexical(self, c: Tx, ns: NamespaceKey, res: Unlinked) -> None:
+        """Inside a forget's transaction: the namespace's full-text index forgets too."""
+        if not self._fts:
+            return
+        if res.whole_namespace:
+            lexical_fts.drop_in(c, ns)
+            return
+        changed = [(d.id, d.lexical_text or d.text) for d in res.changed_docs]
+        # requeued turns are indexed with the turn before them, which may be forgotten
+        lexical_fts.erase_in(c, ns, [*res.removed_docs, *res.requeued_docs], changed)
 
     def _forget_target(
         self, ns: NamespaceKey, ids: Iterable[str] | None, session_id: str | None
@@ -682,6 +714,17 @@ class PlugMem:
             prompts_version=self.prompts().version,
             lexical_only=self.lexical_only,
         )
+
+
+def _vector_client(client: Any, url: str | None) -> Any:
+    """The Chroma client the caller chose: their own, one for a server URL, or None (on disk)."""
+    if url is None:
+        return client
+    if client is not None:
+        raise InvalidInputError("pass vectors= (a Chroma server URL) or chroma_client=, not both")
+    if not isinstance(url, str):
+        raise InvalidInputError(f"vectors= takes a Chroma server URL string, got {type(url).__name__}")
+    return server_client(url)
 
 
 def _outcomes(counters: Mapping[str, int]) -> dict[str, dict[str, int]]:

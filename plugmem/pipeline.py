@@ -434,7 +434,7 @@ class Pipeline:
                 docs.append(step_doc(s, last.get(s.session_id)))
             last[s.session_id] = s
         docs += self.structurer.docs_from_store(ns)
-        cat.put(docs, embed=False)
+        cat.load(docs)
         stale = cat.extra_vectors()
         if stale:  # e.g. a crash between a forget's commit and its vector deletion
             log.info("plugmem: removing %d stale vectors from namespace %s", len(stale), ns)

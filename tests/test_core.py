@@ -158,19 +158,19 @@ def test_forget_by_id_session_and_namespace(mem: PlugMem) -> None:
 
 
 @pytest.mark.needs_model  # its assertions rely on semantic recall
-def test_reopen_resumes_pending_work_and_repairs_lost_vectors(memory_at: At) -> None:
+def test_reopen_resumes_pending_work_and_repairs_lost_vectors(memory_at: At, vectors: str | None) -> None:
     path = memory_at("m")
-    m = PlugMem(path, policy=MemoryPolicy(full_history_when_fits=False), start_worker=False)
+    m = PlugMem(path, policy=MemoryPolicy(full_history_when_fits=False), start_worker=False, vectors=vectors)
     m.add(FACTS, namespace=NS)
     assert m.stats().pending == 6  # logged, not processed: as after a crash
     m.close()
-    with PlugMem.open(path, policy=MemoryPolicy(full_history_when_fits=False)) as m2:
+    with PlugMem.open(path, policy=MemoryPolicy(full_history_when_fits=False), vectors=vectors) as m2:
         m2.flush()
         assert m2.stats().pending == 0
         assert "m5" in m2.recall("where do I work?", namespace=NS).source_ids
         assert m2.vectors is not None
         m2.vectors.drop(m2.store.namespaces()[0])  # the vector store loses everything
-    with PlugMem.open(path, policy=MemoryPolicy(full_history_when_fits=False)) as m3:
+    with PlugMem.open(path, policy=MemoryPolicy(full_history_when_fits=False), vectors=vectors) as m3:
         assert m3.vectors is not None
         cat = m3.catalog(m3.store.namespaces()[0])
         assert m3.vectors.count(cat.namespace) == len(cat.docs)

@@ -1,7 +1,7 @@
 """What the agent receives without an embedding model (lexical recall only): the same guarantees.
 
 A machine without the model still gets current facts first, stale ones marked, the procedure
-for a how-to, and nothing for an off-topic question.
+for a how-to, and nothing for an off-topic question; with BM25 in RAM and with SQLite FTS5 alike.
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ from _story import ask, build, lines, tag_of, text_of
 from plugmem import MemoryPolicy, PlugMem
 
 
-@pytest.fixture(scope="module")
-def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlugMem]:
+@pytest.fixture(scope="module", params=["ram", "fts5"])
+def story(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[PlugMem]:
+    """The story once per lexical backend: BM25 in RAM, and SQLite FTS5 for every namespace."""
+    disk_from = 0 if request.param == "fts5" else None
     mem = build(
         tmp_path_factory.mktemp("lexical") / "mem",
-        MemoryPolicy(full_history_when_fits=False),
+        MemoryPolicy(full_history_when_fits=False, lexical_on_disk_from=disk_from),
         embeddings=None,
     )
     assert mem.lexical_only

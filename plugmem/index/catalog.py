@@ -18,6 +18,7 @@ import numpy as np
 from plugmem.fence import defuse_label
 from plugmem.index.embeddings import CachedEmbeddings
 from plugmem.index.lexical import LexicalIndex
+from plugmem.index.lexical_search import LexicalBackends, LexicalSearch
 from plugmem.index.vectors import VectorIndex
 from plugmem.model import Event, Knowledge, Step, Summary
 from plugmem.namespace import NamespaceKey
@@ -136,13 +137,18 @@ class Catalog:
     """Documents + BM25 + vectors for one namespace."""
 
     def __init__(
-        self, namespace: NamespaceKey, vectors: VectorIndex | None, embeddings: CachedEmbeddings | None
+        self,
+        namespace: NamespaceKey,
+        vectors: VectorIndex | None,
+        embeddings: CachedEmbeddings | None,
+        lexical: LexicalBackends | None = None,
     ) -> None:
         self.namespace = namespace
         self.docs: dict[str, Doc] = {}
         self.turns_by_seq: list[Doc] = []  # sorted by seq, rebuilt lazily
         self._turns_dirty = False
-        self.lexical = LexicalIndex()
+        self._backends = lexical or LexicalBackends(in_memory=LexicalIndex)
+        self.lexical: LexicalSearch = self._backends.in_memory()
         self._vectors = vectors
         self._emb = embeddings
         self.lock = threading.RLock()
@@ -161,14 +167,56 @@ class Catalog:
         with self.lock:
             for d in docs:
                 self.docs[d.id] = d
-                if d.kind == "knowledge":
-                    for sid in d.source_ids:
-                        self._facts.setdefault(sid, set()).add(d.id)
-                    for key in _slot_keys(d):
-                        self._slots.setdefault(key, set()).add(d.id)
-            self.lexical.add([(d.id, d.lexical_text or d.text) for d in docs])
+                self._link(d)
+            disk = self._grown_to_disk()
+            if disk is not None:  # the namespace grew past the size where its lexical index moves to disk
+                disk.sync(self._lexical_items(self.docs.values()))
+                self.lexical = disk
+            else:
+                self.lexical.add(self._lexical_items(docs))
             self._turns_dirty = self._turns_dirty or any(d.kind == "turn" for d in docs)
             self.version += 1
+
+    def load(self, docs: Sequence[Doc]) -> None:
+        """Fill a new catalog with what the log holds (no embedding); the lexical index by size.
+
+        A namespace that shrank below the disk size (a forget) drops its on-disk index and
+        goes back to RAM; one above it brings its on-disk index in step with the log.
+        """
+        with self.lock:
+            self.docs = {d.id: d for d in docs}
+            for d in self.docs.values():
+                self._link(d)
+            on_disk = self._backends.on_disk
+            if on_disk is not None:
+                big = self._backends.wants_disk(len(self.docs))
+                disk = on_disk(self.namespace, big)
+                if big and disk is not None:
+                    self.lexical = disk
+                elif disk is not None:
+                    disk.drop()
+            self.lexical.sync(self._lexical_items(self.docs.values()))
+            self._turns_dirty = True
+            self.version += 1
+
+    def _grown_to_disk(self) -> LexicalSearch | None:
+        """The on-disk index to move to, once a namespace in RAM passed the size for it."""
+        on_disk = self._backends.on_disk
+        if on_disk is None or not isinstance(self.lexical, LexicalIndex):
+            return None
+        return on_disk(self.namespace, True) if self._backends.wants_disk(len(self.docs)) else None
+
+    @staticmethod
+    def _lexical_items(docs: Iterable[Doc]) -> list[tuple[str, str]]:
+        return [(d.id, d.lexical_text or d.text) for d in docs]
+
+    def _link(self, d: Doc) -> None:
+        """Index a knowledge document by the steps it came from and the slots it fills."""
+        if d.kind == "knowledge":
+            for sid in d.source_ids:
+                self._facts.setdefault(sid, set()).add(d.id)
+            for key in _slot_keys(d):
+                self._slots.setdefault(key, set()).add(d.id)
 
     def remove(self, ids: Iterable[str]) -> None:
         idl = [i for i in ids if i in self.docs]

@@ -1,4 +1,4 @@
-"""BM25 over one namespace's documents, with bm25s.
+"""BM25 over one namespace's documents, with bm25s, in RAM (the fastest while a namespace is small).
 
 bm25s builds a static index, so new documents go to a small delta scored with the
 same BM25 formula and statistics; the base is rebuilt when the delta grows past a
@@ -55,6 +55,16 @@ class LexicalIndex:
             for doc_id in ids:
                 if doc_id in self._docs:
                     self._drop(doc_id)
+
+    def sync(self, items: Sequence[tuple[str, str]]) -> None:
+        """Hold exactly these documents."""
+        self.drop()
+        self.add(items)
+
+    def drop(self) -> None:
+        with self._lock:
+            self._base_ids, self._base, self._delta, self._removed = [], None, {}, set()
+            self._docs, self._df, self._total_len = {}, Counter(), 0
 
     def _drop(self, doc_id: str) -> None:
         toks = self._docs.pop(doc_id)

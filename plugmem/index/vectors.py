@@ -2,6 +2,9 @@
 
 Embeddings are computed by plugmem (length-sorted batches, cached by content hash)
 and handed to Chroma precomputed; Chroma never runs its own embedding function.
+The same code serves Chroma on disk (the embedded default) and a Chroma server
+(`chroma run`, reached over HTTP): a server is shared by many memories, so there a
+collection's name also carries the memory's id, and two memories never meet in one.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
+from plugmem.errors import InvalidInputError, VectorServerError
 from plugmem.namespace import NamespaceKey
 
 log = logging.getLogger("plugmem")
@@ -22,15 +27,52 @@ log = logging.getLogger("plugmem")
 MAX_BATCH = 4000
 
 
-def collection_name(namespace: NamespaceKey, model_id: str) -> str:
-    digest = hashlib.blake2b(f"{model_id}\x00{namespace}".encode(), digest_size=16).hexdigest()
-    return f"pm_{digest}"
+def collection_name(namespace: NamespaceKey, model_id: str, memory_id: str = "") -> str:
+    """A namespace's collection; `memory_id` is empty on disk (one memory per Chroma directory)."""
+    key = f"{memory_id}\x00{model_id}\x00{namespace}" if memory_id else f"{model_id}\x00{namespace}"
+    return f"pm_{hashlib.blake2b(key.encode(), digest_size=16).hexdigest()}"
+
+
+def server_address(url: str) -> tuple[str, int, bool]:
+    """(host, port, ssl) of a Chroma server URL such as "http://127.0.0.1:8000"."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInputError(
+            f"vectors= takes a Chroma server URL such as 'http://127.0.0.1:8000', got {url!r}"
+        )
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 8000)
+    except ValueError as exc:
+        raise InvalidInputError(f"the port in vectors={url!r} is not a number") from exc
+    return parts.hostname, port, parts.scheme == "https"
+
+
+def server_client(url: str) -> Any:
+    """A Chroma `HttpClient` for a running `chroma run`; a typed error when it does not answer."""
+    import chromadb
+    from chromadb.config import Settings
+
+    host, port, ssl = server_address(url)
+    try:
+        client = chromadb.HttpClient(
+            host=host, port=port, ssl=ssl, settings=Settings(anonymized_telemetry=False)
+        )
+        client.heartbeat()
+    except Exception as exc:  # connection refused, DNS, TLS, a server of another version
+        raise VectorServerError(
+            f"the Chroma server at {url} did not answer ({type(exc).__name__}: {exc}); start it with "
+            f"`chroma run --host {host} --port {port} --path <dir>`, or leave out vectors= to keep "
+            "vectors on disk beside the memory"
+        ) from exc
+    return client
 
 
 class VectorIndex:
-    """Chroma `PersistentClient` by default; pass `client=` for an `HttpClient`."""
+    """Chroma `PersistentClient` by default; pass `client=` for an `HttpClient` (with `memory_id=`)."""
 
-    def __init__(self, path: str | Path | None = None, *, model_id: str, client: Any = None) -> None:
+    def __init__(
+        self, path: str | Path | None = None, *, model_id: str, client: Any = None, memory_id: str = ""
+    ) -> None:
         import chromadb
         from chromadb.config import Settings
 
@@ -43,6 +85,7 @@ class VectorIndex:
             )
         self._client = client
         self._model_id = model_id
+        self._memory_id = memory_id
         self._collections: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -50,12 +93,12 @@ class VectorIndex:
         with self._lock:
             col = self._collections.get(namespace)
             if col is None:
-                name = collection_name(namespace, self._model_id)
+                name = collection_name(namespace, self._model_id, self._memory_id)
                 if create:
                     col = self._client.get_or_create_collection(
                         name=name,
                         embedding_function=None,
-                        metadata={"hnsw:space": "cosine", "namespace": namespace, "model": self._model_id},
+                        metadata=self._metadata(namespace),
                     )
                 else:
                     try:
@@ -64,6 +107,11 @@ class VectorIndex:
                         return None
                 self._collections[namespace] = col
             return col
+
+    def _metadata(self, namespace: NamespaceKey) -> dict[str, str]:
+        """What a collection says about itself (readable when browsing a shared server)."""
+        meta = {"hnsw:space": "cosine", "namespace": namespace, "model": self._model_id}
+        return meta | {"memory": self._memory_id} if self._memory_id else meta
 
     def upsert(
         self, namespace: NamespaceKey, ids: Sequence[str], vectors: np.ndarray, kinds: Sequence[str]
@@ -124,6 +172,6 @@ class VectorIndex:
         with self._lock:
             self._collections.pop(namespace, None)
             try:
-                self._client.delete_collection(collection_name(namespace, self._model_id))
+                self._client.delete_collection(collection_name(namespace, self._model_id, self._memory_id))
             except Exception:
                 return

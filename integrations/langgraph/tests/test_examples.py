@@ -84,3 +84,54 @@ def test_two_agents_with_toml_policies_keeps_memories_apart(tmp_path: Path) -> N
     assert research[-1].startswith("Findings:") and not any("Team Nimbus" in s for s in research)
     assert writing[-1].endswith("— Team Nimbus") and not any(s.startswith("Findings:") for s in writing)
     assert not any("2022 feasibility" in s for s in research)  # forgotten by retention
+
+
+def _chroma_server_module() -> ModuleType:
+    """The core tests' `chroma run` helper (tests/_chroma_server.py), loaded by path."""
+    spec = importlib.util.spec_from_file_location(
+        "plugmem_chroma_server", REPO / "tests" / "_chroma_server.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_server_example(env: dict[str, str]) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "server" / "app.py")],
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.needs_model  # the store finds the profile by meaning
+def test_server_example_runs_embedded() -> None:
+    out = run_server_example({"PLUGMEM_DATABASE": "", "PLUGMEM_VECTORS": ""})
+    assert "vectors: on disk beside it" in out
+    session2 = out.split("session 2:")[1]
+    assert "Lisbon" in session2 and "Diet on file: vegetarian" in session2
+
+
+@pytest.mark.needs_model
+@pytest.mark.parametrize("database", ["embedded", "postgres"])
+def test_server_example_on_a_chroma_server(
+    tmp_path: Path, request: pytest.FixtureRequest, database: str
+) -> None:
+    """As deployed: PostgreSQL (a throwaway schema on the test server) and a real `chroma run`."""
+    url = request.getfixturevalue("postgres_schemas")("example") if database == "postgres" else ""
+    chroma = _chroma_server_module()
+    command = chroma.chroma_command()
+    if command is None:
+        pytest.skip("the `chroma` command (shipped with the chromadb package) is not installed")
+    with chroma.chroma_server(command, tmp_path / "chroma") as vectors:
+        out = run_server_example({"PLUGMEM_DATABASE": url, "PLUGMEM_VECTORS": vectors})
+    assert f"vectors: {vectors}" in out
+    session2 = out.split("session 2:")[1]
+    assert "Lisbon" in session2 and "Diet on file: vegetarian" in session2

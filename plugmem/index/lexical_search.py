@@ -1,0 +1,57 @@
+"""What recall needs from a lexical index, and which one a namespace gets.
+
+Why an interface: BM25 in RAM (`lexical.LexicalIndex`) is the fastest while a namespace is
+small, but it holds every document's tokens in the process (≈ 1.5 GB RSS at 100k messages
+with the rest of the catalog). Past a size the index moves into the database the memory
+already has (`lexical_fts.FtsIndex`, SQLite FTS5), which costs a little latency and no RAM.
+A server database adds its own full-text index by implementing the same five methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from plugmem.namespace import NamespaceKey
+
+
+class LexicalSearch(Protocol):
+    """A namespace's lexical index: (id, text) documents in, (id, score) best first out."""
+
+    def __len__(self) -> int: ...
+
+    def add(self, items: Sequence[tuple[str, str]]) -> None:
+        """Add or replace documents."""
+
+    def remove(self, ids: Sequence[str]) -> None:
+        """Delete documents; unknown ids are ignored."""
+
+    def sync(self, items: Sequence[tuple[str, str]]) -> None:
+        """Hold exactly these documents (what a catalog load found in the log)."""
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """Top-k (id, score), higher is better; empty when no query term is indexed."""
+
+    def coverage(self, query: str, ids: Sequence[str], *, known_only: bool = False) -> float:
+        """IDF-weighted share (0..1) of the query's terms that the best of `ids` contains."""
+
+    def drop(self) -> None:
+        """Erase everything this index holds for its namespace."""
+
+
+@dataclass(frozen=True, slots=True)
+class LexicalBackends:
+    """Which lexical index a namespace gets: BM25 in RAM below `disk_from` documents, else `on_disk`.
+
+    `disk_from=None` (or no `on_disk`) keeps every namespace in RAM; `disk_from=0` puts every
+    namespace on disk (how the benchmark compares the two on the same data).
+    """
+
+    in_memory: Callable[[], LexicalSearch]
+    # (namespace, create) → the namespace's index on disk; None when it has none and create is False
+    on_disk: Callable[[NamespaceKey, bool], LexicalSearch | None] | None = None
+    disk_from: int | None = None
+
+    def wants_disk(self, docs: int) -> bool:
+        return self.on_disk is not None and self.disk_from is not None and docs >= self.disk_from
