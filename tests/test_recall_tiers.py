@@ -170,3 +170,37 @@ def test_deep_is_retried_after_being_skipped_as_too_slow(mem: PlugMem) -> None:
     tiers = [mem.recall(hard, namespace=NS, policy=tight).tier for _ in range(60)]
     assert tiers[0] == "fast"
     assert "deep" in tiers
+
+
+def test_a_question_about_one_speaker_is_answered_from_their_turns(mem: PlugMem) -> None:
+    def said(name: str, text: str, i: int) -> dict[str, object]:
+        return {"role": "user", "name": name, "content": text, "id": f"f{i}", "timestamp": T0}
+
+    mem.add(
+        [
+            said("Caroline", "I went to a pottery workshop last weekend.", 1),
+            said("Melanie", "Pottery workshop? I love pottery, I went to one too and made a mug.", 2),
+            said("Melanie", "My pottery workshop was the best part of my month.", 3),
+            said("Caroline", "At the workshop I made a vase for my mom.", 4),
+        ],
+        namespace=NS,
+        session_id="s1",
+    )
+    policy = MemoryPolicy(full_history_when_fits=False)
+    r = mem.recall("What did Caroline make at the pottery workshop?", namespace=NS, mode="fast", policy=policy)
+    ranked = [i.source_ids[0] for i in r.items if i.kind == "turn"]
+    assert "about Caroline" in r.reason
+    assert ranked.index("f4") < ranked.index("f2") and ranked.index("f1") < ranked.index("f3")
+    both = mem.recall("What did Caroline and Melanie make at the workshop?", namespace=NS, policy=policy)
+    assert "about" not in both.reason.split(";")[-1]
+
+
+def test_advice_requests_and_guesses_weigh_meaning_over_words() -> None:
+    from plugmem.index.catalog import DENSE_WEIGHT
+    from plugmem.recall.intent import dense_weight
+
+    assert dense_weight("Can you recommend a show or movie for me to watch tonight?") > DENSE_WEIGHT
+    assert dense_weight("My kitchen is a mess again. Any tips for keeping it clean?") > DENSE_WEIGHT
+    assert dense_weight("Would Melanie likely enjoy the song The Four Seasons by Vivaldi?") > DENSE_WEIGHT
+    assert dense_weight("When did Caroline go to the LGBTQ support group?") == DENSE_WEIGHT
+    assert dense_weight("What is my dog's name?") == DENSE_WEIGHT
