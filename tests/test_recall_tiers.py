@@ -45,12 +45,14 @@ def _history(mem: PlugMem) -> None:
 
 def test_escalation_signals_and_share_ceiling() -> None:
     calm = FastResult(ranked=[], top_dense=0.8, margin=0.3, coverage=1.0)
-    d = decide_escalation("what is my dog's name", calm, deep_share=0.0, max_share=0.3)
+    # counting over a period: on LoCoMo dev the deep tier found less than fast for these
+    d = decide_escalation("How many times did I go hiking last month?", calm, deep_share=0.0, max_share=0.3)
     assert d.tier == "fast" and "sufficient" in d.reason
     hard = FastResult(ranked=[], top_dense=0.3, margin=0.01, coverage=0.2)
-    q = "How many times did Jonas and Ida visit before the trip last month?"
+    # the fitted model (plugmem/recall/escalation.json) sends guesses and comparisons to deep
+    q = "Would Jonas be more likely to enjoy pottery than Ida?"
     d = decide_escalation(q, hard, deep_share=0.0, max_share=0.3)
-    assert d.tier == "deep" and "aggregate" in d.reason and "temporal" in d.reason
+    assert d.tier == "deep" and "paraphrase" in d.reason and "compare" in d.reason
     capped = decide_escalation(q, hard, deep_share=0.3, max_share=0.3)
     assert capped.tier == "fast" and "ceiling" in capped.reason
 
@@ -58,7 +60,7 @@ def test_escalation_signals_and_share_ceiling() -> None:
 def test_auto_mode_respects_deep_share_ceiling(mem: PlugMem) -> None:
     _history(mem)
     policy = MemoryPolicy(full_history_when_fits=False, max_deep_share=0.25)
-    hard = "How many bowls and vases did Jonas and I make compared with last month, and why?"
+    hard = "Would Jonas be more likely to enjoy pottery than Ida?"
     tiers = [mem.recall(hard, namespace=NS, policy=policy).tier for _ in range(12)]
     assert "deep" in tiers
     assert tiers.count("deep") <= 0.25 * 12 + 1
@@ -151,7 +153,7 @@ def test_context_order_follows_policy(mem: PlugMem, order: str) -> None:
 
 def test_auto_stays_fast_when_deep_is_over_the_latency_budget(mem: PlugMem) -> None:
     _history(mem)
-    hard = "How many bowls and vases did Jonas and I make compared with last month, and why?"
+    hard = "Would Jonas be more likely to enjoy pottery than Ida?"
     mem.recall(hard, namespace=NS, mode="deep")  # measures what a deep recall costs here
     tight = MemoryPolicy(full_history_when_fits=False, latency_budget_ms=0.001, max_deep_share=1.0)
     r = mem.recall(hard, namespace=NS, policy=tight)
@@ -161,7 +163,7 @@ def test_auto_stays_fast_when_deep_is_over_the_latency_budget(mem: PlugMem) -> N
 def test_deep_is_retried_after_being_skipped_as_too_slow(mem: PlugMem) -> None:
     """One slow deep recall must not rule deep out for good: the estimate decays while skipped."""
     _history(mem)
-    hard = "How many bowls and vases did Jonas and I make compared with last month, and why?"
+    hard = "Would Jonas be more likely to enjoy pottery than Ida?"
     mem.recall(hard, namespace=NS, mode="deep")  # builds the graph
     steady = mem.recall(hard, namespace=NS, mode="deep").latency_ms
     tight = MemoryPolicy(
