@@ -269,8 +269,6 @@ class Hits:
     lexical: list[tuple[str, float]]
 
 
-
-
 def fuse(
     dense: list[tuple[str, float]], lexical: list[tuple[str, float]], *, alpha: float = DENSE_WEIGHT
 ) -> dict[str, float]:

@@ -31,9 +31,9 @@ from plugmem.recall.context import Scored, arrange, item_tokens, render, select,
 from plugmem.recall.currency import apply_currency
 from plugmem.recall.deep import DeepResult, deep_deterministic, deep_llm
 from plugmem.recall.fast import ITEM_WEIGHT, FastResult, fast_search
-from plugmem.recall.graph import build_graph
 from plugmem.recall.focus import focus_on_named
-from plugmem.recall.intent import dense_weight, lead_with_slots, promote_procedures, slot_facts
+from plugmem.recall.graph import build_graph
+from plugmem.recall.intent import asks_advice, dense_weight, lead_with_slots, promote_procedures, slot_facts
 from plugmem.recall.relevance import judge
 from plugmem.recall.scheduler import Decision, decide_escalation
 from plugmem.recall.scope import apply_scope, time_scope
@@ -164,6 +164,7 @@ class RecallEngine:
             docs=len(cat.docs),
             has_vectors=qvec is not None and bool(fast.top_dense),
             answers_slot=answers_slot,
+            advice=asks_advice(query),
         )
         if not verdict.relevant:
             return _Run(Decision("fast", verdict.reason))

@@ -63,9 +63,11 @@ SLOT_QUESTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
 # Melanie enjoy Vivaldi?"): the evidence is what the user said about their tastes or what the person
 # did, in words the question does not use, so the vectors lead. BM25's half otherwise pulls in
 # whatever shares the question's words ("recommend", "tips").
+ADVICE = re.compile(
+    r"\b(?:recommend\w*|suggest\w*|advice|advise|tips?|ideas?|what\s+should\s+i|do\s+you\s+think)\b", re.I
+)
 PARAPHRASE = re.compile(
-    r"\b(?:recommend\w*|suggest\w*|advice|advise|tips?|ideas?|what\s+should\s+i|do\s+you\s+think)\b"
-    r"|^\s*(?:would|could|might|is\s+it\s+likely|does\s+\w+\s+(?:like|enjoy|prefer))\b"
+    ADVICE.pattern + r"|^\s*(?:would|could|might|is\s+it\s+likely|does\s+\w+\s+(?:like|enjoy|prefer))\b"
     r"|\b(?:likely|probably|might|be\s+considered|would\s+\w+\s+(?:enjoy|like|prefer|want|be))\b",
     re.I,
 )
@@ -75,6 +77,12 @@ PARAPHRASE_DENSE = 0.7
 def dense_weight(query: str) -> float:
     """The dense side's weight in the fusion for this query (`DENSE_WEIGHT` unless it is a paraphrase)."""
     return PARAPHRASE_DENSE if PARAPHRASE.search(query) else DENSE_WEIGHT
+
+
+def asks_advice(query: str) -> bool:
+    """A request for advice or a recommendation: what memory knows of the user's tastes is relevant to it
+    however far its words and meaning are from the request's (see `recall/relevance.py`)."""
+    return bool(ADVICE.search(query))
 
 
 SLOT_LEAD = 0.5  # how far above the best other item the current answer to a slot question goes
