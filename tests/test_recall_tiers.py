@@ -206,3 +206,16 @@ def test_advice_requests_and_guesses_weigh_meaning_over_words() -> None:
     assert dense_weight("Would Melanie likely enjoy the song The Four Seasons by Vivaldi?") > DENSE_WEIGHT
     assert dense_weight("When did Caroline go to the LGBTQ support group?") == DENSE_WEIGHT
     assert dense_weight("What is my dog's name?") == DENSE_WEIGHT
+
+
+def test_a_request_for_advice_is_held_to_a_low_relevance_floor() -> None:
+    from plugmem.recall.intent import asks_advice
+    from plugmem.recall.relevance import dense_floor, judge
+
+    far = FastResult(ranked=[], top_dense=0.27, lexical_coverage=0.17)
+    assert dense_floor(25_000) > 0.27
+    assert not judge(far, docs=25_000, has_vectors=True).relevant
+    q = "I've been having trouble with the battery life on my phone lately. Any tips?"
+    assert asks_advice(q)
+    assert judge(far, docs=25_000, has_vectors=True, advice=asks_advice(q)).relevant
+    assert not asks_advice("What is the battery life of my phone?")
