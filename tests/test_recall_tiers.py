@@ -189,7 +189,9 @@ def test_a_question_about_one_speaker_is_answered_from_their_turns(mem: PlugMem)
         session_id="s1",
     )
     policy = MemoryPolicy(full_history_when_fits=False)
-    r = mem.recall("What did Caroline make at the pottery workshop?", namespace=NS, mode="fast", policy=policy)
+    r = mem.recall(
+        "What did Caroline make at the pottery workshop?", namespace=NS, mode="fast", policy=policy
+    )
     ranked = [i.source_ids[0] for i in r.items if i.kind == "turn"]
     assert "about Caroline" in r.reason
     assert ranked.index("f4") < ranked.index("f2") and ranked.index("f1") < ranked.index("f3")
