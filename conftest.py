@@ -11,8 +11,13 @@ HOME at a temporary folder.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -40,6 +45,7 @@ def data_present() -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs_model: needs the all-MiniLM-L6-v2 ONNX model on disk")
     config.addinivalue_line("markers", "needs_data: needs the shared benchmark data")
+    config.addinivalue_line("markers", "backends: run the module's storage tests on every backend")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -47,3 +53,101 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(SKIP_REASON)
     if item.get_closest_marker("needs_data") and not data_present():
         pytest.skip(SKIP_REASON)
+
+
+# -- storage backends -------------------------------------------------------------------------
+# Tests of what storage does (add/recall/forget, the pipeline, the saver and the store) run on
+# both backends: a module opts in with `pytestmark = pytest.mark.backends`, and its tests that use
+# the `backend` fixture (directly or through `memory_at` / `mem`) run once per backend. The server
+# is the one `make test` started (PLUGMEM_TEST_POSTGRES), else a throwaway cluster started here
+# for the session; without PostgreSQL's binaries the postgres runs skip with one reason.
+BACKENDS = ("sqlite", "postgres")
+PG_SKIP_REASON = (
+    "PostgreSQL binaries (initdb, pg_ctl) not found: install PostgreSQL 15 (make setup does, "
+    "apt-get install postgresql) to run the server backend's tests"
+)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("backends"):
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a PostgreSQL server for the tests (skips when none can be had)."""
+    pg_cluster = _pg_cluster()
+    url = os.environ.get(pg_cluster.ENV_URL)
+    if url:
+        yield url
+        return
+    if pg_cluster.bin_dir() is None:
+        pytest.skip(PG_SKIP_REASON)
+    root = Path(tempfile.mkdtemp(prefix="plugmem-pg-"))
+    try:
+        yield pg_cluster.start(root)
+    finally:
+        pg_cluster.stop(root)
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    """ "sqlite" (the default), or each of BACKENDS in modules marked `backends`."""
+    name = str(getattr(request, "param", "sqlite"))
+    if name == "postgres":
+        request.getfixturevalue("postgres_server")
+    return name
+
+
+@pytest.fixture
+def postgres_schemas(request: pytest.FixtureRequest) -> Iterator[Callable[[str], str]]:
+    """`locate(name)`: the URL of a fresh schema on the test server per name, dropped after the test."""
+    server = request.getfixturevalue("postgres_server")
+    made: dict[str, str] = {}
+
+    def locate(name: str) -> str:
+        if name not in made:
+            made[name] = _pg_schema(server, name)
+        return made[name]
+
+    yield locate
+    for url in made.values():
+        _drop_schema(server, url)
+
+
+@pytest.fixture
+def memory_at(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """`memory_at(name)`: where the test's memory `name` lives on this backend (same name, same memory).
+
+    On sqlite a directory under tmp_path; on postgres a schema of its own on the test server.
+    """
+    if backend == "postgres":
+        return cast(Callable[[str], str], request.getfixturevalue("postgres_schemas"))
+    return lambda name: str(tmp_path / name)
+
+
+def _pg_cluster() -> Any:
+    """tests/pg_cluster.py (the tests folders are not packages)."""
+    spec = importlib.util.spec_from_file_location("pg_cluster", REPO / "tests" / "pg_cluster.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _pg_schema(server: str, name: str) -> str:
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}_{''.join(ch for ch in name if ch.isalnum())[:20]}".lower()
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in server else "?"
+    return f"{server}{sep}options=-csearch_path%3D{schema}"
+
+
+def _drop_schema(server: str, url: str) -> None:
+    import psycopg
+
+    schema = url.rsplit("%3D", 1)[1]
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

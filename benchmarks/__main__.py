@@ -26,7 +26,18 @@ from benchmarks import report
 from benchmarks.common import RESULTS, RUN_FIELDS, Stopwatch, fresh_process, machine, onnx_model
 from benchmarks.data import data_dir, load_locomo, load_longmemeval
 
-STAGES = ("embedding", "locomo", "answers", "longmemeval", "scaling", "checkpointer", "reliability", "qa")
+STAGES = (
+    "embedding",
+    "int8",
+    "locomo",
+    "answers",
+    "longmemeval",
+    "scaling",
+    "checkpointer",
+    "reliability",
+    "agents",
+    "qa",
+)
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -114,6 +125,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         queries = [q.question for c in convs for q in c.questions][:200]
         return emb.run(texts, queries, onnx_model(), chroma_sample=100 if args.quick else 400)
 
+    def int8() -> Any:
+        from benchmarks import int8 as i8
+
+        return i8.run(convs)
+
     def locomo() -> Any:
         from benchmarks import locomo as lc
 
@@ -162,6 +178,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # fresh process: tail latencies and the kill -9 writers' timing must not share a 3 GB heap
         return fresh_process(rel.run, quick=args.quick)
 
+    def agents() -> Any:
+        from benchmarks import multi_agent as ma
+
+        # agent processes on one PostgreSQL memory (a throwaway cluster unless PLUGMEM_TEST_POSTGRES)
+        return ma.stage(quick=args.quick)
+
     def qa() -> Any:
         from benchmarks import qa as qa_mod
 
@@ -175,12 +197,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     for name, fn in (
         ("embedding", embedding),
+        ("int8", int8),
         ("locomo", locomo),
         ("answers", answers),
         ("longmemeval", longmemeval),
         ("scaling", scaling),
         ("checkpointer", checkpointer),
         ("reliability", reliability),
+        ("agents", agents),
         ("qa", qa),
     ):
         stage(name, fn)

@@ -9,6 +9,9 @@ prune) and runs every test of each. Two configurations are checked:
 - `PlugMemSaver(path=...)`: a plain durable checkpointer on a fresh SQLite file;
 - `PlugMemSaver(memory=...)`: checkpoints in a real PlugMem's database with feeding on.
 
+`arun_suites(locate)` runs both on another backend: `locate(name)` gives a fresh location per
+saver (the tests pass a PostgreSQL schema per name; by default a file in a temp dir).
+
     .venv/bin/python -m benchmarks.checkpoint_conformance [--out PATH] [--verbose]
 
 Writes a plain-text report (default benchmarks/results/checkpoint_conformance.txt).
@@ -47,12 +50,15 @@ PACKAGES = (
 )
 
 
-def _path_factory(tmp: Path) -> RegisteredCheckpointer:
+Locate = Callable[[str], str]
+
+
+def _path_factory(locate: Locate) -> RegisteredCheckpointer:
     counter = iter(range(1, 1_000_000))
 
     @checkpointer_test(name="PlugMemSaver(path)")
     async def factory() -> AsyncGenerator[PlugMemSaver, None]:
-        saver = PlugMemSaver(path=tmp / f"conformance-{next(counter)}.sqlite")
+        saver = PlugMemSaver(path=locate(f"conformance-{next(counter)}.sqlite"))
         try:
             yield saver
         finally:
@@ -61,13 +67,13 @@ def _path_factory(tmp: Path) -> RegisteredCheckpointer:
     return factory
 
 
-def _memory_factory(tmp: Path) -> RegisteredCheckpointer:
+def _memory_factory(locate: Locate) -> RegisteredCheckpointer:
     counter = iter(range(1, 1_000_000))
 
     @checkpointer_test(name="PlugMemSaver(memory, feed=True)")
     async def factory() -> AsyncGenerator[PlugMemSaver, None]:
         # lexical-only: the suite checks checkpoint storage, not recall quality
-        mem = PlugMem.open(tmp / f"memory-{next(counter)}", embeddings=None)
+        mem = PlugMem.open(locate(f"memory-{next(counter)}"), embeddings=None)
         saver = PlugMemSaver(memory=mem)
         try:
             yield saver
@@ -80,13 +86,15 @@ def _memory_factory(tmp: Path) -> RegisteredCheckpointer:
     return factory
 
 
-FACTORIES: dict[str, Callable[[Path], RegisteredCheckpointer]] = {
+FACTORIES: dict[str, Callable[[Locate], RegisteredCheckpointer]] = {
     "path": _path_factory,
     "memory": _memory_factory,
 }
 
 
-async def arun_suites(verbose: bool = False) -> list[tuple[CapabilityReport, float]]:
+async def arun_suites(
+    verbose: bool = False, locate: Locate | None = None
+) -> list[tuple[CapabilityReport, float]]:
     """Every configuration through the whole suite; (report, seconds) each."""
     out: list[tuple[CapabilityReport, float]] = []
     with tempfile.TemporaryDirectory(prefix="plugmem-conformance-") as tmp:
@@ -94,7 +102,8 @@ async def arun_suites(verbose: bool = False) -> list[tuple[CapabilityReport, flo
             sub = Path(tmp) / name
             sub.mkdir()
             start = time.perf_counter()
-            report = await validate(make(sub), progress=ProgressCallbacks.verbose() if verbose else None)
+            where = locate or (lambda n, sub=sub: str(sub / n))  # type: ignore[misc]
+            report = await validate(make(where), progress=ProgressCallbacks.verbose() if verbose else None)
             out.append((report, time.perf_counter() - start))
     return out
 

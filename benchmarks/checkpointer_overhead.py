@@ -45,7 +45,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
@@ -55,6 +55,7 @@ from plugmem_langgraph.checkpoint import PlugMemSaver
 
 from benchmarks.common import machine
 from plugmem import MemoryPolicy, PlugMem
+from plugmem.storage.sqlite import SQLiteDatabase
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "checkpointer_overhead.json"
@@ -112,6 +113,11 @@ def _pragma(conn: sqlite3.Connection, name: str) -> Any:
     return conn.execute(f"PRAGMA {name}").fetchone()[0]
 
 
+def _conn_of(saver: PlugMemSaver) -> sqlite3.Connection:
+    """The saver's own SQLite connection (these savers are on files)."""
+    return cast(SQLiteDatabase, saver._db)._conn
+
+
 def one_run(invokes: int, threads: int, warmup: int, rounds: int) -> dict[str, Any]:
     """One full measurement: fresh databases, warm-up, then the rotating blocks."""
     notes: list[str] = []
@@ -155,16 +161,16 @@ def one_run(invokes: int, threads: int, warmup: int, rounds: int) -> dict[str, A
                 "synchronous": _pragma(conn, "synchronous"),
             },
             "plugmem_saver": {
-                "journal_mode": _pragma(plain._conn, "journal_mode"),
-                "synchronous": _pragma(plain._conn, "synchronous"),
+                "journal_mode": _pragma(_conn_of(plain), "journal_mode"),
+                "synchronous": _pragma(_conn_of(plain), "synchronous"),
             },
             "plugmem_feeding": {
-                "journal_mode": _pragma(feeding._conn, "journal_mode"),
-                "synchronous": _pragma(feeding._conn, "synchronous"),
+                "journal_mode": _pragma(_conn_of(feeding), "journal_mode"),
+                "synchronous": _pragma(_conn_of(feeding), "synchronous"),
             },
             "plugmem_feed_only": {
-                "journal_mode": _pragma(feed_only._conn, "journal_mode"),
-                "synchronous": _pragma(feed_only._conn, "synchronous"),
+                "journal_mode": _pragma(_conn_of(feed_only), "journal_mode"),
+                "synchronous": _pragma(_conn_of(feed_only), "synchronous"),
             },
         }
 

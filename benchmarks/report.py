@@ -465,6 +465,78 @@ def _reliability(rel: dict[str, Any]) -> list[str]:
     ]
 
 
+def _agents(ag: dict[str, Any]) -> list[str]:
+    rows = [
+        [
+            r.get("processes"),
+            r.get("added"),
+            r.get("adds_per_s"),
+            r.get("recall_p50_ms"),
+            r.get("recall_p95_ms"),
+            r.get("errors"),
+            r.get("lost"),
+            r.get("duplicated"),
+            r.get("derived_twice"),
+        ]
+        for r in ag.get("rows", [])
+    ]
+    return [
+        "## Many agents on one server memory (`python -m benchmarks.multi_agent`)",
+        "",
+        f"- {ag.get('backend')}; each agent process adds to its own namespace and a shared one and recalls "
+        "after each turn (lexical-only); 'messages' counts every add, the common messages all agents send "
+        "with the same ids included (stored once: the lost / duplicated columns audit the database afterwards); "
+        f"load average at start {ag.get('load_avg_at_start')}, at the end {ag.get('load_avg_at_end')}",
+        "",
+        table(
+            [
+                "processes",
+                "messages",
+                "adds/s",
+                "recall p50 ms",
+                "recall p95 ms",
+                "errors",
+                "lost",
+                "duplicated",
+                "derived twice",
+            ],
+            rows,
+        ),
+    ]
+
+
+def _int8(i8: dict[str, Any]) -> list[str]:
+    rows = [
+        [
+            p,
+            _get(i8, p, "embedding_only", "texts_per_s"),
+            _get(i8, p, "embedding_only", "texts_per_cpu_s"),
+            _get(i8, p, "full_pipeline", "turns_per_s"),
+            _get(i8, p, "evidence_recall_at_1000", "fast", "all"),
+            _get(i8, p, "evidence_recall_at_1000", "auto", "all"),
+        ]
+        for p in ("fp32", "int8")
+    ]
+    cos = i8.get("cosine_to_fp32", {})
+    return [
+        "## INT8 against FP32 embeddings (LoCoMo dev)",
+        "",
+        table(
+            [
+                "weights",
+                "embed texts/s",
+                "per CPU-s",
+                "full pipeline turns/s",
+                "evidence fast @1k",
+                "auto @1k",
+            ],
+            rows,
+        ),
+        "",
+        f"Vectors agree at a mean cosine of {cos.get('mean')} (min {cos.get('min')}) over {i8.get('turns')} turns.",
+    ]
+
+
 def _generic(title: str, d: dict[str, Any], note: str = "") -> list[str]:
     flat = _flatten(d)
     s = [f"## {title}", ""]
@@ -609,6 +681,8 @@ def render(r: dict[str, Any], pngs: Sequence[str]) -> str:
             ),
             "",
         ]
+    if "int8" in r:
+        s += [*_int8(r["int8"]), ""]
     if "locomo" in r:
         s += [*_locomo(r["locomo"]), ""]
     if "answers" in r:
@@ -622,6 +696,8 @@ def render(r: dict[str, Any], pngs: Sequence[str]) -> str:
         s += [*_checkpointer(r["checkpointer"]), ""]
     if "reliability" in r:
         s += [*_reliability(r["reliability"]), ""]
+    if "agents" in r:
+        s += [*_agents(r["agents"]), ""]
     if "qa" in r:
         s += [*_generic("End-to-end QA (answer + judge)", r["qa"]), ""]
     return "\n".join(s) + "\n"

@@ -39,6 +39,7 @@ from plugmem.errors import (
     NotFoundError,
     PlugMemError,
     PolicyError,
+    SchemaTooNewError,
     StorageError,
     StorageFullError,
     TokenizerUnavailableError,
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
     from plugmem.policy import MemoryPolicy, RecallMode, load_policy_file
     from plugmem.prompts import PROMPTS_VERSION, Prompts
     from plugmem.results import Guidance, Recall, RecallItem, Stats
+    from plugmem.storage.base import Tx
+    from plugmem.storage.database import Database, open_database
     from plugmem.storage.sqlite import connect_sqlite
     from plugmem.views import MemoryInspector
 
@@ -65,6 +68,9 @@ _LAZY = {
     "parse_timestamp": "plugmem.normalize",
     "default_path": "plugmem.cli",
     "connect_sqlite": "plugmem.storage.sqlite",
+    "Database": "plugmem.storage.database",
+    "open_database": "plugmem.storage.database",
+    "Tx": "plugmem.storage.base",
     "PROMPTS_VERSION": "plugmem.prompts",
     "Prompts": "plugmem.prompts",
     "Guidance": "plugmem.results",
@@ -94,6 +100,7 @@ __all__ = [
     "ContentTooLargeError",
     "ContextWindowError",
     "CorruptMemoryError",
+    "Database",
     "EmbeddingUnavailableError",
     "Guidance",
     "IngestStalledError",
@@ -122,15 +129,18 @@ __all__ = [
     "Recall",
     "RecallItem",
     "RecallMode",
+    "SchemaTooNewError",
     "Stats",
     "StorageError",
     "StorageFullError",
     "TokenizerUnavailableError",
+    "Tx",
     "connect_sqlite",
     "content_text",
     "default_path",
     "load_policy_file",
     "ns_key",
+    "open_database",
     "parse_timestamp",
     "validate_namespace",
 ]

@@ -20,19 +20,19 @@ the caller checkpoints the WAL afterwards.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from plugmem.index.catalog import Doc, knowledge_doc, summary_doc, turn_text
 from plugmem.index.embeddings import text_hash
 from plugmem.ingest.summarize import prune_tree
 from plugmem.model import Event, Knowledge, Step, Summary
 from plugmem.namespace import NamespaceKey
-from plugmem.storage.sqlite import PENDING, SQLiteStore, loads
+from plugmem.storage.base import PENDING, Store, Tx, loads
 
 # called inside the forget transaction with (connection, namespace key, the steps being erased)
-Eraser = Callable[[sqlite3.Connection, NamespaceKey, list[Step]], None]
+Eraser = Callable[[Tx, NamespaceKey, list[Step]], None]
 _DERIVED = ("events", "knowledge", "entities", "summaries", "edges", "failures", "quarantine")
 _CHUNK = 500
 
@@ -56,22 +56,20 @@ def _marks(chunk: Sequence[object]) -> str:
     return ",".join("?" * len(chunk))
 
 
-def _select_in(c: sqlite3.Connection, sql: str, ns: NamespaceKey, values: Sequence[str]) -> list[sqlite3.Row]:
+def _select_in(c: Tx, sql: str, ns: NamespaceKey, values: Sequence[str]) -> list[Any]:
     """Run `sql` (with one `{}` for the IN list) over `values` in chunks."""
-    out: list[sqlite3.Row] = []
+    out: list[Any] = []
     for chunk in _chunks(values):
-        cur = c.execute(sql.format(_marks(chunk)), (ns, *chunk))
-        cur.row_factory = sqlite3.Row
-        out += cur.fetchall()
+        out += c.execute(sql.format(_marks(chunk)), (ns, *chunk)).fetchall()
     return out
 
 
-def _steps(c: sqlite3.Connection, ns: NamespaceKey, ids: Sequence[str]) -> list[Step]:
+def _steps(c: Tx, ns: NamespaceKey, ids: Sequence[str]) -> list[Step]:
     rows = _select_in(c, "SELECT * FROM steps WHERE namespace = ? AND id IN ({})", ns, ids)
-    return SQLiteStore._steps_of(rows)
+    return Store.steps_of(rows)
 
 
-def _session_steps(c: sqlite3.Connection, ns: NamespaceKey, sessions: Iterable[str]) -> set[str]:
+def _session_steps(c: Tx, ns: NamespaceKey, sessions: Iterable[str]) -> set[str]:
     rows = _select_in(
         c, "SELECT id FROM steps WHERE namespace = ? AND session_id IN ({})", ns, list(sessions)
     )
@@ -79,7 +77,7 @@ def _session_steps(c: sqlite3.Connection, ns: NamespaceKey, sessions: Iterable[s
 
 
 def _scope(
-    c: sqlite3.Connection, ns: NamespaceKey, sessions: set[str], knowledge: list[Knowledge]
+    c: Tx, ns: NamespaceKey, sessions: set[str], knowledge: list[Knowledge]
 ) -> tuple[set[str], set[str], list[Knowledge]]:
     """(sessions, their step ids, facts citing them), widened until no fact reaches outside."""
     while True:
@@ -97,21 +95,19 @@ def _scope(
         sessions = sessions | more
 
 
-def _delete_in(
-    c: sqlite3.Connection, table: str, column: str, ns: NamespaceKey, values: Sequence[str]
-) -> None:
+def _delete_in(c: Tx, table: str, column: str, ns: NamespaceKey, values: Sequence[str]) -> None:
     for chunk in _chunks(values):
         c.execute(f"DELETE FROM {table} WHERE namespace = ? AND {column} IN ({_marks(chunk)})", (ns, *chunk))
 
 
-def _erase_texts(c: sqlite3.Connection, texts: Iterable[str]) -> None:
+def _erase_texts(c: Tx, texts: Iterable[str]) -> None:
     """Drop cached vectors of these texts (for every model): a vector is a copy of its text."""
     hashes = sorted({text_hash(t) for t in texts if t})
     for chunk in _chunks(hashes):
         c.execute(f"DELETE FROM embeddings WHERE hash IN ({_marks(chunk)})", chunk)
 
 
-def _drop_failures(c: sqlite3.Connection, ns: NamespaceKey, ids: set[str]) -> None:
+def _drop_failures(c: Tx, ns: NamespaceKey, ids: set[str]) -> None:
     for fid, data in c.execute("SELECT id, data FROM failures WHERE namespace = ?", (ns,)).fetchall():
         refs = loads(data) if data else {}
         if isinstance(refs, dict) and ids.intersection(refs.get("step_ids") or ()):
@@ -119,8 +115,8 @@ def _drop_failures(c: sqlite3.Connection, ns: NamespaceKey, ids: set[str]) -> No
 
 
 def unlink(
-    store: SQLiteStore,
-    c: sqlite3.Connection,
+    store: Store,
+    c: Tx,
     ns: NamespaceKey,
     ids: Sequence[str],
     *,
@@ -203,9 +199,9 @@ def unlink(
     return Unlinked(steps=int(n), removed_docs=removed, changed_docs=changed)
 
 
-def unlink_namespace(c: sqlite3.Connection, ns: NamespaceKey, *, erasers: Sequence[Eraser] = ()) -> Unlinked:
+def unlink_namespace(c: Tx, ns: NamespaceKey, *, erasers: Sequence[Eraser] = ()) -> Unlinked:
     """Delete a whole namespace: its steps, everything derived, and the cached vectors of its texts."""
-    steps = SQLiteStore._steps_of(_rows(c, "SELECT * FROM steps WHERE namespace = ?", ns))
+    steps = Store.steps_of(_rows(c, "SELECT * FROM steps WHERE namespace = ?", ns))
     texts = [turn_text(s) for s in steps]
     texts += [
         Event(**loads(r[0])).summary for r in _rows(c, "SELECT data FROM events WHERE namespace = ?", ns)
@@ -226,7 +222,5 @@ def unlink_namespace(c: sqlite3.Connection, ns: NamespaceKey, *, erasers: Sequen
     return Unlinked(steps=int(n), whole_namespace=True)
 
 
-def _rows(c: sqlite3.Connection, sql: str, ns: NamespaceKey) -> list[sqlite3.Row]:
-    cur = c.execute(sql, (ns,))
-    cur.row_factory = sqlite3.Row
-    return list(cur.fetchall())
+def _rows(c: Tx, sql: str, ns: NamespaceKey) -> list[Any]:
+    return list(c.execute(sql, (ns,)).fetchall())

@@ -126,3 +126,7 @@ class StorageFullError(StorageError):
 
 class CorruptMemoryError(StorageError):
     """The memory's database file is damaged or is not a plugmem database."""
+
+
+class SchemaTooNewError(StorageError):
+    """The database was written by a newer plugmem (a higher schema version); nothing was changed."""

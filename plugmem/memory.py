@@ -1,12 +1,14 @@
 """`PlugMem`: the one object users hold.
 
-Writes return once the steps are durably logged in SQLite; a background worker then
+Writes return once the steps are durably logged in the store; a background worker then
 segments, extracts and indexes them. `flush()` waits for that work. Recall reads
 the derived indexes through the scheduler, waiting (boundedly) only for its own
 namespace's pending writes.
 
-One process owns a memory directory (`plugmem.lock`). Locks, in the one order they are
-taken: a namespace's work lock (pipeline) → `_catalog_lock` → the store's lock.
+Where the memory lives: a directory (embedded: SQLite + Chroma on disk; one process owns it,
+`plugmem.lock`) or a PostgreSQL URL (server: any number of processes share it; each keeps
+its own search indexes, reloaded when another process changed a namespace). Locks, in the
+one order they are taken: a namespace's work lock (pipeline) → `_catalog_lock` → the store's lock.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -47,8 +50,10 @@ from plugmem.prompts import Prompts, check_overrides
 from plugmem.recall.engine import RecallEngine
 from plugmem.recall.reason import reason_over
 from plugmem.results import Recall, Stats
+from plugmem.storage.base import Store, Tx
 from plugmem.storage.lock import DirectoryLock
-from plugmem.storage.sqlite import SQLiteStore
+from plugmem.storage.postgres import PostgresDatabase, PostgresStore, is_postgres_url, redact
+from plugmem.storage.sqlite import SQLiteDatabase, SQLiteStore
 from plugmem.tokens import TokenCounter
 
 log = logging.getLogger("plugmem")
@@ -81,7 +86,28 @@ class PlugMem:
         create: bool = True,
     ) -> None:
         self._closed = True  # until the setup below succeeded
-        self.path = Path(path)
+        self.url: str | None = str(path) if is_postgres_url(path) else None
+        self.path = Path(redact(str(path))) if self.url else Path(path)
+        self.models = ChatModels(llm, llms)  # checks role names before anything is created
+        self.prompt_overrides = dict(prompts or {})
+        check_overrides(self.prompt_overrides)
+        self._dir_lock: DirectoryLock | None = None
+        self._vector_dir: Path | None = None
+        if self.url is None:
+            self._lock_directory(create)
+        try:
+            self._setup(policy, embeddings, llm, clock, chroma_client)
+        except BaseException:
+            if hasattr(self, "store"):
+                self.store.close()
+            self._release()
+            raise
+        self._closed = False
+        if start_worker:
+            self.pipeline.start()
+
+    def _lock_directory(self, create: bool) -> None:
+        """Check and take the memory directory (embedded backend): one process owns it."""
         if self.path.exists() and not self.path.is_dir():
             raise InvalidInputError(f"memory path {self.path} exists and is not a directory")
         if not create and not (self.path / DB_FILE).is_file():
@@ -89,27 +115,26 @@ class PlugMem:
                 f"{self.path} is not a plugmem memory (no {DB_FILE} in it); nothing was created. "
                 "Check the path, or open it with create=True to start a new memory there"
             )
-        self.models = ChatModels(llm, llms)  # checks role names before anything is created
-        self.prompt_overrides = dict(prompts or {})
-        check_overrides(self.prompt_overrides)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            self._dir_lock = DirectoryLock(self.path)
-            self._dir_lock.acquire()
+            lock = DirectoryLock(self.path)
+            lock.acquire()
         except OSError as exc:
             raise StorageError(
                 f"cannot use {self.path} as a memory directory ({exc}); check that it is writable"
             ) from exc
-        try:
-            self._setup(policy, embeddings, llm, clock, chroma_client)
-        except BaseException:
-            if hasattr(self, "store"):
-                self.store.close()
+        self._dir_lock = lock
+
+    def _release(self) -> None:
+        """Give back what open took beside the store: the directory lock, a server memory's vector cache."""
+        if self._dir_lock is not None:
             self._dir_lock.release()
-            raise
-        self._closed = False
-        if start_worker:
-            self.pipeline.start()
+        if self._vector_dir is not None:
+            vectors = getattr(self, "vectors", None)
+            if vectors is not None:
+                vectors.close()
+            shutil.rmtree(self._vector_dir, ignore_errors=True)
+            self._vector_dir = None
 
     def _setup(
         self,
@@ -123,10 +148,18 @@ class PlugMem:
         self.llm = llm
         self.clock: Clock = clock or _utcnow
         self.tokens = TokenCounter()
-        self.store = SQLiteStore(self.db_path, synchronous=self.policy.synchronous)
+        self.store: Store = (
+            PostgresStore(self.url)
+            if self.url
+            else SQLiteStore(self.db_path, synchronous=self.policy.synchronous)
+        )
         with contextlib.suppress(PlugMemError):  # a full disk must not stop the open; flush reports it
             self.store.release_quarantined(None)  # steps set aside get another try on every open
-        inner = default_embeddings() if embeddings is True else (embeddings or None)
+        inner = (
+            default_embeddings(self.policy.embedding_precision)
+            if embeddings is True
+            else (embeddings or None)
+        )
         self.embeddings: CachedEmbeddings | None = None
         self.vectors: VectorIndex | None = None
         self._owns_chroma = chroma_client is None
@@ -176,6 +209,9 @@ class PlugMem:
     ) -> PlugMem:
         """Open (or create) a memory directory; pending work from a crash is resumed.
 
+        `path` may instead be a PostgreSQL URL ("postgresql://user@host:port/db", the `postgres`
+        extra): the server backend, which any number of processes may open at once.
+
         `embeddings=True` (default) uses the bundled-format MiniLM ONNX model when it is
         on disk, else lexical-only recall with a warning; `embeddings=None` forces lexical-only.
         `llm` is the chat model of every role (extract, plan, reason), `llms` one per role; either
@@ -205,6 +241,9 @@ class PlugMem:
         """The vector index; a local one that fails to load (probed in a child first) is rebuilt."""
         if client is not None:
             return VectorIndex(model_id=model_id, client=client)
+        if self.url is not None:  # this process's copy, filled from the store's embedding cache
+            self._vector_dir = Path(tempfile.mkdtemp(prefix="plugmem-vectors-"))
+            return VectorIndex(self._vector_dir, model_id=model_id)
         where = self.path / CHROMA_DIR
         why = repair.probe(where) if repair.needs_probe(where) else None
         if why is None:
@@ -225,8 +264,20 @@ class PlugMem:
 
     @property
     def db_path(self) -> Path:
-        """The SQLite file: the source of truth (integrations keep their own tables in it)."""
+        """The SQLite file: the source of truth of an embedded memory (integrations keep their tables in it)."""
+        if self.url is not None:
+            raise InvalidInputError(
+                f"this memory lives in PostgreSQL ({self.path}), not in a file; "
+                "use memory.open_database() for a connection to its database"
+            )
         return self.path / DB_FILE
+
+    def open_database(self, *, synchronous: str | None = None) -> SQLiteDatabase | PostgresDatabase:
+        """A new connection (or pool) to this memory's database, for integrations that keep their own
+        tables beside the memory's (the LangGraph checkpointer and store); the caller closes it."""
+        if self.url is not None:
+            return PostgresDatabase(self.url, max_size=4)
+        return SQLiteDatabase(self.db_path, synchronous=synchronous or self.policy.synchronous)
 
     @property
     def lexical_only(self) -> bool:
@@ -245,10 +296,10 @@ class PlugMem:
         try:
             self.pipeline.stop()
             self.store.close()
-            if self._owns_chroma and self.vectors is not None:
+            if self._owns_chroma and self.vectors is not None and self.url is None:
                 repair.mark_clean(self.path / CHROMA_DIR)
         finally:
-            self._dir_lock.release()
+            self._release()
 
     async def aclose(self) -> None:
         """`close` in a worker thread (it waits for the batch in progress)."""
@@ -275,11 +326,17 @@ class PlugMem:
             raise MemoryClosedError("this PlugMem was closed; open it again with PlugMem.open(path)")
 
     def catalog(self, namespace: NamespaceKey) -> Catalog:
-        """The (lazily loaded) search catalog of one namespace key."""
+        """The (lazily loaded) search catalog of one namespace key.
+
+        On a shared store, a catalog another process's work made stale (the namespace's
+        generation moved past the one it reflects) is loaded again.
+        """
+        gen = self.store.generation(namespace) if self.store.shared else 0
         with self._catalog_lock:
             cat = self._catalogs.get(namespace)
-            if cat is None:
+            if cat is None or cat.generation < gen:
                 cat = Catalog(namespace, self.vectors, self.embeddings)
+                cat.generation = gen
                 self.pipeline.load_catalog(cat)
                 self._catalogs[namespace] = cat
             return cat
@@ -324,15 +381,16 @@ class PlugMem:
         if on_conflict == "error":
             ids = self.store.append_steps(steps, explicit_times=explicit)
         else:
-            with self.pipeline.ns_lock(ns):
+            with self.pipeline.ns_lock(ns), self.store.claim(ns, wait=True):
                 done: list[Unlinked] = []
 
-                def replaced(c: sqlite3.Connection, key: NamespaceKey, changed: list[str]) -> None:
+                def replaced(c: Tx, key: NamespaceKey, changed: list[str]) -> None:
                     done.append(unlink(self.store, c, key, changed, delete=False))
+                    self.store.next_generation(c, key)
 
                 ids = self.store.append_steps(steps, explicit_times=explicit, on_replace=replaced)
                 for res in done:
-                    self._follow(ns, res)
+                    self._follow(ns, res, self.store.generation(ns))
         self.pipeline.notify()
         return ids
 
@@ -391,13 +449,14 @@ class PlugMem:
         if ids is not None and session_id is not None:
             raise InvalidInputError("forget takes ids or session_id, not both")
         target = self._forget_target(ns, ids, session_id)
-        with self.pipeline.ns_lock(ns):
+        with self.pipeline.ns_lock(ns), self.store.claim(ns, wait=True):
             with self.store.tx() as c:
                 if target is None:
                     res = unlink_namespace(c, ns, erasers=self._erasers)
                 else:
                     res = unlink(self.store, c, ns, target, delete=True, erasers=self._erasers)
-            self._follow(ns, res)
+                gen = self.store.next_generation(c, ns)
+            self._follow(ns, res, gen)
         self.store.checkpoint()
         self.pipeline.notify()
         return res.steps
@@ -422,7 +481,7 @@ class PlugMem:
             return self.store.session_step_ids(ns, session_id)
         return None
 
-    def _follow(self, ns: NamespaceKey, res: Unlinked) -> None:
+    def _follow(self, ns: NamespaceKey, res: Unlinked, gen: int) -> None:
         """Bring the in-memory catalog and the vector index in line with a committed unlink."""
         if res.whole_namespace:
             with self._catalog_lock:
@@ -435,6 +494,8 @@ class PlugMem:
         if cat is not None:
             cat.remove(res.removed_docs)
             cat.put(res.changed_docs)
+            if cat.generation == gen - 1:
+                cat.generation = gen
         elif self.vectors is not None:
             self.vectors.delete(ns, res.removed_docs)
 

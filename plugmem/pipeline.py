@@ -16,6 +16,12 @@ any exception, and `notify()` restarts a thread that died.
 Lock order (the only one): namespace work lock → PlugMem's catalog lock → store lock. The
 worker holds a namespace's lock while it processes that namespace; `forget` and
 `add(on_conflict="replace")` hold the same lock for their one transaction.
+
+Several processes on one shared store (PostgreSQL): each worker claims a namespace in the
+store before deriving it (`Store.claim`, a row lock taken with SKIP LOCKED) and reads its
+pending steps only once the claim is held, so a batch is derived once, by whichever process
+got there first; a namespace another process holds is skipped, and an idle worker polls
+(`POLL_S`) for work that a process which stopped or died left behind.
 """
 
 from __future__ import annotations
@@ -40,7 +46,8 @@ from plugmem.llm_roles import ChatModels
 from plugmem.model import Step
 from plugmem.namespace import NamespaceKey
 from plugmem.policy import MemoryPolicy
-from plugmem.storage.sqlite import SQLiteStore
+from plugmem.priority import lower_thread_priority
+from plugmem.storage.base import Store
 from plugmem.structure import Structurer
 from plugmem.tokens import TokenCounter
 
@@ -52,6 +59,7 @@ MAX_ATTEMPTS = 3  # whole-batch attempts before the batch is split (its halves g
 COALESCE_S = 0.05  # let a burst of add() calls gather into one embedding batch
 PAUSE_S = 1.0  # retry interval while storage is failing (e.g. a full disk)
 MAX_RESTART_S = 5.0
+POLL_S = 0.5  # shared store: how often an idle worker looks for work other processes left
 
 
 def is_storage_failure(exc: BaseException) -> bool:
@@ -73,7 +81,7 @@ class Pipeline:
     def __init__(
         self,
         *,
-        store: SQLiteStore,
+        store: Store,
         catalog: Callable[[NamespaceKey], Catalog],
         embeddings: CachedEmbeddings | None,
         policy: MemoryPolicy,
@@ -144,6 +152,7 @@ class Pipeline:
 
     def _supervise(self) -> None:
         """Run the loop; after any exception, log it and start the loop again (backing off)."""
+        lower_thread_priority(self.policy.ingest_niceness)
         delay = 0.1
         while not self._stop:
             try:
@@ -186,7 +195,10 @@ class Pipeline:
             due = self.store.next_quarantine_retry()
         except PlugMemError:
             return PAUSE_S
-        return None if due is None else max(0.05, due - time.time())
+        wait = None if due is None else max(0.05, due - time.time())
+        if self.store.shared:
+            return POLL_S if wait is None else min(POLL_S, wait)
+        return wait
 
     # -- waiting ------------------------------------------------------------------------
     def wait_idle(self, timeout: float | None) -> None:
@@ -279,22 +291,35 @@ class Pipeline:
         if not namespaces:
             self._resume()
             return False
-        ns, size = self._pick(namespaces)
-        with self.ns_lock(ns):
+        try:
+            for ns, size in self._order(namespaces):
+                if self._serve(ns, size):
+                    return True
+        except Exception as exc:
+            if not is_storage_failure(exc):
+                raise
+            self._pause(exc)
+        return False  # each pending namespace is being derived by another process
+
+    def _serve(self, ns: NamespaceKey, size: int) -> bool:
+        """One batch of `ns`, if this process can claim it (False: another process holds it)."""
+        with self.ns_lock(ns), self.store.claim(ns, wait=False) as held:
+            if not held:
+                return False
             self._active = ns  # its steps are marked processed at commit, its derived docs indexed just after
             try:
-                steps = self.store.pending_steps(ns, size)
+                steps = self.store.pending_steps(ns, size)  # read under the claim: none is derived twice
                 if steps:
                     self._ingest(ns, steps)
                 self._resume()
-            except Exception as exc:
-                if not is_storage_failure(exc):
-                    raise
-                self._pause(exc)
-                return False
             finally:
                 self._active = None
         return True
+
+    def _order(self, namespaces: list[NamespaceKey]) -> list[tuple[NamespaceKey, int]]:
+        """The namespace to serve next (see `_pick`), then the others as fallbacks if it is claimed."""
+        ns, size = self._pick(namespaces)
+        return [(ns, size)] + [(n, BATCH) for n in namespaces if n != ns]
 
     def _pick(self, namespaces: list[NamespaceKey]) -> tuple[NamespaceKey, int]:
         """The namespace to serve next and its batch size: waited-for first, else round-robin."""
@@ -371,6 +396,9 @@ class Pipeline:
             if result is not None:
                 result.persist(self.store, c)
             self.store.mark_processed(c, steps)
+            gen = self.store.next_generation(c, namespace)
+        if cat.generation == gen - 1:  # this catalog holds what the batch changed (below); no reload
+            cat.generation = gen
         if result is not None:
             cat.remove(result.removed_doc_ids)
             cat.put(result.docs)

@@ -7,7 +7,6 @@ batch's "processed" mark.
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from plugmem.model import Edge, Entity, Event, ExtractionFailure, Knowledge, Ste
 from plugmem.namespace import NamespaceKey
 from plugmem.policy import MemoryPolicy
 from plugmem.prompts import Prompts
-from plugmem.storage.sqlite import SQLiteStore
+from plugmem.storage.base import Store, Tx
 from plugmem.tokens import TokenCounter
 
 RECENT_EVENTS = 200  # how far back new events look for shared-entity links
@@ -66,7 +65,7 @@ class StructureResult:
     failures: list[ExtractionFailure] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
 
-    def persist(self, store: SQLiteStore, c: sqlite3.Connection) -> None:
+    def persist(self, store: Store, c: Tx) -> None:
         store.put_events(c, self.events)
         store.put_knowledge(c, self.knowledge)
         store.put_entities(c, self.entities)
@@ -79,7 +78,7 @@ class Structurer:
     def __init__(
         self,
         *,
-        store: SQLiteStore,
+        store: Store,
         embeddings: CachedEmbeddings | None,
         policy: MemoryPolicy,
         models: ChatModels,

@@ -6,8 +6,7 @@ by the repository's root `conftest.py`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -15,14 +14,14 @@ from plugmem import MemoryPolicy, PlugMem
 
 
 @pytest.fixture
-def mem(tmp_path: Path) -> Iterator[PlugMem]:
-    m = PlugMem.open(tmp_path / "mem", policy=MemoryPolicy(full_history_when_fits=False))
+def mem(memory_at: Callable[[str], str]) -> Iterator[PlugMem]:
+    m = PlugMem.open(memory_at("mem"), policy=MemoryPolicy(full_history_when_fits=False))
     yield m
     m.close()
 
 
 @pytest.fixture
-def lexical_mem(tmp_path: Path) -> Iterator[PlugMem]:
-    m = PlugMem.open(tmp_path / "lex", policy=MemoryPolicy(full_history_when_fits=False), embeddings=None)
+def lexical_mem(memory_at: Callable[[str], str]) -> Iterator[PlugMem]:
+    m = PlugMem.open(memory_at("lex"), policy=MemoryPolicy(full_history_when_fits=False), embeddings=None)
     yield m
     m.close()

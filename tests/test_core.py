@@ -1,9 +1,10 @@
-"""The core contract: add → durable log → indexes → recall, on real SQLite, Chroma and ONNX."""
+"""The core contract: add → durable log → indexes → recall, on real SQLite or PostgreSQL, Chroma and ONNX."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from plugmem import (
 )
 from plugmem.tokens import TokenCounter
 
+pytestmark = pytest.mark.backends
+At = Callable[[str], str]
 NS = ("org", "user-42")
 
 FACTS = conv(
@@ -155,8 +158,8 @@ def test_forget_by_id_session_and_namespace(mem: PlugMem) -> None:
 
 
 @pytest.mark.needs_model  # its assertions rely on semantic recall
-def test_reopen_resumes_pending_work_and_repairs_lost_vectors(tmp_path: Path) -> None:
-    path = tmp_path / "m"
+def test_reopen_resumes_pending_work_and_repairs_lost_vectors(memory_at: At) -> None:
+    path = memory_at("m")
     m = PlugMem(path, policy=MemoryPolicy(full_history_when_fits=False), start_worker=False)
     m.add(FACTS, namespace=NS)
     assert m.stats().pending == 6  # logged, not processed: as after a crash
@@ -176,12 +179,12 @@ def test_reopen_resumes_pending_work_and_repairs_lost_vectors(tmp_path: Path) ->
 
 
 def test_lexical_only_fallback_warns_once_and_works(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    memory_at: At, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("PLUGMEM_EMBEDDING_MODEL_DIR", str(tmp_path / "nowhere"))
     monkeypatch.setenv("HOME", str(tmp_path))
     with caplog.at_level(logging.WARNING, logger="plugmem"):
-        m = PlugMem.open(tmp_path / "m", policy=MemoryPolicy(full_history_when_fits=False))
+        m = PlugMem.open(memory_at("m"), policy=MemoryPolicy(full_history_when_fits=False))
     try:
         assert m.lexical_only and m.stats().lexical_only
         assert sum("lexical-only" in r.message for r in caplog.records) == 1
@@ -202,8 +205,8 @@ def test_embeddings_are_cached_by_content(mem: PlugMem) -> None:
     assert mem.embeddings.embedded == n  # nothing embedded twice
 
 
-def test_full_tier_while_history_fits_then_fast(tmp_path: Path) -> None:
-    with PlugMem.open(tmp_path / "m") as m:
+def test_full_tier_while_history_fits_then_fast(memory_at: At) -> None:
+    with PlugMem.open(memory_at("m")) as m:
         m.add(FACTS, namespace=NS)
         r = m.recall("what do I do for work?", namespace=NS, budget_tokens=1000)
         assert r.tier == "full" and "fits" in r.reason
@@ -213,9 +216,9 @@ def test_full_tier_while_history_fits_then_fast(tmp_path: Path) -> None:
         assert m.stats().recalls["full"] == 1
 
 
-def test_async_twins(tmp_path: Path) -> None:
+def test_async_twins(memory_at: At) -> None:
     async def main() -> None:
-        m = await PlugMem.aopen(tmp_path / "m", MemoryPolicy(full_history_when_fits=False))
+        m = await PlugMem.aopen(memory_at("m"), MemoryPolicy(full_history_when_fits=False))
         async with m:
             ids = await m.aadd(FACTS, namespace=NS)
             await m.aflush()
@@ -226,8 +229,8 @@ def test_async_twins(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_closed_memory_raises(tmp_path: Path) -> None:
-    m = PlugMem.open(tmp_path / "m")
+def test_closed_memory_raises(memory_at: At) -> None:
+    m = PlugMem.open(memory_at("m"))
     m.close()
     with pytest.raises(MemoryClosedError):
         m.add(FACTS, namespace=NS)
@@ -242,8 +245,8 @@ def test_stats_counts(mem: PlugMem) -> None:
     assert mem.stats(NS).steps == 3
 
 
-def test_recall_counters_are_buffered_but_never_lost_on_close(tmp_path: Path) -> None:
-    path = tmp_path / "counted"
+def test_recall_counters_are_buffered_but_never_lost_on_close(memory_at: At) -> None:
+    path = memory_at("counted")
     with PlugMem.open(path, policy=MemoryPolicy(full_history_when_fits=False), embeddings=None) as m:
         m.add(FACTS, namespace=NS)
         for _ in range(3):

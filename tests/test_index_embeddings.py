@@ -40,3 +40,40 @@ def test_batches_respect_row_and_token_caps_and_cover_every_text() -> None:
         assert len(b) <= 4
         assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 100
     assert [200] in [[lengths[i] for i in b] for b in batches]  # an over-cap text still goes, alone
+
+
+def test_int8_copy_is_made_once_and_embeds_close_to_fp32(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """INT8 is a speed choice that must not change what is found: vectors stay close to FP32's."""
+    from plugmem.index.embeddings import model_id_of
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    fp32 = OnnxMiniLM(find_model_dir())
+    int8 = OnnxMiniLM(find_model_dir(), precision="int8")
+    copy = tmp_path / ".cache" / "plugmem" / "models" / "all-MiniLM-L6-v2-int8" / "model.onnx"
+    assert int8.model_dir == copy.parent and copy.is_file()
+    assert copy.stat().st_size < (fp32.model_dir / "model.onnx").stat().st_size / 2
+    cos = (fp32.embed_array(TEXTS) * int8.embed_array(TEXTS)).sum(axis=1)
+    assert cos.min() > 0.95 and cos.mean() > 0.98
+    made = copy.stat().st_mtime_ns
+    assert OnnxMiniLM(find_model_dir(), precision="int8").model_dir == copy.parent
+    assert copy.stat().st_mtime_ns == made  # made once, then reused
+    assert model_id_of(int8) != model_id_of(fp32)  # their vectors never share a collection or a cache
+
+
+def test_a_memory_on_int8_embeddings_recalls_by_meaning(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from plugmem import MemoryPolicy, PlugMem
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    policy = MemoryPolicy(embedding_precision="int8", full_history_when_fits=False)
+    with PlugMem.open(tmp_path / "m", policy=policy) as mem:
+        mem.add(
+            [
+                {"role": "user", "content": "My sister adopted a beagle called Biscuit.", "id": "dog"},
+                {"role": "user", "content": "The quarterly tax filing is due in April.", "id": "tax"},
+            ],
+            namespace="u",
+        )
+        mem.flush()
+        assert mem.embeddings is not None and mem.embeddings.model_id.endswith("-int8")
+        top = mem.recall("Which puppy joined the family?", namespace="u", mode="fast").items[0]
+        assert "dog" in top.source_ids

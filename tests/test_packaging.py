@@ -68,7 +68,7 @@ def test_license_and_metadata_in_every_package() -> None:
         assert "Typing :: Typed" in p["classifiers"]
         assert {"Homepage", "Repository", "Changelog"} <= set(p["urls"]), path
     extras = project(ROOT / "pyproject.toml")["optional-dependencies"]
-    assert {"langgraph", "mcp", "cli", "demo", "local-llm", "docs", "dev"} <= set(extras), extras
+    assert {"langgraph", "mcp", "cli", "demo", "local-llm", "postgres", "docs", "dev"} <= set(extras), extras
 
 
 def test_lock_pins_every_dependency_within_its_range() -> None:

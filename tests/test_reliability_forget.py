@@ -1,4 +1,6 @@
-"""Forget erases: scoped, idempotent, one transaction (kill -9 anywhere), and the bytes leave the files."""
+"""Forget erases: scoped, idempotent, one transaction (kill -9 anywhere), and the bytes leave the files.
+
+The first two tests run on both backends (on PostgreSQL "the files" are the memory's rows)."""
 
 from __future__ import annotations
 
@@ -14,13 +16,35 @@ from pathlib import Path
 import pytest
 from _support import conv
 
-from plugmem import MemoryPolicy, PlugMem
+from plugmem import MemoryPolicy, PlugMem, open_database
 from plugmem.index.catalog import turn_text
 from plugmem.index.embeddings import text_hash
 
+pytestmark = pytest.mark.backends
 NS, OTHER = ("org", "u1"), ("org", "u2")
 POLICY = MemoryPolicy(full_history_when_fits=False)
 SECRET = "My locker combination is 7-31-4 and the spare is taped under the Quetzalcoatl poster."
+
+
+def stored_bytes(where: PlugMem | Path | str) -> bytes:
+    """What the memory's database holds: SQLite's files, or every row of PostgreSQL's tables."""
+    if isinstance(where, PlugMem):
+        where = where.url or where.db_path
+    if isinstance(where, Path):
+        return file_bytes(where)
+    db = open_database(where)
+    out: list[bytes] = []
+    try:
+        with db.tx(write=False) as c:
+            tables = [
+                r[0] for r in c.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+            ]
+            for table in tables:
+                for row in c.execute(f"SELECT * FROM {table}").fetchall():
+                    out += [v if isinstance(v, bytes) else str(v).encode() for v in row]
+    finally:
+        db.close()
+    return b"\n".join(out)
 
 
 def file_bytes(path: Path) -> bytes:
@@ -37,16 +61,16 @@ def test_forgotten_text_and_vectors_leave_the_database_files(mem: PlugMem) -> No
     vec_rows = mem.store.query("SELECT vec FROM embeddings WHERE hash = ?", (text_hash(turn_text(step)),))
     assert vec_rows, "the turn's vector is cached before the forget"
     vector = bytes(vec_rows[0][0])
-    assert SECRET.encode() in file_bytes(mem.db_path)
+    assert SECRET.encode() in stored_bytes(mem)
     assert mem.forget(namespace=NS, ids=iter(["m2"])) == 1  # any iterable of ids, a generator too
     assert mem.forget(namespace=NS, ids=["m2"]) == 0  # idempotent
     mem.flush()
     r = mem.recall("what is my locker combination?", namespace=NS, mode="fast", budget_tokens=2000)
     assert "7-31-4" not in r.context and "m2" not in r.source_ids
     assert "o1" in mem.recall("do I like tea?", namespace=OTHER).source_ids  # other tenants untouched
-    db = mem.db_path
+    where = mem.url or mem.db_path
     mem.close()
-    raw = file_bytes(db)
+    raw = stored_bytes(where)
     for needle in (SECRET.encode(), b"7-31-4", b"Quetzalcoatl", vector):
         assert needle not in raw, f"{needle[:20]!r} is still in the database files"
 
@@ -78,7 +102,7 @@ def test_forget_rederives_only_the_sessions_it_touched(mem: PlugMem) -> None:
 KILLED_FORGET = textwrap.dedent(
     """
     import sys
-    from plugmem import MemoryPolicy, PlugMem
+    from plugmem import MemoryPolicy, PlugMem, open_database
     mem = PlugMem.open(sys.argv[1], policy=MemoryPolicy(full_history_when_fits=False), embeddings=None)
     print("READY", flush=True)
     sys.stdin.readline()

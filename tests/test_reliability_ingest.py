@@ -6,6 +6,7 @@ import random
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from plugmem import (
 )
 from plugmem.index.embeddings import default_embeddings
 
+pytestmark = pytest.mark.backends  # the tests that open `memory_at` run on both backends
+At = Callable[[str], str]
 A, B = ("tenant", "a"), ("tenant", "b")
 POLICY = MemoryPolicy(full_history_when_fits=False)
 
@@ -77,8 +80,8 @@ def test_poison_pills_are_rejected_at_the_boundary(
 
 
 @pytest.mark.needs_model
-def test_a_step_the_worker_cannot_process_is_quarantined_and_everything_else_flows(tmp_path: Path) -> None:
-    with PlugMem.open(tmp_path / "m", policy=POLICY, embeddings=PoisonedEmbeddings()) as mem:
+def test_a_step_the_worker_cannot_process_is_quarantined_and_everything_else_flows(memory_at: At) -> None:
+    with PlugMem.open(memory_at("m"), policy=POLICY, embeddings=PoisonedEmbeddings()) as mem:
         texts = [f"note {i}: the locker code for gym {i} is {1000 + i}" for i in range(12)]
         texts[5] = "POISON this message cannot be embedded"
         mem.add(conv(*texts), namespace=A)
@@ -173,8 +176,8 @@ def test_a_full_disk_pauses_ingest_recall_still_answers_and_ingest_resumes(tmp_p
         assert "y5" in mem.recall("when did Ana visit Berlin in 1994?", namespace=A, mode="fast").source_ids
 
 
-def test_one_tenants_backlog_does_not_hold_another_tenants_recall(tmp_path: Path) -> None:
-    with PlugMem.open(tmp_path / "m", policy=POLICY, embeddings=None) as mem:
+def test_one_tenants_backlog_does_not_hold_another_tenants_recall(memory_at: At) -> None:
+    with PlugMem.open(memory_at("m"), policy=POLICY, embeddings=None) as mem:
         mem.add(
             conv(*[f"import {i}: shipment {i} left the depot" for i in range(3000)], prefix="a"), namespace=A
         )
@@ -192,8 +195,8 @@ def test_one_tenants_backlog_does_not_hold_another_tenants_recall(tmp_path: Path
         assert "a3000" in mem.recall("shipment 2999", namespace=A, mode="fast").source_ids
 
 
-def test_forget_recall_add_and_the_worker_run_together_without_a_hang(tmp_path: Path) -> None:
-    with PlugMem.open(tmp_path / "m", policy=POLICY, embeddings=None) as mem:
+def test_forget_recall_add_and_the_worker_run_together_without_a_hang(memory_at: At) -> None:
+    with PlugMem.open(memory_at("m"), policy=POLICY, embeddings=None) as mem:
         stop = threading.Event()
         errors: list[BaseException] = []
         counts = {"add": 0, "forget": 0, "recall": 0}
@@ -270,3 +273,32 @@ def test_ids_have_one_meaning(lexical_mem: PlugMem) -> None:
     assert "Porto" in r.context and "Lisbon" not in r.context
     facts = lexical_mem.store.knowledge("tenant/a")
     assert facts and all("Lisbon" not in k.statement for k in facts)
+
+
+def _thread_niceness() -> dict[int, int]:
+    """tid → niceness of every thread of this process, read from /proc (field 19 of stat)."""
+    out: dict[int, int] = {}
+    for task in Path("/proc/self/task").iterdir():
+        stat = (task / "stat").read_text()
+        fields = stat[stat.rindex(")") + 2 :].split()
+        out[int(task.name)] = int(fields[16])
+    return out
+
+
+@pytest.mark.needs_model
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="thread niceness is Linux-only")
+def test_ingest_and_its_model_threads_run_below_the_readers(tmp_path: Path) -> None:
+    """A tenant's import must leave the cores to another tenant's recall (issue 12, isolation)."""
+    before = set(_thread_niceness())
+    with PlugMem.open(tmp_path / "m", policy=MemoryPolicy(ingest_niceness=7)) as mem:
+        mem.add(conv(["I moved to Leeds in May.", "My sister Ana visits in June."]), namespace=A)
+        mem.flush()
+        worker = mem.pipeline._thread
+        assert worker is not None and worker.native_id is not None
+        nice = _thread_niceness()
+        assert nice[worker.native_id] == 7
+        # the model's pool threads that embedded the import run at the worker's priority, others at 0
+        new = {tid: n for tid, n in nice.items() if tid not in before and tid != worker.native_id}
+        assert 7 in new.values()
+        assert nice[threading.get_native_id()] == 0
+        assert mem.recall("Where did I move?", namespace=A, mode="fast").items

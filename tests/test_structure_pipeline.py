@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
+import pytest
 from _support import T0, conv
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from plugmem import MemoryPolicy, PlugMem
 
+pytestmark = pytest.mark.backends
 NS = ("people", "caroline")
 
 
@@ -85,9 +87,9 @@ def _extraction_json(step_id: str) -> str:
     )
 
 
-def test_llm_extraction_is_accounted_per_batch(tmp_path: Path) -> None:
+def test_llm_extraction_is_accounted_per_batch(memory_at: Callable[[str], str]) -> None:
     llm = FakeListChatModel(responses=[_extraction_json("m3")] * 5)
-    with PlugMem.open(tmp_path / "m", policy=MemoryPolicy(full_history_when_fits=False), llm=llm) as mem:
+    with PlugMem.open(memory_at("m"), policy=MemoryPolicy(full_history_when_fits=False), llm=llm) as mem:
         _caroline(mem)
         mem.flush()
         st = mem.stats()
@@ -100,9 +102,11 @@ def test_llm_extraction_is_accounted_per_batch(tmp_path: Path) -> None:
         )
 
 
-def test_llm_extraction_failure_is_recorded_and_turns_stay_recallable(tmp_path: Path) -> None:
+def test_llm_extraction_failure_is_recorded_and_turns_stay_recallable(
+    memory_at: Callable[[str], str],
+) -> None:
     llm = FakeListChatModel(responses=["not json at all"] * 10)
-    with PlugMem.open(tmp_path / "m", policy=MemoryPolicy(full_history_when_fits=False), llm=llm) as mem:
+    with PlugMem.open(memory_at("m"), policy=MemoryPolicy(full_history_when_fits=False), llm=llm) as mem:
         _caroline(mem)
         mem.flush()
         st = mem.stats()

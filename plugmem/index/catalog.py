@@ -148,6 +148,7 @@ class Catalog:
         self._emb = embeddings
         self.lock = threading.RLock()
         self.version = 0  # bumps on every change; caches key on it
+        self.generation = 0  # the store's generation of this namespace it reflects (shared backends)
         self._facts: dict[str, set[str]] = {}  # step id → knowledge doc ids derived from it
         self._by_kind: dict[str, tuple[int, list[Doc]]] = {}
         self._slots: dict[str, set[str]] = {}  # "residence", "pet:dog" and "pet:" → knowledge doc ids

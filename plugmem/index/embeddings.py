@@ -14,11 +14,16 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from plugmem.errors import EmbeddingUnavailableError, ModelDownloadError
+from plugmem.index.quantize import int8_home, int8_model_dir
+from plugmem.priority import thread_niceness
+
+Precision = Literal["fp32", "int8"]
 
 log = logging.getLogger("plugmem")
 
@@ -135,8 +140,8 @@ class OnnxMiniLM(Embeddings):
         max_batch_tokens: int = 2048,
         max_length: int = 256,
         threads: int | None = None,
+        precision: Precision = "fp32",
     ) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         path = Path(model_dir) if model_dir else find_model_dir()
@@ -147,21 +152,46 @@ class OnnxMiniLM(Embeddings):
                 f"{model_dir} does not hold the {MODEL_NAME} ONNX model ({' and '.join(REQUIRED_FILES)}); "
                 "point it at the model's onnx folder, or run `plugmem model fetch`"
             )
-        self.model_dir = path
+        self.precision = precision
+        self.model_dir = int8_model_dir(path, int8_home(MODEL_NAME)) if precision == "int8" else path
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
         tok = Tokenizer.from_file(str(path / "tokenizer.json"))
         tok.enable_truncation(max_length=max_length)
         tok.no_padding()
         self._tok = tok
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
-        opts.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(
-            str(path / "model.onnx"), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
+        self._threads = threads or min(4, os.cpu_count() or 1)
+        self._niceness = thread_niceness()
+        self._session = self._new_session(spinning=True)
+        self._background: Any = None  # for threads of lowered priority
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._lock = threading.Lock()  # onnxruntime sessions are thread-safe, tokenizers not always
+
+    def _new_session(self, *, spinning: bool) -> Any:
+        import onnxruntime as ort  # imported here: importing plugmem must not load the runtime
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self._threads
+        opts.inter_op_num_threads = 1
+        if not spinning:  # idle pool threads sleep instead of spinning on cores a reader wants
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return ort.InferenceSession(
+            str(self.model_dir / "model.onnx"), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+
+    def _session_for_caller(self) -> Any:
+        """The session whose pool threads run at the caller's priority.
+
+        A pool thread inherits the niceness of the thread that created the session, so a
+        thread of lowered priority (the ingest worker) gets a session created by itself:
+        its batches then yield the cores to recall's query embedding too.
+        """
+        if thread_niceness() <= self._niceness:
+            return self._session
+        with self._lock:
+            if self._background is None:
+                self._background = self._new_session(spinning=False)
+            return self._background
 
     def embed_array(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts into an (n, 384) float32 array, in input order."""
@@ -169,6 +199,7 @@ class OnnxMiniLM(Embeddings):
             return np.zeros((0, self.dims), dtype=np.float32)
         with self._lock:
             encs = self._tok.encode_batch(list(texts))
+        session = self._session_for_caller()
         order = sorted(range(len(texts)), key=lambda i: len(encs[i].ids))
         out = np.zeros((len(texts), self.dims), dtype=np.float32)
         for idx in self._batches(order, [len(e.ids) for e in encs]):
@@ -182,7 +213,7 @@ class OnnxMiniLM(Embeddings):
             feeds = {"input_ids": ids, "attention_mask": mask}
             if "token_type_ids" in self._inputs:
                 feeds["token_type_ids"] = np.zeros_like(ids)
-            hidden = self._session.run(None, feeds)[0]
+            hidden = session.run(None, feeds)[0]
             m = mask[:, :, None].astype(np.float32)
             pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
@@ -299,7 +330,7 @@ class CachedEmbeddings(Embeddings):
         return self.embed_query_array(text).tolist()
 
 
-def default_embeddings() -> Embeddings | None:
+def default_embeddings(precision: Precision = "fp32") -> Embeddings | None:
     """The default model: found on disk, else downloaded once if the host is reachable, else None.
 
     When it ends with None it logs exactly one warning that says how to get the model.
@@ -313,11 +344,11 @@ def default_embeddings() -> Embeddings | None:
     if path is None:
         log.warning("plugmem: %s.", missing_model_message())
         return None
-    return OnnxMiniLM(path)
+    return OnnxMiniLM(path, precision=precision)
 
 
 def model_id_of(emb: Embeddings) -> str:
     if isinstance(emb, OnnxMiniLM):
-        return MODEL_NAME
+        return MODEL_NAME if emb.precision == "fp32" else f"{MODEL_NAME}-{emb.precision}"
     name = getattr(emb, "model", None) or getattr(emb, "model_name", None)
     return f"{type(emb).__module__}.{type(emb).__qualname__}:{name or ''}"

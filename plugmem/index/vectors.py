@@ -114,6 +114,12 @@ class VectorIndex:
             for i in range(0, len(ids), MAX_BATCH):
                 col.delete(ids=list(ids[i : i + MAX_BATCH]))
 
+    def close(self) -> None:
+        """Release the client's files and threads (Chroma keeps one client per path in a process until closed)."""
+        close = getattr(self._client, "close", None)
+        if callable(close):
+            close()
+
     def drop(self, namespace: NamespaceKey) -> None:
         with self._lock:
             self._collections.pop(namespace, None)

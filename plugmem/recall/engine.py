@@ -38,7 +38,7 @@ from plugmem.recall.relevance import judge
 from plugmem.recall.scheduler import Decision, decide_escalation
 from plugmem.recall.scope import apply_scope, time_scope
 from plugmem.results import Recall, RecallItem
-from plugmem.storage.sqlite import SQLiteStore
+from plugmem.storage.base import Store
 from plugmem.tokens import TokenCounter
 
 log = logging.getLogger("plugmem")
@@ -64,7 +64,7 @@ class RecallEngine:
     def __init__(
         self,
         *,
-        store: SQLiteStore,
+        store: Store,
         catalog: Callable[[NamespaceKey], Catalog],
         embeddings: CachedEmbeddings | None,
         tokens: TokenCounter,

@@ -22,7 +22,7 @@ PACKAGES = {  # distribution name → import package
     "plugmem-langgraph": "plugmem_langgraph",
     "plugmem-mcp": "plugmem_mcp",
 }
-EXTRAS = {"plugmem": {"langgraph", "mcp", "cli", "demo", "local-llm", "docs", "dev"}}
+EXTRAS = {"plugmem": {"langgraph", "mcp", "cli", "demo", "local-llm", "postgres", "docs", "dev"}}
 SCRIPTS = {"plugmem": "plugmem = plugmem.cli:main", "plugmem-mcp": "plugmem-mcp = plugmem_mcp.server:main"}
 
 

@@ -1,10 +1,11 @@
-"""`PlugMemSaver`: LangGraph's checkpointer kept in plugmem's SQLite file, feeding threads into memory.
+"""`PlugMemSaver`: LangGraph's checkpointer kept in plugmem's database, feeding threads into memory.
 
 Why a checkpointer here: a LangGraph app already hands every thread's state to its
 checkpointer after each step, so that is the one place that sees every message without
 the graph having to call memory itself. Keeping the checkpoints in the memory's own
-database file means one file to back up and one WAL, with no server. The saver owns the
-tables prefixed `lg_` and its own sqlite3 connection (docs/CONTRACTS.md).
+database means one file to back up and one WAL with no server (embedded), or one
+PostgreSQL database (server memory). The saver owns the tables prefixed `lg_` and its own
+connection (`plugmem.open_database`; the SQL is written once for both engines, docs/CONTRACTS.md).
 
 Storage follows LangGraph's `SqliteSaver` (one serialized checkpoint per row, pending
 writes in their own table, special channels at the negative indexes of `WRITES_IDX_MAP`),
@@ -52,7 +53,6 @@ import json
 import logging
 import os
 import random
-import sqlite3
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -78,12 +78,14 @@ from langgraph.checkpoint.base import (
 )
 
 from plugmem import (
+    Database,
     InvalidInputError,
     MemoryClosedError,
     MemoryPolicy,
     NamespaceKey,
     PlugMem,
-    connect_sqlite,
+    Tx,
+    open_database,
     validate_namespace,
 )
 from plugmem_langgraph.feeder import FALLBACK_NAMESPACE_PREFIX, Feeder, FeedJob
@@ -141,6 +143,19 @@ CREATE TABLE IF NOT EXISTS lg_unfed (
     configurable TEXT NOT NULL
 );
 """
+
+# what "replace the row" is in the SQL both engines run
+_CP_REPLACE = (
+    "ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET "
+    "parent_checkpoint_id = excluded.parent_checkpoint_id, type = excluded.type, "
+    "checkpoint = excluded.checkpoint, metadata_type = excluded.metadata_type, "
+    "metadata = excluded.metadata, run_id = excluded.run_id"
+)
+_WRITES_REPLACE = (
+    "ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SET "
+    "task_path = excluded.task_path, channel = excluded.channel, type = excluded.type, value = excluded.value"
+)
+_FED_REPLACE = "ON CONFLICT (namespace, thread_id, message_id) DO UPDATE SET digest = excluded.digest"
 
 _CP_COLUMNS = (
     "thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata_type, metadata"
@@ -242,7 +257,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         self.messages_key = messages_key
         if path is not None:
             db = os.fspath(path)
-            if db != ":memory:":
+            if db != ":memory:" and "://" not in db:
                 p = Path(db)
                 if p.is_dir():
                     raise InvalidInputError(
@@ -250,7 +265,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
                     )
                 p.parent.mkdir(parents=True, exist_ok=True)
         else:
-            db = os.fspath(cast(PlugMem, memory).db_path)
+            db = cast(PlugMem, memory).url or os.fspath(cast(PlugMem, memory).db_path)
         self.db_path = db
         # durability is the database's, not the agent's: follow the memory's own setting
         self.synchronous: Literal["FULL", "NORMAL"] = synchronous or (
@@ -259,11 +274,17 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
 
         self._lock = threading.RLock()
         self._s = _Shared()
-        self._conn = connect_sqlite(db, synchronous=self.synchronous)  # deleted checkpoints are zeroed
-        self._conn.executescript(_SCHEMA)
-        self._conn.execute(
-            "INSERT OR IGNORE INTO lg_meta (name, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+        self._db: Database = (  # on SQLite, deleted checkpoints are zeroed (secure_delete)
+            open_database(db, synchronous=self.synchronous)
+            if path is not None
+            else cast(PlugMem, memory).open_database(synchronous=self.synchronous)
         )
+        self._db.script(_SCHEMA)
+        with self._db.tx() as cur:
+            cur.execute(
+                "INSERT INTO lg_meta (name, value) VALUES ('schema_version', ?) ON CONFLICT (name) DO NOTHING",
+                (SCHEMA_VERSION,),
+            )
 
         # feeding memory: the Feeder's own thread, started on the first checkpoint to feed
         self._feeder = Feeder(
@@ -274,10 +295,19 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
             delay=self.feed_delay,
             max_delay=self.feed_max_delay,
         )
-        if memory is not None and self.feed and Path(db).resolve() == memory.db_path.resolve():
+        if memory is not None and self.feed and self._same_database(memory, path):
             memory.register_eraser(self._erase_messages)  # forget reaches the checkpoints in this file
         if self.feed:
             self._catch_up()
+
+    @staticmethod
+    def _same_database(memory: PlugMem, path: str | os.PathLike[str] | None) -> bool:
+        """Whether the checkpoints live in the memory's own database (then forget reaches them)."""
+        if path is None:
+            return True
+        if memory.url is not None:
+            return os.fspath(path) == memory.url
+        return "://" not in os.fspath(path) and Path(path).resolve() == memory.db_path.resolve()
 
     # -- lifecycle -------------------------------------------------------------------
     @classmethod
@@ -304,7 +334,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
             if self._s.closed:
                 return
             self._s.closed = True
-            self._conn.close()
+            self._db.close()
 
     async def aclose(self) -> None:
         """`close` in a worker thread (the SQLite work must not block the event loop)."""
@@ -340,21 +370,12 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
             raise MemoryClosedError("PlugMemSaver was used after close()")
 
     @contextmanager
-    def _tx(self, *, write: bool) -> Iterator[sqlite3.Cursor]:
+    def _tx(self, *, write: bool) -> Iterator[Tx]:
         """One transaction under the lock; reads get a consistent snapshot, writes the write lock up front."""
         with self._lock:
             self._check_open()
-            cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
+            with self._db.tx(write=write) as cur:
                 yield cur
-                cur.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    cur.execute("ROLLBACK")
-                raise
-            finally:
-                cur.close()
 
     # -- config ----------------------------------------------------------------------
     @staticmethod
@@ -401,7 +422,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         )
 
     @staticmethod
-    def _writes_of(cur: sqlite3.Cursor, thread_id: str, ns: str, cid: str) -> list[_WriteRow]:
+    def _writes_of(cur: Tx, thread_id: str, ns: str, cid: str) -> list[_WriteRow]:
         return cast(
             list[_WriteRow],
             cur.execute(
@@ -555,9 +576,9 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         run_id = md.get("run_id")
         with self._tx(write=True) as cur:
             cur.execute(
-                "INSERT OR REPLACE INTO lg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, "
+                "INSERT INTO lg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, "
                 "parent_checkpoint_id, type, checkpoint, metadata_type, metadata, run_id) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) {_CP_REPLACE}",
                 (
                     thread_id,
                     ns,
@@ -573,7 +594,9 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
             feeding = self.feed and not ns and self.messages_key in new_versions
             if feeding:  # until fed, reopening the saver feeds this checkpoint (a crash loses no turn)
                 cur.execute(
-                    "INSERT OR REPLACE INTO lg_unfed (thread_id, checkpoint_id, configurable) VALUES (?, ?, ?)",
+                    "INSERT INTO lg_unfed (thread_id, checkpoint_id, configurable) VALUES (?, ?, ?) "
+                    "ON CONFLICT (thread_id) DO UPDATE SET checkpoint_id = excluded.checkpoint_id, "
+                    "configurable = excluded.configurable",
                     (thread_id, str(checkpoint["id"]), _config_json(config)),
                 )
             if self._feeder.has_records:
@@ -622,11 +645,13 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         with self._tx(write=True) as cur:
             if replace:
                 cur.executemany(
-                    f"INSERT OR REPLACE INTO lg_writes {cols} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", replace
+                    f"INSERT INTO lg_writes {cols} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) {_WRITES_REPLACE}",
+                    replace,
                 )
             if keep:
                 cur.executemany(
-                    f"INSERT OR IGNORE INTO lg_writes {cols} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", keep
+                    f"INSERT INTO lg_writes {cols} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    keep,
                 )
 
     def delete_thread(self, thread_id: str) -> None:
@@ -675,21 +700,21 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
         with self._tx(write=True) as cur:
             self._record_fed(cur)  # the source's latest feed records are copied too
             cur.execute(
-                "INSERT OR REPLACE INTO lg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, "
+                "INSERT INTO lg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, "
                 "parent_checkpoint_id, type, checkpoint, metadata_type, metadata, run_id) "
                 "SELECT ?, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, "
-                "metadata_type, metadata, run_id FROM lg_checkpoints WHERE thread_id = ?",
+                f"metadata_type, metadata, run_id FROM lg_checkpoints WHERE thread_id = ? {_CP_REPLACE}",
                 (dst, src),
             )
             cur.execute(
-                "INSERT OR REPLACE INTO lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, "
+                "INSERT INTO lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, "
                 "task_path, idx, channel, type, value) SELECT ?, checkpoint_ns, checkpoint_id, task_id, "
-                "task_path, idx, channel, type, value FROM lg_writes WHERE thread_id = ?",
+                f"task_path, idx, channel, type, value FROM lg_writes WHERE thread_id = ? {_WRITES_REPLACE}",
                 (dst, src),
             )
             cur.execute(
-                "INSERT OR REPLACE INTO lg_fed (namespace, thread_id, message_id, digest) "
-                "SELECT namespace, ?, message_id, digest FROM lg_fed WHERE thread_id = ?",
+                "INSERT INTO lg_fed (namespace, thread_id, message_id, digest) "
+                f"SELECT namespace, ?, message_id, digest FROM lg_fed WHERE thread_id = ? {_FED_REPLACE}",
                 (dst, src),
             )
         self._feeder.forget_thread(dst)
@@ -893,9 +918,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
             log.info("PlugMemSaver: feeding thread %r, checkpointed but not fed before the last stop", tid)
             self._enqueue(tid, configurable, checkpoint)
 
-    def _erase_messages(
-        self, c: sqlite3.Connection, namespace: NamespaceKey, steps: builtins.list[Any]
-    ) -> None:
+    def _erase_messages(self, c: Tx, namespace: NamespaceKey, steps: builtins.list[Any]) -> None:
         """Remove forgotten messages from this file's checkpoints and pending writes (memory's forget).
 
         Runs inside the forget's transaction on the memory's connection. The threads searched
@@ -926,14 +949,16 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
                         "checkpoint_ns = ? AND checkpoint_id = ?",
                         (*self.serde.dumps_typed(cp), tid, cns, cid),
                     )
-            for key, vtype, value in c.execute(
-                "SELECT rowid, type, value FROM lg_writes WHERE thread_id = ?", (tid,)
+            for cns, cid, task, idx, vtype, value in c.execute(
+                "SELECT checkpoint_ns, checkpoint_id, task_id, idx, type, value FROM lg_writes WHERE thread_id = ?",
+                (tid,),
             ).fetchall():
                 kept, changed = self._scrub(self.serde.loads_typed((vtype, value)), ids)
                 if changed:
                     c.execute(
-                        "UPDATE lg_writes SET type = ?, value = ? WHERE rowid = ?",
-                        (*self.serde.dumps_typed(kept), key),
+                        "UPDATE lg_writes SET type = ?, value = ? WHERE thread_id = ? AND checkpoint_ns = ? "
+                        "AND checkpoint_id = ? AND task_id = ? AND idx = ?",
+                        (*self.serde.dumps_typed(kept), tid, cns, cid, task, idx),
                     )
 
     def _scrub(self, value: Any, ids: set[str], depth: int = 0) -> tuple[Any, bool]:
@@ -977,7 +1002,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
             ).fetchall()
         return {mid: digest for mid, digest in rows}
 
-    def _record_fed(self, cur: sqlite3.Cursor) -> None:
+    def _record_fed(self, cur: Tx) -> None:
         """Write the Feeder's fed-message records waiting in RAM, inside the caller's transaction.
 
         They ride on the next checkpoint's commit instead of costing a commit (and an
@@ -989,7 +1014,7 @@ class PlugMemSaver(BaseCheckpointSaver[str]):
             return
         try:
             cur.executemany(
-                "INSERT OR REPLACE INTO lg_fed (namespace, thread_id, message_id, digest) VALUES (?, ?, ?, ?)",
+                f"INSERT INTO lg_fed (namespace, thread_id, message_id, digest) VALUES (?, ?, ?, ?) {_FED_REPLACE}",
                 rows,
             )
             cur.executemany("DELETE FROM lg_unfed WHERE thread_id = ? AND checkpoint_id = ?", settled)

@@ -1,9 +1,10 @@
-"""`PlugMemStore`: LangGraph's `BaseStore` kept durably in plugmem's SQLite file.
+"""`PlugMemStore`: LangGraph's `BaseStore` kept durably in plugmem's database (SQLite file or PostgreSQL).
 
 Why a store at all: LangGraph's `store=` and LangMem's memory tools speak `BaseStore`;
 giving them one backed by the memory's own database means one file to back up, one
-WAL, and memories that survive restarts, with no server. The store owns the tables
-prefixed `store_` and its own sqlite3 connection (docs/CONTRACTS.md).
+WAL, and memories that survive restarts, with no server (or, for a server memory, the same
+PostgreSQL database). The store owns the tables prefixed `store_` and its own connection
+(`plugmem.open_database`; one SQL text for both engines, docs/CONTRACTS.md).
 
 Semantics follow LangGraph's reference stores (InMemoryStore, SqliteStore, PostgresStore):
 
@@ -23,7 +24,6 @@ import json
 import logging
 import math
 import os
-import sqlite3
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -58,7 +58,7 @@ from langgraph.store.base import (
     validate_op_namespace,
 )
 
-from plugmem import InvalidInputError, MemoryClosedError, PlugMemError, connect_sqlite
+from plugmem import Database, InvalidInputError, MemoryClosedError, PlugMemError, Tx, open_database
 from plugmem_langgraph.errors import StoreNamespaceError
 
 log = logging.getLogger("plugmem.langgraph.store")
@@ -121,6 +121,7 @@ CREATE TABLE IF NOT EXISTS store_vectors (
 """
 
 _ITEM_COLUMNS = "ns, key, value, created_at, updated_at, ttl_minutes"
+_VEC_REPLACE = "ON CONFLICT (ns, key, field) DO UPDATE SET vec = excluded.vec"
 _ItemRow = tuple[str, str, str, int, int, float | None]
 
 
@@ -155,7 +156,7 @@ def _ns_tuple(key: str) -> Namespace:
 def _prefix_clause(prefix: Sequence[str], column: str = "ns") -> tuple[str, list[Any]]:
     """SQL matching a namespace and all its descendants, as an index range scan."""
     if not prefix:
-        return "1", []
+        return "TRUE", []
     base = _ns_key(tuple(prefix))
     return (
         f"({column} = ? OR ({column} >= ? AND {column} < ?))",
@@ -319,7 +320,7 @@ class PlugMemStore(BaseStore):
         memory_embeddings: Embeddings | None = None
         if isinstance(path_or_memory, (str, os.PathLike)):
             db = os.fspath(path_or_memory)
-            if db != ":memory:":
+            if db != ":memory:" and "://" not in db:
                 p = Path(db)
                 if p.is_dir():
                     raise InvalidInputError(
@@ -327,7 +328,7 @@ class PlugMemStore(BaseStore):
                     )
                 p.parent.mkdir(parents=True, exist_ok=True)
         else:
-            db_path = getattr(path_or_memory, "db_path", None)
+            db_path = getattr(path_or_memory, "url", None) or getattr(path_or_memory, "db_path", None)
             if db_path is None:
                 raise InvalidInputError(
                     "PlugMemStore needs a SQLite file path or a plugmem memory with a `db_path`, "
@@ -355,11 +356,13 @@ class PlugMemStore(BaseStore):
         self._lock = threading.RLock()
         self._closed = False
         self._warned_dims = False
-        self._conn = connect_sqlite(db, synchronous=synchronous or "FULL")
-        self._conn.executescript(_SCHEMA)
-        self._conn.execute(
-            "INSERT OR IGNORE INTO store_meta (name, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
-        )
+        self._db: Database = open_database(db, synchronous=synchronous or "FULL")
+        self._db.script(_SCHEMA)
+        with self._db.tx() as cur:
+            cur.execute(
+                "INSERT INTO store_meta (name, value) VALUES ('schema_version', ?) ON CONFLICT (name) DO NOTHING",
+                (SCHEMA_VERSION,),
+            )
 
         self._sweep_stop = threading.Event()
         self._sweeper: threading.Thread | None = None
@@ -435,7 +438,7 @@ class PlugMemStore(BaseStore):
             if self._closed:
                 return
             self._closed = True
-            self._conn.close()
+            self._db.close()
 
     def __enter__(self) -> PlugMemStore:
         return self
@@ -679,9 +682,7 @@ class PlugMemStore(BaseStore):
         with self._lock:
             self._check_open()
             now = self._now()
-            cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE" if plan.writes else "BEGIN")
-            try:
+            with self._db.tx(write=bool(plan.writes)) as cur:
                 results: list[Result] = []
                 for op in plan.ops:
                     if isinstance(op, GetOp):
@@ -694,13 +695,6 @@ class PlugMemStore(BaseStore):
                         results.append(None)
                 for put in plan.puts.values():
                     self._apply_put(cur, put, now, vectors)
-                cur.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    cur.execute("ROLLBACK")
-                raise
-            finally:
-                cur.close()
             return results
 
     @staticmethod
@@ -714,13 +708,13 @@ class PlugMemStore(BaseStore):
         )
 
     @staticmethod
-    def _refresh(cur: sqlite3.Cursor, rows: Iterable[_ItemRow], now: int) -> None:
+    def _refresh(cur: Tx, rows: Iterable[_ItemRow], now: int) -> None:
         """Restart the TTL clock of items that were just read."""
         params = [(_expiry(now, ttl), ns, key) for ns, key, _, _, _, ttl in rows if ttl is not None]
         if params:
             cur.executemany("UPDATE store_items SET expires_at = ? WHERE ns = ? AND key = ?", params)
 
-    def _get(self, cur: sqlite3.Cursor, op: GetOp, now: int) -> Item | None:
+    def _get(self, cur: Tx, op: GetOp, now: int) -> Item | None:
         row = cur.execute(
             f"SELECT {_ITEM_COLUMNS} FROM store_items "
             "WHERE ns = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?)",
@@ -732,9 +726,7 @@ class PlugMemStore(BaseStore):
             self._refresh(cur, [row], now)
         return self._item(row)
 
-    def _search(
-        self, cur: sqlite3.Cursor, op: SearchOp, now: int, query_vec: np.ndarray | None
-    ) -> list[SearchItem]:
+    def _search(self, cur: Tx, op: SearchOp, now: int, query_vec: np.ndarray | None) -> list[SearchItem]:
         clause, params = _prefix_clause(op.namespace_prefix)
         sql = (
             f"SELECT {_ITEM_COLUMNS} FROM store_items WHERE {clause} "
@@ -780,7 +772,7 @@ class PlugMemStore(BaseStore):
         ]
 
     def _rank(
-        self, cur: sqlite3.Cursor, op: SearchOp, candidates: list[_ItemRow], query_vec: np.ndarray
+        self, cur: Tx, op: SearchOp, candidates: list[_ItemRow], query_vec: np.ndarray
     ) -> list[tuple[_ItemRow, float | None]]:
         """Best cosine per item (over its fields), best first; items without vectors last."""
         if not candidates:
@@ -819,7 +811,7 @@ class PlugMemStore(BaseStore):
         unscored = [i for i in range(len(candidates)) if not math.isfinite(best[i])]
         return [(candidates[i], float(best[i])) for i in scored] + [(candidates[i], None) for i in unscored]
 
-    def _list_namespaces(self, cur: sqlite3.Cursor, op: ListNamespacesOp, now: int) -> list[Namespace]:
+    def _list_namespaces(self, cur: Tx, op: ListNamespacesOp, now: int) -> list[Namespace]:
         literal: list[str] = []  # the wildcard-free head of a prefix condition narrows the scan
         for cond in op.match_conditions or ():
             if cond.match_type == "prefix":
@@ -845,7 +837,7 @@ class PlugMemStore(BaseStore):
         kept.sort()
         return kept[op.offset : op.offset + op.limit]
 
-    def _apply_put(self, cur: sqlite3.Cursor, put: _Put, now: int, vectors: dict[str, np.ndarray]) -> None:
+    def _apply_put(self, cur: Tx, put: _Put, now: int, vectors: dict[str, np.ndarray]) -> None:
         ns = _ns_key(put.namespace)
         if put.value_json is None:
             cur.execute("DELETE FROM store_items WHERE ns = ? AND key = ?", (ns, put.key))
@@ -865,7 +857,7 @@ class PlugMemStore(BaseStore):
         cur.execute("DELETE FROM store_vectors WHERE ns = ? AND key = ?", (ns, put.key))
         if put.texts:
             cur.executemany(
-                "INSERT OR REPLACE INTO store_vectors (ns, key, field, vec) VALUES (?, ?, ?, ?)",
+                f"INSERT INTO store_vectors (ns, key, field, vec) VALUES (?, ?, ?, ?) {_VEC_REPLACE}",
                 [(ns, put.key, name, vectors[text].tobytes()) for name, text in put.texts],
             )
 
@@ -875,21 +867,11 @@ class PlugMemStore(BaseStore):
         with self._lock:
             self._check_open()
             now = self._now()
-            cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                cur.execute(
+            with self._db.tx() as cur:
+                deleted = cur.execute(
                     "DELETE FROM store_items WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,)
-                )
-                deleted = cur.rowcount
-                cur.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    cur.execute("ROLLBACK")
-                raise
-            finally:
-                cur.close()
-            return deleted
+                ).rowcount
+            return int(deleted)
 
     async def asweep_ttl(self) -> int:
         return await asyncio.to_thread(self.sweep_ttl)
@@ -958,17 +940,18 @@ class PlugMemStore(BaseStore):
         emb = self._require_embeddings()
         with self._lock:
             self._check_open()
-            keys = self._conn.execute("SELECT ns, key FROM store_items ORDER BY ns, key").fetchall()
+            with self._db.tx(write=False) as cur:
+                keys = cur.execute("SELECT ns, key FROM store_items ORDER BY ns, key").fetchall()
         done = 0
         for start in range(0, len(keys), batch_size):
             chunk = keys[start : start + batch_size]
-            with self._lock:
+            with self._lock, self._db.tx(write=False) as cur:
                 self._check_open()
                 rows = [
                     r
                     for ns, key in chunk
                     if (
-                        r := self._conn.execute(
+                        r := cur.execute(
                             "SELECT ns, key, value, index_spec FROM store_items WHERE ns = ? AND key = ?",
                             (ns, key),
                         ).fetchone()
@@ -984,9 +967,7 @@ class PlugMemStore(BaseStore):
             )
             with self._lock:
                 self._check_open()
-                cur = self._conn.cursor()
-                cur.execute("BEGIN IMMEDIATE")
-                try:
+                with self._db.tx() as cur:
                     for ns, key, value_json, index_json, pairs in wanted:
                         current = cur.execute(
                             "SELECT value, index_spec FROM store_items WHERE ns = ? AND key = ?", (ns, key)
@@ -995,17 +976,10 @@ class PlugMemStore(BaseStore):
                             continue
                         cur.execute("DELETE FROM store_vectors WHERE ns = ? AND key = ?", (ns, key))
                         cur.executemany(
-                            "INSERT OR REPLACE INTO store_vectors (ns, key, field, vec) VALUES (?, ?, ?, ?)",
+                            f"INSERT INTO store_vectors (ns, key, field, vec) VALUES (?, ?, ?, ?) {_VEC_REPLACE}",
                             [(ns, key, name, vectors[t].tobytes()) for name, t in pairs],
                         )
                         done += 1
-                    cur.execute("COMMIT")
-                except BaseException:
-                    if self._conn.in_transaction:
-                        cur.execute("ROLLBACK")
-                    raise
-                finally:
-                    cur.close()
         return done
 
 

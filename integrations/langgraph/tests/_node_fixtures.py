@@ -59,7 +59,7 @@ def shared_embeddings() -> Embeddings | None:
     return default_embeddings()
 
 
-def open_memory(path: Path, **policy: Any) -> PlugMem:
+def open_memory(path: Path | str, **policy: Any) -> PlugMem:
     """A real PlugMem on disk; the embedding model is shared so each open stays cheap."""
     return PlugMem.open(
         path, policy=MemoryPolicy(**policy) if policy else None, embeddings=shared_embeddings()

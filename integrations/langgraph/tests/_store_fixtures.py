@@ -11,9 +11,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +27,8 @@ from langgraph.store.base import BaseStore, IndexConfig, TTLConfig
 from langgraph.store.memory import InMemoryStore
 from plugmem_langgraph.store import PlugMemStore
 from pydantic import Field
+
+from plugmem import open_database
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 _WORD = re.compile(r"[a-z0-9]+")
@@ -106,6 +107,7 @@ class StoreKind:
     name: str  # "inmemory" | "plugmem"
     embedder: str  # "hash" | "onnx"
     tmp: Path
+    locate: Callable[[str], str] | None = None  # a PostgreSQL schema per file name (server backend)
     opened: list[BaseStore] = field(default_factory=list)
     last_embeddings: CountingEmbeddings | None = None
 
@@ -154,7 +156,8 @@ class StoreKind:
         index = self.index(fields) if indexed else None
         store: BaseStore
         if self.is_plugmem:
-            store = PlugMemStore(self.tmp / file, index=index, ttl=ttl, clock=clock)
+            where = self.locate(file) if self.locate is not None else self.tmp / file
+            store = PlugMemStore(where, index=index, ttl=ttl, clock=clock)
         else:
             store = InMemoryStore(index=index)
         self.opened.append(store)
@@ -166,13 +169,14 @@ class StoreKind:
                 store.close()
 
 
-def raw_count(db: Path, table: str) -> int:
-    """Row count read straight from the file, to see what a store really persisted."""
-    con = sqlite3.connect(db)
+def raw_count(db: Path | str, table: str) -> int:
+    """Row count read straight from the database, to see what a store really persisted."""
+    database = open_database(db)
     try:
-        return int(con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+        with database.tx(write=False) as cur:
+            return int(cur.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
     finally:
-        con.close()
+        database.close()
 
 
 class ScriptedChatModel(BaseChatModel):

@@ -1,15 +1,16 @@
 """PlugMemSaver in real graphs: durable checkpoints, and thread messages fed into a real PlugMem.
 
 Every test runs a compiled LangGraph `StateGraph` (or calls the saver directly for the
-error cases) against a real SQLite file and, where memory is involved, a real `PlugMem`
-on disk with the MiniLM ONNX embedder when it is present.
+error cases) against a real database (a SQLite file, and a PostgreSQL schema when the server
+backend runs) and, where memory is involved, a real `PlugMem` with the MiniLM ONNX embedder
+when it is present.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,10 @@ from plugmem_langgraph import PlugMemSaver
 from plugmem_langgraph.checkpoint import FALLBACK_NAMESPACE_PREFIX
 from plugmem_langgraph.node import MEMORY_MESSAGE_PREFIX, memory_node
 
-from plugmem import InvalidInputError, MemoryClosedError, MemoryPolicy, PlugMem
+from plugmem import InvalidInputError, MemoryClosedError, MemoryPolicy, PlugMem, open_database
+
+pytestmark = pytest.mark.backends
+At = Callable[[str], str]
 
 NS = ("memories", "u1")
 POLICY = MemoryPolicy(name="assistant", namespace=("memories", "{user_id}"))
@@ -56,8 +60,8 @@ def chat_app(saver: PlugMemSaver, *, with_memory_node: PlugMem | None = None) ->
 
 
 @pytest.fixture
-def mem(tmp_path: Path) -> Iterator[PlugMem]:
-    m = open_memory(tmp_path / "mem", full_history_when_fits=False)
+def mem(memory_at: At) -> Iterator[PlugMem]:
+    m = open_memory(memory_at("mem"), full_history_when_fits=False)
     try:
         yield m
     finally:
@@ -79,15 +83,20 @@ def settle(saver: PlugMemSaver, mem: PlugMem) -> None:
 
 
 def fed_rows(db: Path | str) -> list[tuple[str, str, str]]:
-    with closing(sqlite3.connect(db)) as conn:
-        return conn.execute(
-            "SELECT namespace, thread_id, message_id FROM lg_fed ORDER BY message_id"
-        ).fetchall()
+    database = open_database(db)
+    try:
+        with database.tx(write=False) as cur:
+            rows = cur.execute(
+                "SELECT namespace, thread_id, message_id FROM lg_fed ORDER BY message_id"
+            ).fetchall()
+    finally:
+        database.close()
+    return [tuple(r) for r in rows]
 
 
 # -- durability ---------------------------------------------------------------------------
-def test_checkpoints_survive_close_and_reopen(tmp_path: Path) -> None:
-    db = tmp_path / "ckpt.db"
+def test_checkpoints_survive_close_and_reopen(memory_at: At) -> None:
+    db = memory_at("ckpt")
     with PlugMemSaver(path=db) as first:
         app = chat_app(first)
         app.invoke({"messages": [HumanMessage("I moved to Porto last spring.")]}, cfg("t1"))
@@ -128,16 +137,16 @@ def test_from_conn_string_and_durability_settings(tmp_path: Path) -> None:
     fast = open_memory(tmp_path / "fast", synchronous="NORMAL")
     try:
         with PlugMemSaver(memory=fast, policy=POLICY) as s:  # follows the memory's durability
-            assert s.synchronous == "NORMAL" and s._conn.execute("PRAGMA synchronous").fetchone()[0] == 1
+            assert s.synchronous == "NORMAL" and s._db._conn.execute("PRAGMA synchronous").fetchone()[0] == 1
         with PlugMemSaver(memory=fast, synchronous="FULL") as s:
-            assert s._conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+            assert s._db._conn.execute("PRAGMA synchronous").fetchone()[0] == 2
     finally:
         fast.close()
     with PlugMemSaver(path=tmp_path / "x.db") as plain:
         assert plain.synchronous == "FULL" and not plain.feed
 
 
-def test_interrupted_run_resumes_after_reopen(tmp_path: Path) -> None:
+def test_interrupted_run_resumes_after_reopen(memory_at: At) -> None:
     """Interrupts are special writes (WRITES_IDX_MAP); a restart between ask and answer loses nothing."""
 
     def ask(state: MessagesState) -> dict[str, Any]:
@@ -151,7 +160,7 @@ def test_interrupted_run_resumes_after_reopen(tmp_path: Path) -> None:
         g.add_edge("ask", END)
         return g.compile(checkpointer=s)
 
-    db = tmp_path / "ckpt.db"
+    db = memory_at("ckpt")
     with PlugMemSaver(path=db) as s1:
         out = build(s1).invoke({"messages": [HumanMessage("Book me a train.")]}, cfg("hitl"))
         assert out["__interrupt__"][0].value == "Which city?"
@@ -165,6 +174,14 @@ def test_interrupted_run_resumes_after_reopen(tmp_path: Path) -> None:
 
 def test_memory_database_holds_the_checkpoints(mem: PlugMem, saver: PlugMemSaver) -> None:
     chat_app(saver).invoke({"messages": [HumanMessage("hello there")]}, cfg("t1"))
+    if mem.url is not None:  # the server memory's own database
+        assert saver.db_path == mem.url
+        database = open_database(mem.url)
+        with database.tx(write=False) as cur:
+            (n,) = cur.execute("SELECT COUNT(*) FROM lg_checkpoints WHERE thread_id = 't1'").fetchone()
+        database.close()
+        assert n >= 2
+        return
     assert Path(saver.db_path) == mem.db_path
     with closing(sqlite3.connect(mem.db_path)) as conn:
         (n,) = conn.execute("SELECT COUNT(*) FROM lg_checkpoints WHERE thread_id = 't1'").fetchone()
@@ -228,7 +245,7 @@ def test_injected_memory_messages_are_not_fed_back(mem: PlugMem, saver: PlugMemS
     ids = [s.id for s in mem.steps(NS)]
     assert not [i for i in ids if i.startswith(MEMORY_MESSAGE_PREFIX)]
     assert "q1" in ids and "q2" in ids and "seed-1" in ids
-    assert all(not r[2].startswith(MEMORY_MESSAGE_PREFIX) for r in fed_rows(mem.db_path))
+    assert all(not r[2].startswith(MEMORY_MESSAGE_PREFIX) for r in fed_rows(mem.url or mem.db_path))
 
 
 def test_each_message_is_fed_once(mem: PlugMem, saver: PlugMemSaver) -> None:
@@ -241,7 +258,7 @@ def test_each_message_is_fed_once(mem: PlugMem, saver: PlugMemSaver) -> None:
     steps = mem.steps(NS, session_id="t1")
     assert len(steps) == 6 and len({s.id for s in steps}) == 6
     assert saver.fed_messages == 6  # each checkpoint fed only what was new since the last one
-    assert len(fed_rows(mem.db_path)) == 6
+    assert len(fed_rows(mem.url or mem.db_path)) == 6
     assert saver.feed_errors == 0
 
     # a new saver instance (cold cache) on the same file feeds only the new turn
@@ -372,8 +389,8 @@ async def test_async_graph_run(mem: PlugMem, saver: PlugMemSaver) -> None:
 
 
 # -- errors -----------------------------------------------------------------------------------
-def test_feed_failure_never_breaks_the_checkpoint(tmp_path: Path) -> None:
-    mem = open_memory(tmp_path / "mem")
+def test_feed_failure_never_breaks_the_checkpoint(memory_at: At) -> None:
+    mem = open_memory(memory_at("mem2"))
     saver = PlugMemSaver(memory=mem, policy=POLICY)
     mem.close()  # memory is gone; checkpoints must still be written
     out = chat_app(saver).invoke({"messages": [HumanMessage("still works")]}, cfg("t1"))

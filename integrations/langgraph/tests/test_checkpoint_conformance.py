@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from _node_fixtures import REPO
 
 if str(REPO) not in sys.path:  # `benchmarks` lives at the repository root
@@ -29,6 +31,8 @@ from benchmarks.checkpoint_conformance import (
     summarize,
 )
 
+pytestmark = pytest.mark.backends
+
 EXPECTED_TESTS = {
     "put": 17,
     "put_writes": 10,
@@ -41,10 +45,12 @@ EXPECTED_TESTS = {
 }
 
 
-async def test_full_conformance_suite(tmp_path: Path) -> None:
-    summaries = [summarize(report, seconds) for report, seconds in await arun_suites()]
+async def test_full_conformance_suite(tmp_path: Path, backend: str, memory_at: Callable[[str], str]) -> None:
+    locate = memory_at if backend == "postgres" else None
+    summaries = [summarize(report, seconds) for report, seconds in await arun_suites(locate=locate)]
     text = render(summaries)
-    out = DEFAULT_OUT if os.environ.get("PLUGMEM_WRITE_REPORTS") == "1" else tmp_path / "conformance.txt"
+    write = os.environ.get("PLUGMEM_WRITE_REPORTS") == "1" and backend == "sqlite"
+    out = DEFAULT_OUT if write else tmp_path / "conformance.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text + "\n", encoding="utf-8")
 

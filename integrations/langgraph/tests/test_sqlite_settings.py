@@ -25,8 +25,8 @@ def test_every_connection_to_the_memory_file_has_the_same_settings(tmp_path: Pat
         try:
             core = _settings(mem.store._conn)
             assert core == ("wal", 1, 1, 1)  # WAL, synchronous NORMAL, foreign keys, secure delete
-            assert _settings(saver._conn) == core
-            assert _settings(store._conn) == core
+            assert _settings(saver._db._conn) == core
+            assert _settings(store._db._conn) == core
         finally:
             store.close()
             saver.close()
@@ -34,4 +34,4 @@ def test_every_connection_to_the_memory_file_has_the_same_settings(tmp_path: Pat
 
 def test_full_durability_is_the_default(tmp_path: Path) -> None:
     with PlugMemSaver(path=tmp_path / "cp.db") as saver:
-        assert _settings(saver._conn) == ("wal", 2, 1, 1)
+        assert _settings(saver._db._conn) == ("wal", 2, 1, 1)

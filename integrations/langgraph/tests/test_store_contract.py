@@ -36,6 +36,8 @@ KINDS = [
     pytest.param(("plugmem", "hash"), id="plugmem-hash"),
     pytest.param(("inmemory", "onnx"), id="inmemory-onnx", marks=needs_onnx),
     pytest.param(("plugmem", "onnx"), id="plugmem-onnx", marks=needs_onnx),
+    pytest.param(("plugmem", "hash", "postgres"), id="plugmem-hash-postgres"),
+    pytest.param(("plugmem", "onnx", "postgres"), id="plugmem-onnx-postgres", marks=needs_onnx),
 ]
 
 FOOD = {"text": "I love eating pizza with melted cheese", "kind": "food", "stars": 5}
@@ -45,8 +47,9 @@ CODE = {"text": "Python programming with type hints and unit tests", "kind": "co
 
 @pytest.fixture(params=KINDS)
 def kind(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreKind]:
-    name, embedder = request.param
-    k = StoreKind(name, embedder, tmp_path)
+    name, embedder, *backend = request.param
+    locate = request.getfixturevalue("postgres_schemas") if backend == ["postgres"] else None
+    k = StoreKind(name, embedder, tmp_path, locate)
     yield k
     k.close_all()
 

@@ -10,19 +10,29 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _store_fixtures import T0, CountingEmbeddings, HashEmbeddings, ManualClock, raw_count
 from langgraph.store.base import GetOp, IndexConfig, InvalidNamespaceError, PutOp, SearchOp, TTLConfig
 from plugmem_langgraph.store import PlugMemStore, matches_filter
 
-from plugmem import InvalidInputError, MemoryClosedError
+from plugmem import InvalidInputError, MemoryClosedError, open_database
+
+pytestmark = pytest.mark.backends
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
+def db(backend: str, memory_at: Callable[[str], str]) -> Any:
+    """The store's database: a file in the test's directory, or a PostgreSQL schema of its own."""
+    where = memory_at("mem")
+    return Path(where) / "memory.sqlite" if backend == "sqlite" else where
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Path:
     return tmp_path / "mem" / "memory.sqlite"
 
 
@@ -43,7 +53,7 @@ def hash_index(dims: int = 64) -> IndexConfig:
 
 
 # -- durability ---------------------------------------------------------------------------
-def test_items_vectors_and_timestamps_survive_a_reopen(db: Path, clock: ManualClock) -> None:
+def test_items_vectors_and_timestamps_survive_a_reopen(db: Any, clock: ManualClock) -> None:
     first = PlugMemStore(db, index=hash_index(), clock=clock)
     first.put(("docs", "u1"), "food", {"text": "pizza with melted cheese"})
     first.put(("docs", "u1"), "weather", {"text": "sunny weather today"})
@@ -65,7 +75,8 @@ def test_items_vectors_and_timestamps_survive_a_reopen(db: Path, clock: ManualCl
         second.close()
 
 
-def test_the_file_is_in_wal_mode_and_only_store_tables_are_added(db: Path) -> None:
+def test_the_file_is_in_wal_mode_and_only_store_tables_are_added(sqlite_db: Path) -> None:
+    db = sqlite_db
     PlugMemStore(db).close()
     con = sqlite3.connect(db)
     try:
@@ -76,7 +87,7 @@ def test_the_file_is_in_wal_mode_and_only_store_tables_are_added(db: Path) -> No
         con.close()
 
 
-def test_two_stores_on_one_file_see_each_other(db: Path) -> None:
+def test_two_stores_on_one_file_see_each_other(db: Any) -> None:
     a, b = PlugMemStore(db), PlugMemStore(db)
     try:
         a.put(("shared",), "k", {"text": "from a"})
@@ -89,7 +100,7 @@ def test_two_stores_on_one_file_see_each_other(db: Path) -> None:
         b.close()
 
 
-def test_deleting_an_item_deletes_its_vectors(store: PlugMemStore, db: Path) -> None:
+def test_deleting_an_item_deletes_its_vectors(store: PlugMemStore, db: Any) -> None:
     store.put(("v",), "a", {"text": "one"})
     store.put(("v",), "b", {"text": "two"})
     assert raw_count(db, "store_vectors") == 2
@@ -138,7 +149,7 @@ def test_search_refreshes_only_the_items_it_returns(store: PlugMemStore, clock: 
     assert [i.key for i in store.search(("t",), refresh_ttl=False)] == ["a"]
 
 
-def test_ttl_config_sets_the_default_and_refresh_policy(db: Path, clock: ManualClock) -> None:
+def test_ttl_config_sets_the_default_and_refresh_policy(db: Any, clock: ManualClock) -> None:
     with PlugMemStore(db, ttl={"default_ttl": 2, "refresh_on_read": False}, clock=clock) as s:
         s.put(("c",), "default", {"n": 1})
         s.put(("c",), "never", {"n": 2}, ttl=None)
@@ -161,7 +172,7 @@ def test_re_putting_an_expired_item_makes_a_new_one(store: PlugMemStore, clock: 
 
 
 def test_sweep_deletes_expired_rows_and_their_vectors(
-    store: PlugMemStore, clock: ManualClock, db: Path
+    store: PlugMemStore, clock: ManualClock, db: Any
 ) -> None:
     store.put(("s",), "a", {"text": "one"}, ttl=1)
     store.put(("s",), "b", {"text": "two"}, ttl=5)
@@ -176,7 +187,7 @@ def test_sweep_deletes_expired_rows_and_their_vectors(
     assert [i.key for i in store.search(("s",))] == ["c"]
 
 
-def test_the_sweeper_thread_deletes_expired_items(db: Path, clock: ManualClock) -> None:
+def test_the_sweeper_thread_deletes_expired_items(db: Any, clock: ManualClock) -> None:
     ttl: TTLConfig = {"sweep_interval_minutes": 0.001}  # type: ignore[typeddict-item]  # minutes may be fractional
     s = PlugMemStore(db, ttl=ttl, clock=clock)
     try:
@@ -192,7 +203,7 @@ def test_the_sweeper_thread_deletes_expired_items(db: Path, clock: ManualClock) 
     assert s.stop_ttl_sweeper() is True
 
 
-def test_an_unclosed_store_with_a_sweeper_can_be_freed(db: Path) -> None:
+def test_an_unclosed_store_with_a_sweeper_can_be_freed(db: Any) -> None:
     s = PlugMemStore(db, ttl={"sweep_interval_minutes": 10})
     sweeper = s._sweeper
     ref = weakref.ref(s)
@@ -253,7 +264,7 @@ def test_direct_batches_validate_namespaces(store: PlugMemStore) -> None:
             store.batch([op])
 
 
-def test_bad_input_is_rejected_before_anything_is_written(store: PlugMemStore, db: Path) -> None:
+def test_bad_input_is_rejected_before_anything_is_written(store: PlugMemStore, db: Any) -> None:
     with pytest.raises(InvalidInputError, match="JSON"):
         store.batch([PutOp(("j",), "ok", {"v": 1}), PutOp(("j",), "bad", {"when": object()})])
     assert raw_count(db, "store_items") == 0
@@ -267,7 +278,7 @@ def test_bad_input_is_rejected_before_anything_is_written(store: PlugMemStore, d
         store.batch(["not an op"])  # type: ignore[list-item]
 
 
-def test_a_closed_store_says_so(db: Path) -> None:
+def test_a_closed_store_says_so(db: Any) -> None:
     s = PlugMemStore(db)
     s.close()
     s.close()
@@ -286,14 +297,14 @@ def test_constructor_errors_are_clear(tmp_path: Path) -> None:
         PlugMemStore(tmp_path / "x.sqlite", index="auto")
 
 
-def test_a_wrong_dimension_from_the_embedder_is_an_error(db: Path) -> None:
+def test_a_wrong_dimension_from_the_embedder_is_an_error(db: Any) -> None:
     with PlugMemStore(db, index={"dims": 32, "embed": HashEmbeddings(64)}) as s:
         with pytest.raises(InvalidInputError, match="dims"):
             s.put(("d",), "k", {"text": "x"})
         assert s.get(("d",), "k") is None
 
 
-def test_a_plain_function_can_embed(db: Path) -> None:
+def test_a_plain_function_can_embed(db: Any) -> None:
     model = HashEmbeddings(16)
 
     def embed(texts: Sequence[str]) -> list[list[float]]:
@@ -322,7 +333,7 @@ def test_reindex_after_changing_the_embedding_model(db: Path, caplog: pytest.Log
 
 
 # -- concurrency --------------------------------------------------------------------------
-def test_threads_can_share_one_store(db: Path) -> None:
+def test_threads_can_share_one_store(db: Any) -> None:
     emb = CountingEmbeddings(HashEmbeddings(32))
     with PlugMemStore(db, index={"dims": 32, "embed": emb, "fields": ["text"]}) as s:
         errors: list[BaseException] = []
@@ -346,14 +357,14 @@ def test_threads_can_share_one_store(db: Path) -> None:
         assert len(s.list_namespaces()) == 8
 
 
-async def test_abatch_runs_sqlite_off_the_event_loop(db: Path, clock: ManualClock) -> None:
+async def test_abatch_runs_sqlite_off_the_event_loop(db: Any, clock: ManualClock) -> None:
     with PlugMemStore(db, clock=clock) as s:
         await s.aput(("a",), "k", {"v": 1})
         assert await s.aget(("a",), "k") is not None
     assert clock.threads and threading.get_ident() not in clock.threads
 
 
-async def test_abatch_embeds_with_the_async_api(db: Path) -> None:
+async def test_abatch_embeds_with_the_async_api(db: Any) -> None:
     model = HashEmbeddings(16)
     calls: list[list[str]] = []
 
@@ -376,25 +387,28 @@ async def test_abatch_embeds_with_the_async_api(db: Path) -> None:
             s.put(("x",), "c", {"text": "sync"})
 
 
-def test_values_are_stored_as_json(store: PlugMemStore, db: Path) -> None:
+def test_values_are_stored_as_json(store: PlugMemStore, db: Any) -> None:
     store.put(("j",), "k", {"text": "ünïcode", "n": [1, 2.5, None, True]})
-    con = sqlite3.connect(db)
+    database = open_database(db)
     try:
-        raw = con.execute("SELECT value FROM store_items").fetchone()[0]
+        with database.tx(write=False) as cur:
+            raw = cur.execute("SELECT value FROM store_items").fetchone()[0]
     finally:
-        con.close()
+        database.close()
     assert json.loads(raw) == {"text": "ünïcode", "n": [1, 2.5, None, True]}
 
 
 # -- on a plugmem memory ------------------------------------------------------------------
-def test_a_plugmem_memory_lends_its_file_embeddings_and_clock(tmp_path: Path, clock: ManualClock) -> None:
+def test_a_plugmem_memory_lends_its_file_embeddings_and_clock(
+    memory_at: Callable[[str], str], clock: ManualClock
+) -> None:
     from plugmem import PlugMem
 
-    mem = PlugMem.open(tmp_path / "mem", embeddings=HashEmbeddings(64), clock=clock)
-    db_file = mem.db_path
+    mem = PlugMem.open(memory_at("mem"), embeddings=HashEmbeddings(64), clock=clock)
+    db_file = mem.url or mem.db_path
     try:
         with PlugMemStore(mem, index="auto") as auto:
-            assert Path(auto.db_path) == mem.db_path
+            assert auto.db_path == (mem.url or str(mem.db_path))
             auto.put(("docs",), "food", {"text": "pizza with melted cheese"})
             auto.put(("docs",), "weather", {"text": "sunny weather today"})
             found = auto.search(("docs",), query="melted cheese pizza")
