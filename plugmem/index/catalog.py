@@ -24,6 +24,7 @@ from plugmem.model import Event, Knowledge, Step, Summary
 from plugmem.namespace import NamespaceKey
 
 DocKind = str  # "turn" | "event" | "knowledge" | "summary"
+DENSE_WEIGHT = 0.35  # measured on LoCoMo dev: BM25 carries names and rare words, vectors carry paraphrase
 
 
 @dataclass(slots=True)
@@ -157,6 +158,7 @@ class Catalog:
         self._facts: dict[str, set[str]] = {}  # step id → knowledge doc ids derived from it
         self._by_kind: dict[str, tuple[int, list[Doc]]] = {}
         self._slots: dict[str, set[str]] = {}  # "residence", "pet:dog" and "pet:" → knowledge doc ids
+        self._speakers: tuple[int, list[str]] = (-1, [])
 
     def put(self, docs: Sequence[Doc], *, embed: bool = True) -> None:
         if not docs:
@@ -264,6 +266,17 @@ class Catalog:
                 self._turns_dirty = False
             return self.turns_by_seq
 
+    def speakers(self) -> list[str]:
+        """Who speaks in this namespace's turns, most turns first; cached until the catalog changes."""
+        with self.lock:
+            if self._speakers[0] != self.version:
+                counts: dict[str, int] = {}
+                for d in self.turns():
+                    if d.speaker:
+                        counts[d.speaker] = counts.get(d.speaker, 0) + 1
+                self._speakers = (self.version, sorted(counts, key=lambda s: -counts[s]))
+            return self._speakers[1]
+
     def missing_vectors(self) -> list[Doc]:
         """Docs the vector store lost (e.g. a crash between the log and Chroma)."""
         if self._vectors is None:
@@ -288,13 +301,14 @@ class Catalog:
         if self._vectors is not None:
             self._vectors.delete(self.namespace, ids)
 
-    def search(self, query: str, qvec: np.ndarray | None, k: int) -> Hits:
-        """Hybrid search: dense and lexical top-k, fused by a convex combination of scores."""
+    def search(self, query: str, qvec: np.ndarray | None, k: int, *, alpha: float = DENSE_WEIGHT) -> Hits:
+        """Hybrid search: dense and lexical top-k, fused by a convex combination of scores
+        (`alpha` is the dense side's weight)."""
         lex = self.lexical.search(query, k)
         dense: list[tuple[str, float]] = []
         if qvec is not None and self._vectors is not None:
             dense = [(i, s) for i, s in self._vectors.search(self.namespace, qvec, k) if i in self.docs]
-        return Hits(fused=fuse(dense, lex), dense=dense, lexical=lex)
+        return Hits(fused=fuse(dense, lex, alpha=alpha), dense=dense, lexical=lex)
 
 
 @dataclass(slots=True)
@@ -302,9 +316,6 @@ class Hits:
     fused: dict[str, float]
     dense: list[tuple[str, float]]
     lexical: list[tuple[str, float]]
-
-
-DENSE_WEIGHT = 0.35  # measured on LoCoMo dev: BM25 carries names and rare words, vectors carry paraphrase
 
 
 def fuse(

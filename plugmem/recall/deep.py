@@ -72,7 +72,7 @@ def deep_deterministic(
     expanded = _prf_query(query, fast)
     if expanded != query:
         qv2 = embed_query(expanded) if embed_query is not None else None
-        fast2 = fast_search(cat, expanded, qv2)
+        fast2 = fast_search(cat, expanded, qv2, alpha=fast.alpha)
         for d_id, s in _normalise({it.doc.id: it.score for it in fast2.ranked}).items():
             base[d_id] = max(base.get(d_id, 0.0), 0.6 * s)
     # 2. personalized PageRank from the best seeds and the entities the query names

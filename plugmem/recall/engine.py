@@ -31,8 +31,9 @@ from plugmem.recall.context import Scored, arrange, item_tokens, render, select,
 from plugmem.recall.currency import apply_currency
 from plugmem.recall.deep import DeepResult, deep_deterministic, deep_llm
 from plugmem.recall.fast import ITEM_WEIGHT, FastResult, fast_search
+from plugmem.recall.focus import focus_on_named
 from plugmem.recall.graph import build_graph
-from plugmem.recall.intent import lead_with_slots, promote_procedures, slot_facts
+from plugmem.recall.intent import asks_advice, dense_weight, lead_with_slots, promote_procedures, slot_facts
 from plugmem.recall.relevance import judge
 from plugmem.recall.scheduler import Decision, decide_escalation
 from plugmem.recall.scope import apply_scope, time_scope
@@ -156,13 +157,14 @@ class RecallEngine:
             return _Run(Decision("fast", "memory is empty in this namespace"))
         scope = time_scope(query, now, lambda phrase: self._anchor(cat, phrase))
         qvec = self._qvec(query)
-        fast = fast_search(cat, query, qvec)
+        fast = fast_search(cat, query, qvec, alpha=dense_weight(query))
         answers_slot = any(d.valid_until is None for d in slot_facts(query, cat)[1].values())
         verdict = judge(
             fast,
             docs=len(cat.docs),
             has_vectors=qvec is not None and bool(fast.top_dense),
             answers_slot=answers_slot,
+            advice=asks_advice(query),
         )
         if not verdict.relevant:
             return _Run(Decision("fast", verdict.reason))
@@ -173,6 +175,9 @@ class RecallEngine:
             decision = Decision("full", f"full history ({total} tokens) fits the {budget}-token budget")
             return _Run(decision, apply_currency(ranked, cat, policy.stale, pull=False))
         run = self._tiers(query, cat, qvec, fast, mode, policy)
+        run.ranked, named = focus_on_named(run.ranked, query, cat)
+        if named:
+            run.notes.append(f"about {', '.join(sorted(named))}")
         if scope is not None:
             run.ranked = apply_scope(run.ranked, scope, cat)
             run.notes.append(

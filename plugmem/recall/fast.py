@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from plugmem.index.catalog import Catalog
+from plugmem.index.catalog import DENSE_WEIGHT, Catalog
 from plugmem.recall.context import Scored
 from plugmem.text import tokenize
 
@@ -35,6 +35,7 @@ class FastResult:
     lexical_coverage: float = 0.0  # IDF-weighted share of the query's terms in the best lexical hit
     known_coverage: float = 0.0  # the same over the terms memory has seen at all
     turn_scores: dict[str, float] = field(default_factory=dict)
+    alpha: float = DENSE_WEIGHT  # the dense weight this search fused with
 
 
 def _propagate(cat: Catalog, fused: dict[str, float]) -> tuple[dict[str, float], list[Scored]]:
@@ -61,8 +62,15 @@ def _propagate(cat: Catalog, fused: dict[str, float]) -> tuple[dict[str, float],
     return turn_scores, items
 
 
-def fast_search(cat: Catalog, query: str, qvec: np.ndarray | None, *, search_k: int = SEARCH_K) -> FastResult:
-    hits = cat.search(query, qvec, search_k)
+def fast_search(
+    cat: Catalog,
+    query: str,
+    qvec: np.ndarray | None,
+    *,
+    search_k: int = SEARCH_K,
+    alpha: float = DENSE_WEIGHT,
+) -> FastResult:
+    hits = cat.search(query, qvec, search_k, alpha=alpha)
     turn_scores, items = _propagate(cat, hits.fused)
     ranked = [Scored(cat.docs[t], s) for t, s in turn_scores.items()] + items
     ranked.sort(key=lambda x: -x.score)
@@ -82,4 +90,5 @@ def fast_search(cat: Catalog, query: str, qvec: np.ndarray | None, *, search_k: 
         lexical_coverage=cat.lexical.coverage(query, best_lexical),
         known_coverage=cat.lexical.coverage(query, best_lexical, known_only=True),
         turn_scores=turn_scores,
+        alpha=alpha,
     )

@@ -1,6 +1,8 @@
-"""What kind of question it is: a how-to, a request a learned procedure can serve, a broad look back.
+"""What kind of question it is: a how-to, a request a learned procedure can serve, a broad look back,
+a request for advice whose evidence shares no words with it.
 
-Plain patterns over the query, no model: they decide which kind of item leads the context.
+Plain patterns over the query, no model: they decide which kind of item leads the context, and how
+much the dense side of the hybrid search weighs.
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from plugmem.index.catalog import Catalog, Doc
+from plugmem.index.catalog import DENSE_WEIGHT, Catalog, Doc
 from plugmem.recall.context import Scored
 
 HOWTO = re.compile(
@@ -57,10 +59,36 @@ SLOT_QUESTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(?:what\s+car|which\s+car|drive)\b", re.I), "car"),
     (re.compile(r"\bwhen\b.*\b(?:lessons?|class(?:es)?|practice|training)\b", re.I), "schedule:"),
 )
+# Requests for advice ("any tips?", "can you recommend a show?") and guesses about a person ("would
+# Melanie enjoy Vivaldi?"): the evidence is what the user said about their tastes or what the person
+# did, in words the question does not use, so the vectors lead. BM25's half otherwise pulls in
+# whatever shares the question's words ("recommend", "tips").
+ADVICE = re.compile(
+    r"\b(?:recommend\w*|suggest\w*|advice|advise|tips?|ideas?|what\s+should\s+i|do\s+you\s+think)\b", re.I
+)
+PARAPHRASE = re.compile(
+    ADVICE.pattern + r"|^\s*(?:would|could|might|is\s+it\s+likely|does\s+\w+\s+(?:like|enjoy|prefer))\b"
+    r"|\b(?:likely|probably|might|be\s+considered|would\s+\w+\s+(?:enjoy|like|prefer|want|be))\b",
+    re.I,
+)
+PARAPHRASE_DENSE = 0.7
+
+
+def dense_weight(query: str) -> float:
+    """The dense side's weight in the fusion for this query (`DENSE_WEIGHT` unless it is a paraphrase)."""
+    return PARAPHRASE_DENSE if PARAPHRASE.search(query) else DENSE_WEIGHT
+
+
+def asks_advice(query: str) -> bool:
+    """A request for advice or a recommendation: what memory knows of the user's tastes is relevant to it
+    however far its words and meaning are from the request's (see `recall/relevance.py`)."""
+    return bool(ADVICE.search(query))
+
+
 SLOT_LEAD = 0.5  # how far above the best other item the current answer to a slot question goes
 # how well a procedure must match (its fused score, before the item weight) to lead the context
 HOWTO_MATCH = 0.45
-REQUEST_MATCH = 0.7
+REQUEST_MATCH = 0.65  # "Find me a flight to Porto" against the learned flight search: 0.69 in the fast tier
 
 
 def asked_slots(query: str) -> list[str]:
