@@ -57,7 +57,7 @@ class MemoryPolicy(BaseModel):
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     # OS niceness of the background ingest thread and its model threads (Linux): a tenant's recall keeps
     # the cores while another tenant imports; 0 runs ingest at the caller's priority
-    ingest_niceness: int = Field(10, ge=0, le=19)
+    ingest_niceness: int = Field(19, ge=0, le=19)
     # the default ONNX model's weights: "int8" embeds ~1.9x faster (a one-time quantized copy, the `int8`
     # extra); the two never share vectors. Ignored when PlugMem.open is given its own embeddings
     embedding_precision: Literal["fp32", "int8"] = "fp32"
