@@ -36,11 +36,11 @@ from plugmem.errors import (
     PlugMemError,
     StorageError,
 )
-from plugmem.index import lexical_fts, repair
+from plugmem.index import lexical_fts, lexical_pg, repair
 from plugmem.index.catalog import Catalog
 from plugmem.index.embeddings import CachedEmbeddings, default_embeddings, model_id_of
 from plugmem.index.lexical import LexicalIndex
-from plugmem.index.lexical_search import LexicalBackends
+from plugmem.index.lexical_search import DropIn, EraseIn, LexicalBackends, LexicalSearch
 from plugmem.index.vectors import VectorIndex, server_client
 from plugmem.llm import usage_counters
 from plugmem.llm_roles import ROLES, ChatModels, ModelLike
@@ -174,16 +174,19 @@ class PlugMem:
             )
             self.vectors = self._open_vectors(mid, chroma_client)
         self._erasers: list[Eraser] = []
-        # large namespaces search words in the database's full-text index (SQLite FTS5); another store
-        # brings its own full-text variant, or keeps every namespace's index in RAM
+        # large namespaces search words in the database's full-text index (SQLite FTS5, or the
+        # tsvector table on PostgreSQL); another store keeps every namespace's index in RAM
         store = self.store
-        self._fts = isinstance(store, SQLiteStore)
+        on_disk: Callable[[NamespaceKey, bool], LexicalSearch | None] | None = None
+        self._lexical_erase: tuple[EraseIn, DropIn] | None = None
+        if isinstance(store, SQLiteStore):
+            on_disk = functools.partial(lexical_fts.open_fts, store)
+            self._lexical_erase = (lexical_fts.erase_in, lexical_fts.drop_in)
+        elif isinstance(store, PostgresStore):
+            on_disk = functools.partial(lexical_pg.open_pg, store)
+            self._lexical_erase = (lexical_pg.erase_in, lexical_pg.drop_in)
         self._lexical = LexicalBackends(
-            in_memory=LexicalIndex,
-            on_disk=functools.partial(lexical_fts.open_fts, store)
-            if isinstance(store, SQLiteStore)
-            else None,
-            disk_from=self.policy.lexical_on_disk_from,
+            in_memory=LexicalIndex, on_disk=on_disk, disk_from=self.policy.lexical_on_disk_from
         )
         self._catalogs: dict[str, Catalog] = {}
         self._catalog_lock = threading.Lock()
@@ -484,14 +487,15 @@ class PlugMem:
 
     def _erase_lexical(self, c: Tx, ns: NamespaceKey, res: Unlinked) -> None:
         """Inside a forget's transaction: the namespace's full-text index forgets too."""
-        if not self._fts:
+        if self._lexical_erase is None:
             return
+        erase_in, drop_in = self._lexical_erase
         if res.whole_namespace:
-            lexical_fts.drop_in(c, ns)
+            drop_in(c, ns)
             return
         changed = [(d.id, d.lexical_text or d.text) for d in res.changed_docs]
         # requeued turns are indexed with the turn before them, which may be forgotten
-        lexical_fts.erase_in(c, ns, [*res.removed_docs, *res.requeued_docs], changed)
+        erase_in(c, ns, [*res.removed_docs, *res.requeued_docs], changed)
 
     def _forget_target(
         self, ns: NamespaceKey, ids: Iterable[str] | None, session_id: str | None

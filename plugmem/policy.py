@@ -50,8 +50,9 @@ class MemoryPolicy(BaseModel):
     extract_knowledge: bool = True
     segment_gap_minutes: float = Field(30.0, gt=0)
     retention_days: float | None = Field(None, gt=0)  # None keeps forever
-    # a namespace's lexical index moves from RAM to the database's full-text index (SQLite FTS5) once
-    # it holds this many documents (turns, events, facts, summaries); None keeps it in RAM. Read at open.
+    # a namespace's lexical index moves from RAM to the database's full-text index (SQLite FTS5, or a
+    # tsvector table on PostgreSQL) once it holds this many documents (turns, events, facts, summaries);
+    # None keeps it in RAM. Read at open.
     lexical_on_disk_from: int | None = Field(LEXICAL_ON_DISK_FROM, ge=0)
     # durability: FULL fsyncs every commit; NORMAL survives process crashes, not power loss
     synchronous: Literal["FULL", "NORMAL"] = "FULL"

@@ -3,8 +3,9 @@
 Why an interface: BM25 in RAM (`lexical.LexicalIndex`) is the fastest while a namespace is
 small, but it holds every document's tokens in the process (≈ 1.5 GB RSS at 100k messages
 with the rest of the catalog). Past a size the index moves into the database the memory
-already has (`lexical_fts.FtsIndex`, SQLite FTS5), which costs a little latency and no RAM.
-A server database adds its own full-text index by implementing the same five methods.
+already has (`lexical_fts.FtsIndex`, SQLite FTS5; `lexical_pg.PgFtsIndex`, a tsvector table on
+PostgreSQL), which costs a little latency and no RAM. Each database's index also supplies the
+two steps a forget runs inside its own transaction (`EraseIn`, `DropIn`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from plugmem.namespace import NamespaceKey
+from plugmem.storage.base import Tx
+
+# inside a forget's transaction: delete `removed` documents and rewrite `changed` (id, text) ones
+EraseIn = Callable[[Tx, NamespaceKey, Sequence[str], Sequence[tuple[str, str]]], None]
+# inside a forget's transaction: remove a namespace's whole index
+DropIn = Callable[[Tx, NamespaceKey], None]
 
 
 class LexicalSearch(Protocol):

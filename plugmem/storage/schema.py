@@ -8,16 +8,21 @@ with `IF NOT EXISTS`, so a database from before `schema_version` existed adopts 
 
 The DDL is written once in SQLite's words; `ddl(..., "postgres")` swaps the few types that
 differ (identity keys, BYTEA, DOUBLE PRECISION, BIGINT, byte-order text), so both engines get
-the same tables and sort text the same way.
+the same tables and sort text the same way. A migration that only one engine needs is a
+mapping of dialect to script (the other engines record its number and run nothing): PostgreSQL's
+full-text table has no SQLite counterpart, whose FTS5 tables are made per namespace on demand.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from plugmem.errors import SchemaTooNewError
 
-MIGRATIONS: tuple[str, ...] = (
+Migration = str | Mapping[str, str]  # one script for every engine, or one per dialect
+
+MIGRATIONS: tuple[Migration, ...] = (
     # 1: the log, derived rows, vector cache, failures, counters and quarantine
     """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -71,6 +76,16 @@ CREATE TABLE work_claims (namespace TEXT PRIMARY KEY);
 CREATE TABLE generations (namespace TEXT PRIMARY KEY, gen INTEGER NOT NULL);
 CREATE INDEX steps_pending_ns ON steps (namespace, seq) WHERE state = 0;
 """,
+    # 3: PostgreSQL's lexical index of large namespaces (`plugmem.index.lexical_pg`): one row per
+    # document, its tokens as a tsvector (term frequencies as positions) under a GIN index
+    {
+        "postgres": """
+CREATE TABLE lexical (
+    namespace TEXT NOT NULL, doc_id TEXT NOT NULL, hash TEXT NOT NULL, len INTEGER NOT NULL,
+    tsv tsvector NOT NULL, PRIMARY KEY (namespace, doc_id));
+CREATE INDEX lexical_tsv ON lexical USING gin (tsv);
+""",
+    },
 )
 
 LATEST = len(MIGRATIONS)
@@ -86,8 +101,10 @@ _POSTGRES_TYPES = (
 )
 
 
-def ddl(script: str, dialect: str) -> list[str]:
-    """The statements of a migration in one engine's dialect."""
+def ddl(script: Migration, dialect: str) -> list[str]:
+    """The statements of a migration in one engine's dialect (none when it is another engine's)."""
+    if not isinstance(script, str):
+        script = script.get(dialect, "")
     if dialect == "postgres":
         for pattern, replacement in _POSTGRES_TYPES:
             script = re.sub(pattern, replacement, script)
