@@ -26,7 +26,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from plugmem.index.lexical import B, K1
+from plugmem.index.lexical import K1, B
 from plugmem.namespace import NamespaceKey
 from plugmem.storage.base import Tx
 from plugmem.text import tokenize
@@ -233,9 +233,7 @@ class PgFtsIndex:
         terms = _terms(query)
         if not terms:
             return 0.0
-        df = {
-            str(t): int(n) for t, n in self._store.query(_DF, (self._ns, _tsquery(terms), terms))
-        }
+        df = {str(t): int(n) for t, n in self._store.query(_DF, (self._ns, _tsquery(terms), terms))}
         if known_only:
             terms = [t for t in terms if df.get(t)]
             if not terms:
