@@ -6,9 +6,12 @@ as the scaling stage builds them) go into `LexicalIndex` (bm25s in RAM) and into
 to index, search latency p50/p95 over LoCoMo questions (top 40, as the fast tier asks), the time a
 reopen takes to its first answer (the catalog load), and the memory each keeps (Python heap for
 RAM, file size for FTS5). This sets
-`MemoryPolicy.lexical_on_disk_from` (see docs/NOTES.md).
+`MemoryPolicy.lexical_on_disk_from` (see docs/NOTES.md). With `--postgres URL` the same runs on
+`PgFtsIndex` (the `lexical` tsvector table) in that database, reporting the table's size with its
+indexes; its rows are deleted afterwards.
 
     python -m benchmarks.lexical_backends --sizes 1000,5000,20000,50000,100000
+    python -m benchmarks.lexical_backends --sizes 5000,20000 --postgres postgresql://user@host:5432/db
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ from benchmarks.metrics import latency_summary
 from benchmarks.scaling import filler_turns
 from plugmem.index.lexical import LexicalIndex
 from plugmem.index.lexical_fts import FtsIndex
+from plugmem.index.lexical_pg import PgFtsIndex
 from plugmem.index.lexical_search import LexicalSearch
 from plugmem.namespace import NamespaceKey
+from plugmem.storage.postgres import PostgresStore
 from plugmem.storage.sqlite import SQLiteStore
 
 BATCH = 128  # documents per write, as the ingest pipeline puts them
@@ -95,17 +100,40 @@ def run_size(n: int, folder: Path) -> dict[str, Any]:
     return {"docs": n, "ram": out_ram, "fts5": out_fts}
 
 
+def run_postgres(n: int, url: str) -> dict[str, Any]:
+    """The same sizes on PostgreSQL's `lexical` table (a namespace of its own, deleted afterwards)."""
+    docs, queries = corpus(n)
+    ns = NamespaceKey(f"bench-lexical-{n}")
+    store = PostgresStore(url)
+    try:
+        PgFtsIndex(store, ns).drop()
+        out = measure(PgFtsIndex(store, ns), docs, queries)
+        with store.tx() as c:  # what autovacuum would do after a bulk load
+            c.execute("ANALYZE lexical")
+        out["reopen_s"] = reopen_s(PgFtsIndex(store, ns), docs, queries[0])
+        out["table_mb"] = round(int(store.query("SELECT pg_total_relation_size('lexical')")[0][0]) / 2**20, 1)
+        PgFtsIndex(store, ns).drop()
+    finally:
+        store.close()
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.lexical_backends", description=__doc__.split("\n")[0]
     )
     p.add_argument("--sizes", default="1000,5000,20000,50000,100000")
     p.add_argument("--out", help="write the rows as JSON to this file")
+    p.add_argument(
+        "--postgres", metavar="URL", help="also measure the tsvector table in this PostgreSQL database"
+    )
     args = p.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory(prefix="plugmem-lexical-") as tmp:
         for n in (int(s) for s in args.sizes.split(",")):
             row = run_size(n, Path(tmp))
+            if args.postgres:
+                row["postgres"] = run_postgres(n, args.postgres)
             rows.append(row)
             print(json.dumps(row), flush=True)
     if args.out:
