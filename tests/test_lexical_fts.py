@@ -140,14 +140,14 @@ def _disk_ids(m: PlugMem, namespace: NamespaceKey = KEY) -> set[str] | None:
     return {str(r[0]) for r in rows} or None
 
 
-def _indexed_text(m: PlugMem) -> str:
-    """Every term the database's lexical index holds, of every namespace, as one lowercase text."""
+def _indexed_terms(m: PlugMem) -> set[str]:
+    """Every term the database's lexical index holds, of every namespace."""
     if m.store.dialect == "sqlite":
         vocabs = [
             str(r[0]) for r in m.store.query("SELECT name FROM sqlite_master WHERE name GLOB 'lex_*_vocab'")
         ]
-        return " ".join(str(r[0]) for t in vocabs for r in m.store.query(f"SELECT term FROM {t}"))
-    return " ".join(str(r[0]) for r in m.store.query("SELECT tsv::text FROM lexical")).lower()
+        return {str(r[0]) for t in vocabs for r in m.store.query(f"SELECT term FROM {t}")}
+    return {str(r[0]) for r in m.store.query("SELECT unnest(tsvector_to_array(tsv)) FROM lexical")}
 
 
 def test_a_namespace_moves_to_disk_when_it_grows_and_back_when_it_shrinks(
@@ -189,10 +189,9 @@ def _tamper(backend: str, where: str) -> None:
                     f"INSERT INTO {t}(rowid, doc_id, hash, body) VALUES (42, 't:gone', 'x', 'zanzibar')"
                 )
             else:
-                c.execute("DELETE FROM lexical WHERE namespace = ? AND doc_id = 't:m3'", (KEY,))
-                c.execute(
-                    "INSERT INTO lexical(namespace, doc_id, hash, len, tsv)"
-                    " VALUES (?, 't:gone', 'x', 1, 'zanzibar:1'::tsvector)",
+                c.execute(  # the row of t:m3 now stands for a document the log does not have
+                    "UPDATE lexical SET doc_id = 't:gone', hash = 'x', tsv = tsv || 'zanzibar:50'::tsvector"
+                    " WHERE namespace = ? AND doc_id = 't:m3'",
                     (KEY,),
                 )
     finally:
@@ -249,7 +248,7 @@ def test_forget_erases_the_words_from_the_full_text_index(backend: str, memory_a
         m.add(conv("I like coffee.", "Good.", prefix="c"), namespace=NS, session_id="s2")
         m.add(conv("Quetzalcoatl is also my cat's name.", prefix="o"), namespace=("org", "u2"))
         m.flush()
-        assert "quetzalcoatl" in _indexed_text(m)
+        assert "quetzalcoatl" in _indexed_terms(m)
         assert m.forget(namespace=NS, ids=["m2"]) == 1
         assert m.recall("Quetzalcoatl poster", namespace=NS, mode="fast").source_ids == []
         m.flush()
@@ -257,7 +256,7 @@ def test_forget_erases_the_words_from_the_full_text_index(backend: str, memory_a
         assert m.forget(namespace=("org", "u2")) == 1
         assert _disk_ids(m, NamespaceKey("org/u2")) is None
         m.flush()
-        indexed = _indexed_text(m)
+        indexed = _indexed_terms(m)
         for word in tokenize("combination taped Quetzalcoatl poster"):
             assert word not in indexed, f"{word!r} is still in the lexical index"
         assert "xochiquetzal" in indexed  # what was not forgotten stays

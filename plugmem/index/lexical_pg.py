@@ -5,9 +5,11 @@ holding BM25 in RAM for a large namespace costs its heap and a full re-index on 
 The `lexical` table (schema migration 3) sits beside the log, so the index commits with it, a
 forget erases from it in the forget's own transaction, and every process reads the same rows.
 
-One table for the memory with a namespace column (a namespace's rows are found through its
-primary key; a search ANDs the namespace with the GIN match), rather than a table per namespace
-as on SQLite: DDL on a shared server takes locks every process would queue behind.
+One table for the memory with a namespace column, rather than a table per namespace as on
+SQLite: DDL on a shared server takes locks every process would queue behind. A namespace's rows
+are found through the primary key; each row's tsvector also holds a namespace lexeme ("ns:" and a
+hash: no token has a colon) that every search ANDs with its terms, so the GIN index itself leaves
+out other namespaces' postings before a row is read, and the namespace column is checked as well.
 
 Text goes in already cut by `plugmem.text.tokenize`, written as a tsvector literal (positions
 0..n-1 of each token, so a term's frequency is the length of its position list), never through
@@ -82,18 +84,23 @@ def _lexeme(term: str) -> str:
     return "'" + term.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def _tsvector(tokens: Sequence[str]) -> str:
-    """The tsvector literal of a token list: each term with its positions, so tf survives."""
+def _ns_lexeme(namespace: NamespaceKey) -> str:
+    return _lexeme("ns:" + hashlib.blake2b(namespace.encode(), digest_size=12).hexdigest())
+
+
+def _tsvector(namespace: NamespaceKey, tokens: Sequence[str]) -> str:
+    """The tsvector literal of a token list: each term with its positions (so tf survives), and the namespace."""
     positions: dict[str, list[int]] = {}
     for i, tok in enumerate(tokens):
         if len(tok.encode()) <= _MAX_LEXEME:
             positions.setdefault(tok, []).append(min(i + 1, _MAX_POS))
-    return " ".join(_lexeme(t) + ":" + ",".join(map(str, p)) for t, p in positions.items())
+    terms = (_lexeme(t) + ":" + ",".join(map(str, p)) for t, p in positions.items())
+    return " ".join([_ns_lexeme(namespace), *terms])
 
 
-def _tsquery(terms: Sequence[str]) -> str:
-    """Any of the terms (OR): a document holding some of them still ranks."""
-    return " | ".join(_lexeme(t) for t in terms)
+def _tsquery(namespace: NamespaceKey, terms: Sequence[str]) -> str:
+    """The namespace and any of the terms (OR): a document holding some of them still ranks."""
+    return _ns_lexeme(namespace) + " & (" + " | ".join(_lexeme(t) for t in terms) + ")"
 
 
 def _terms(query: str) -> list[str]:
@@ -112,7 +119,7 @@ def _rows(namespace: NamespaceKey, items: Sequence[tuple[str, str]]) -> list[Row
     out: list[Row] = []
     for doc_id, text in items:
         toks = tokenize(text)
-        out.append((namespace, doc_id, _hash(text), len(toks), _tsvector(toks)))
+        out.append((namespace, doc_id, _hash(text), len(toks), _tsvector(namespace, toks)))
     return out
 
 
@@ -225,7 +232,7 @@ class PgFtsIndex:
             return []
         n = float(self._n)
         avg = max(1.0, self._total / n)
-        rows = self._store.query(_SEARCH, (self._ns, _tsquery(terms), terms, n, K1, B, B, avg, k))
+        rows = self._store.query(_SEARCH, (self._ns, _tsquery(self._ns, terms), terms, n, K1, B, B, avg, k))
         return [(str(i), float(s)) for i, s in rows if s > 0]
 
     def coverage(self, query: str, ids: Sequence[str], *, known_only: bool = False) -> float:
@@ -233,7 +240,7 @@ class PgFtsIndex:
         terms = _terms(query)
         if not terms:
             return 0.0
-        df = {str(t): int(n) for t, n in self._store.query(_DF, (self._ns, _tsquery(terms), terms))}
+        df = {str(t): int(n) for t, n in self._store.query(_DF, (self._ns, _tsquery(self._ns, terms), terms))}
         if known_only:
             terms = [t for t in terms if df.get(t)]
             if not terms:
