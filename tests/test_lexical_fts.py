@@ -266,3 +266,19 @@ def test_forget_erases_the_words_from_the_full_text_index(backend: str, memory_a
         for word in ["7-31-4", *tokenize("combination taped Quetzalcoatl poster")]:  # as said, and as indexed
             assert word.encode() not in raw, f"{word!r} is still in the database files"
         assert b"xochiquetzal" in raw
+
+
+def test_a_stale_load_does_not_write_back_what_a_forget_erased(postgres_schemas: At) -> None:
+    """On a shared server, a process whose catalog load read the log before another's forget writes nothing."""
+    with _memory(postgres_schemas("m"), 0) as m:
+        m.add(conv("I like tea.", SECRET), namespace=NS)
+        m.flush()
+        seen = [(d.id, d.lexical_text or d.text) for d in m.catalog(KEY).docs.values()]
+        before = m.store.generation(KEY)
+        assert m.forget(namespace=NS, ids=["m2"]) == 1
+        assert "quetzalcoatl" not in _indexed_terms(m)
+        index = PgFtsIndex(m.store, KEY)
+        index.sync(seen, generation=before)  # the load of a process that read the log before the forget
+        assert "quetzalcoatl" not in _indexed_terms(m)
+        index.sync(seen, generation=m.store.generation(KEY))  # at the current generation it writes
+        assert "quetzalcoatl" in _indexed_terms(m)

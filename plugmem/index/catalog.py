@@ -197,7 +197,7 @@ class Catalog:
                     self.lexical = disk
                 elif disk is not None:
                     disk.drop()
-            self.lexical.sync(self._lexical_items(self.docs.values()))
+            self.lexical.sync(self._lexical_items(self.docs.values()), generation=self.generation)
             self._turns_dirty = True
             self.version += 1
 

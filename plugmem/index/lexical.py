@@ -56,8 +56,8 @@ class LexicalIndex:
                 if doc_id in self._docs:
                     self._drop(doc_id)
 
-    def sync(self, items: Sequence[tuple[str, str]]) -> None:
-        """Hold exactly these documents."""
+    def sync(self, items: Sequence[tuple[str, str]], *, generation: int | None = None) -> None:
+        """Hold exactly these documents (this process's own: `generation` does not matter)."""
         self.drop()
         self.add(items)
 

@@ -141,8 +141,11 @@ class FtsIndex:
             # counted again: a forget may have deleted rows in its own transaction (`erase_in`)
             self._n = int(c.execute(f"SELECT count(*) FROM {self._t}").fetchone()[0])
 
-    def sync(self, items: Sequence[tuple[str, str]]) -> None:
-        """Rewrite only what differs from the log: rows of gone documents out, new or changed ones in."""
+    def sync(self, items: Sequence[tuple[str, str]], *, generation: int | None = None) -> None:
+        """Rewrite only what differs from the log: rows of gone documents out, new or changed ones in.
+
+        One process owns the file, so no other writer can have moved the log past `items`.
+        """
         items = list(dict(items).items())
         want = {i: _hash(t) for i, t in items}
         rows = self._store.query(f"SELECT rowid, doc_id, hash FROM {self._t}")

@@ -203,20 +203,29 @@ class PgFtsIndex:
         # counted again: a forget may have deleted rows in its own transaction (`erase_in`)
         self._recount()
 
-    def sync(self, items: Sequence[tuple[str, str]]) -> None:
-        """Rewrite only what differs from the log: rows of gone documents out, new or changed ones in."""
+    def sync(self, items: Sequence[tuple[str, str]], *, generation: int | None = None) -> None:
+        """Rewrite only what differs from the log: rows of gone documents out, new or changed ones in.
+
+        With `generation`, only while the namespace is still at it: the generations row is read
+        with a share lock, so a forget or a batch that bumps it waits for this transaction, and a
+        load that another process's commit overtook writes nothing (its documents are stale).
+        """
         want = {i: _hash(t) for i, t in items}
         latest = list(dict(items).items())
-        rows = self._store.query("SELECT doc_id, hash FROM lexical WHERE namespace = ?", (self._ns,))
-        have = {str(r[0]): str(r[1]) for r in rows}
-        gone = [i for i in have if i not in want]
-        fresh = [(i, t) for i, t in latest if have.get(i) != want[i]]
-        if gone or fresh:
-            with self._store.tx() as c:
-                for part in _chunks(gone):
-                    c.execute("DELETE FROM lexical WHERE namespace = ? AND doc_id = ANY(?)", (self._ns, part))
-                if fresh:
-                    c.executemany(_UPSERT, _rows(self._ns, fresh))
+        with self._store.tx() as c:
+            if generation is not None:
+                row = c.execute(
+                    "SELECT gen FROM generations WHERE namespace = ? FOR SHARE", (self._ns,)
+                ).fetchone()
+                if (int(row[0]) if row else 0) != generation:
+                    return
+            rows = c.execute("SELECT doc_id, hash FROM lexical WHERE namespace = ?", (self._ns,))
+            have = {str(r[0]): str(r[1]) for r in rows}
+            for part in _chunks([i for i in have if i not in want]):
+                c.execute("DELETE FROM lexical WHERE namespace = ? AND doc_id = ANY(?)", (self._ns, part))
+            fresh = [(i, t) for i, t in latest if have.get(i) != want[i]]
+            if fresh:
+                c.executemany(_UPSERT, _rows(self._ns, fresh))
         self._recount()
 
     def drop(self) -> None:

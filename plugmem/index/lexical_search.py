@@ -34,8 +34,14 @@ class LexicalSearch(Protocol):
     def remove(self, ids: Sequence[str]) -> None:
         """Delete documents; unknown ids are ignored."""
 
-    def sync(self, items: Sequence[tuple[str, str]]) -> None:
-        """Hold exactly these documents (what a catalog load found in the log)."""
+    def sync(self, items: Sequence[tuple[str, str]], *, generation: int | None = None) -> None:
+        """Hold exactly these documents (what a catalog load found in the log).
+
+        `generation`: the namespace's generation (`Store.generation`) read before `items` were;
+        an index other processes share leaves its rows as they are when the namespace has moved
+        past it (a forget's erased documents must not come back from a stale load; the catalog
+        is loaded again on its next use).
+        """
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """Top-k (id, score), higher is better; empty when no query term is indexed."""
