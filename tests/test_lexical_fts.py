@@ -120,7 +120,8 @@ def test_namespaces_sharing_a_database_never_see_each_other(backend: str, memory
         assert len(mine) == 5 and len(theirs) == 2
         assert theirs.coverage("golden retriever", ["b"]) == 0.0  # another namespace's id is not found
         theirs.drop()
-        assert theirs.search("parrot", 5) == [] and [i for i, _ in mine.search("retriever", 5)] == ["b"]
+        assert len(_index(backend, store, NamespaceKey("org/u2"))) == 0  # as a reopen finds it
+        assert len(_index(backend, store, KEY)) == 5 and [i for i, _ in mine.search("retriever", 5)] == ["b"]
     finally:
         store.close()
 
