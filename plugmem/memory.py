@@ -321,6 +321,9 @@ class PlugMem:
             self.store.close()
             if self._owns_chroma and self.vectors is not None and self.url is None:
                 repair.mark_clean(self.path / CHROMA_DIR)
+                # Chroma caches one client per path in the process: a later open must not reuse one whose
+                # files another process may since have set aside (its writes then fail as "readonly")
+                self.vectors.close()
         finally:
             self._release()
 

@@ -10,6 +10,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from plugmem import MemoryPolicy, PlugMem
 
 WRITER = textwrap.dedent(
@@ -59,3 +61,24 @@ def test_kill_9_mid_ingest_keeps_every_acknowledged_write(tmp_path: Path) -> Non
         for i in (0, last_ack // 2, last_ack):
             r = mem.recall(f"what is the code word for item {i}?", namespace=("crash", "test"), mode="fast")
             assert f"n{i}" in r.source_ids, (i, r.source_ids[:5])
+
+
+@pytest.mark.needs_model
+def test_a_reopen_does_not_reuse_vector_files_another_process_set_aside(tmp_path: Path) -> None:
+    """Chroma caches one client per path in a process; after close, the files may be moved by another opener.
+
+    The kill -9 benchmark met it: a writer process set a damaged index aside, and the parent's next open
+    reused its cached client, whose writes then failed as "readonly database" (quarantining every step).
+    """
+    policy = MemoryPolicy(full_history_when_fits=False)
+    with PlugMem.open(tmp_path / "m", policy=policy) as mem:
+        mem.add([{"role": "user", "content": "A note about Lisbon trams.", "id": "a"}], namespace="u")
+        mem.flush()
+    (tmp_path / "m" / "chroma").rename(
+        tmp_path / "m" / "chroma.set-aside"
+    )  # what another process's repair does
+    with PlugMem.open(tmp_path / "m", policy=policy) as mem:
+        mem.add([{"role": "user", "content": "A note about Porto bridges.", "id": "b"}], namespace="u")
+        mem.flush()
+        assert mem.stats("u").quarantined == 0
+        assert "b" in mem.recall("Porto bridges", namespace="u", mode="fast").source_ids
