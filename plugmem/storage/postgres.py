@@ -223,21 +223,7 @@ class PostgresStore(Store):
         """Apply the migrations the database lacks, once, whichever process opens first."""
         with self.tx() as c:
             c.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
-            c.execute(schema.VERSION_TABLE)
-            row = c.execute("SELECT MAX(version) FROM schema_version").fetchone()
-            current = int(row[0] or 0) if row else 0
-            todo = schema.pending(current, self.where)
-            for n in todo:
-                for statement in schema.ddl(schema.MIGRATIONS[n - 1], self.dialect):
-                    c.execute(statement)
-            if todo:
-                c.execute("DELETE FROM schema_version")
-                c.execute("INSERT INTO schema_version(version) VALUES (?)", (todo[-1],))
-                c.execute(
-                    "INSERT INTO meta(key, value) VALUES ('schema_version', ?)"
-                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (str(todo[-1]),),
-                )
+            schema.migrate(c, self.where, self.dialect)
 
     def schema_version(self) -> int:
         return int(self.query("SELECT MAX(version) FROM schema_version")[0][0])

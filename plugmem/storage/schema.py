@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from plugmem.errors import SchemaTooNewError
 
@@ -120,3 +121,25 @@ def pending(current: int, where: str) -> list[int]:
             "copy made before the upgrade"
         )
     return list(range(current + 1, LATEST + 1))
+
+
+def migrate(c: Any, where: str, dialect: str) -> None:
+    """Inside the caller's transaction: apply the migrations the database lacks and record the version.
+
+    Refuses (via `pending`) a database newer than this code; both backends call this one function.
+    """
+    c.execute(VERSION_TABLE)
+    row = c.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    current = int(row[0] or 0) if row else 0
+    todo = pending(current, where)
+    for n in todo:
+        for statement in ddl(MIGRATIONS[n - 1], dialect):
+            c.execute(statement)
+    if todo:
+        c.execute("DELETE FROM schema_version")
+        c.execute("INSERT INTO schema_version(version) VALUES (?)", (todo[-1],))
+        c.execute(
+            "INSERT INTO meta(key, value) VALUES ('schema_version', ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (str(todo[-1]),),
+        )

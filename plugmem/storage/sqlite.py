@@ -106,21 +106,7 @@ class SQLiteStore(Store):
     def _migrate(self) -> None:
         """Apply the migrations this file lacks, in one transaction (refuses a newer file)."""
         with self.tx() as c:
-            c.execute(schema.VERSION_TABLE)
-            row = c.execute("SELECT MAX(version) FROM schema_version").fetchone()
-            current = int(row[0] or 0)
-            todo = schema.pending(current, str(self.path))
-            for n in todo:
-                for statement in schema.ddl(schema.MIGRATIONS[n - 1], self.dialect):
-                    c.execute(statement)
-            if todo:
-                c.execute("DELETE FROM schema_version")
-                c.execute("INSERT INTO schema_version(version) VALUES (?)", (todo[-1],))
-                c.execute(
-                    "INSERT INTO meta(key, value) VALUES ('schema_version', ?)"
-                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (str(todo[-1]),),
-                )
+            schema.migrate(c, str(self.path), self.dialect)
 
     def schema_version(self) -> int:
         return int(self.query("SELECT MAX(version) FROM schema_version")[0][0])
