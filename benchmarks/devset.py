@@ -162,7 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--budgets", default="1000", help="LoCoMo token budgets, comma-separated")
     p.add_argument("--modes", default="fast,deep,auto", help="plugmem tiers to score")
     p.add_argument("--lme-types", help="LongMemEval question types to score (default all)")
-    p.add_argument("--lme-limit", type=int, help="LongMemEval: N scored questions sampled evenly across types")
+    p.add_argument(
+        "--lme-limit", type=int, help="LongMemEval: N scored questions sampled evenly across types"
+    )
     p.add_argument("--dump", help="write every per-question row to this JSON file")
     args = p.parse_args(argv)
     folder = data_dir(args.data)
