@@ -75,6 +75,7 @@ FILLER_MAX_CHARS = 300
 # the ingest thread at normal priority: no recall competes with it here, and at the default (19) a
 # shared machine's other work (compilers, other benchmarks) starves it and the rate measures them
 INGEST_NICENESS = 0
+CHECK_EVERY = 5_000  # messages between two checks of --ingest-budget (each waits for the pipeline)
 BASELINE_MAX = 10_000  # the baselines re-embed every turn; above this they would dominate the run
 
 # (session id, original session date text, turn index, role, text)
@@ -265,24 +266,50 @@ def _seed(mem: PlugMem, vectors: dict[str, np.ndarray]) -> dict[str, float]:
     return {"vectors": len(vectors), "seconds": round(clock.s, 2)}
 
 
-def _ingest(mem: PlugMem, turns: Sequence[Turn], desc: str) -> dict[str, float]:
-    """One `add` per session in time order, then `flush`: the full pipeline, timed end to end."""
+def _sessions(turns: Sequence[Turn]) -> list[list[Turn]]:
+    return [list(g) for _, g in groupby(turns, key=lambda t: t.session)]
+
+
+def _ingest(
+    mem: PlugMem, turns: Sequence[Turn], desc: str, *, budget_s: float | None = None, keep: int = 0
+) -> dict[str, Any]:
+    """One `add` per session in time order, then `flush`: the full pipeline, timed end to end.
+
+    With `budget_s`, the filler stops once ingest has taken that long (checked after a flush every
+    CHECK_EVERY messages) and the last `keep` turns (conv-26's) are added anyway: a size that does
+    not fit in the time is measured at the size it reached, and says so (`stopped_early`).
+    """
     embedded = mem.embeddings.embedded if mem.embeddings is not None else 0
     clock = Stopwatch()
     add_s = 0.0
-    sessions = [list(g) for _, g in groupby(turns, key=lambda t: t.session)]
-    for batch in progress(sessions, desc):
+    added = since_check = 0
+    head, tail = _sessions(turns[: len(turns) - keep]), _sessions(turns[len(turns) - keep :])
+    for batch in progress(head, desc):
+        if budget_s is not None and since_check >= CHECK_EVERY:
+            since_check = 0
+            mem.flush()
+            if clock.s > budget_s:
+                break
         t0 = Stopwatch()
         mem.add([t.message() for t in batch], namespace=NAMESPACE, session_id=batch[0].session)
         add_s += t0.s
+        added += len(batch)
+        since_check += len(batch)
+    for batch in tail:
+        t0 = Stopwatch()
+        mem.add([t.message() for t in batch], namespace=NAMESPACE, session_id=batch[0].session)
+        add_s += t0.s
+        added += len(batch)
     add_total = clock.s
     mem.flush()
     total = clock.s
     return {
+        "messages": added,
+        "stopped_early": added < len(turns),
         "seconds": round(total, 2),
-        "messages_per_s": round(len(turns) / total, 1),
+        "messages_per_s": round(added / total, 1),
         "add_seconds": round(add_total, 2),
-        "add_ms_per_message": round(add_s * 1000 / len(turns), 3),
+        "add_ms_per_message": round(add_s * 1000 / added, 3),
         "flush_seconds": round(total - add_total, 2),
         # texts the model embedded during ingest (all but conv-26's when the cache was seeded)
         "texts_embedded": (mem.embeddings.embedded - embedded) if mem.embeddings is not None else 0,
@@ -369,6 +396,7 @@ def run_size(
     backend: BackendName = "embedded",
     precision: Precision = "fp32",
     pool: dict[str, np.ndarray] | None = None,
+    budget_s: float | None = None,
 ) -> dict[str, Any]:
     """One fresh memory of `n` messages: filler sessions first (they are older), then conv-26.
 
@@ -396,7 +424,10 @@ def run_size(
         try:
             if pool is not None:
                 res["seeded_cache"] = _seed(mem, vectors_for(filler[:need], pool))
-            res["ingest"] = _ingest(mem, turns, f"{label} ingest")
+            res["ingest"] = _ingest(mem, turns, f"{label} ingest", budget_s=budget_s, keep=len(conv.turns))
+            if res["ingest"]["stopped_early"]:  # measured at the size reached, not at `n`
+                res["messages"] = res["ingest"]["messages"]
+                res["filler_turns"] = res["messages"] - len(conv.turns)
             res["disk_mb"] = where.disk_mb()
             res["rss_mb"] = rss_mb()
             res["peak_rss_mb"] = peak_rss_mb()
@@ -430,6 +461,7 @@ def run(
     repeat_filler: bool = False,
     pool_file: Path | None = None,
     filler_distinct: int | None = None,
+    budget_s: float | None = None,
 ) -> dict[str, Any]:
     """Every size in increasing order (peak RSS is per process, so it only grows).
 
@@ -474,6 +506,7 @@ def run(
             backend=backend,
             precision=precision,
             pool=pool,
+            budget_s=budget_s,
         )
     return out
 
@@ -520,7 +553,7 @@ def table(result: dict[str, Any]) -> str:
         b = r.get("baselines", {})
         bm, de = b.get("bm25"), b.get("dense")
         lines.append(
-            f"{n:>8,} {r['ingest']['seconds']:>9.1f} {r['ingest']['messages_per_s']:>7.1f} {r['disk_mb']:>8.1f} "
+            f"{r['messages']:>8,} {r['ingest']['seconds']:>9.1f} {r['ingest']['messages_per_s']:>7.1f} {r['disk_mb']:>8.1f} "
             f"{r['rss_mb']:>7.0f} {r['peak_rss_mb']:>8.0f} {_server_mb(r):>7} "
             f"{f['evidence_recall']:>7.3f} {f['wall_latency']['p50_ms']:>6.1f} {f['wall_latency']['p95_ms']:>6.1f} "
             f"{a['evidence_recall']:>7.3f} {a['wall_latency']['p50_ms']:>6.1f} {a['wall_latency']['p95_ms']:>6.1f} "
@@ -582,6 +615,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="reuse filler texts beyond the ~106k distinct ones (the embedding cache then makes repeats free)",
     )
     p.add_argument(
+        "--ingest-budget",
+        type=float,
+        help="seconds: stop adding filler after this long, add conv-26, measure at the size reached",
+    )
+    p.add_argument(
         "--filler-distinct",
         type=int,
         help="with --repeat-filler: use only the first N distinct texts, reused",
@@ -608,6 +646,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         repeat_filler=args.repeat_filler,
         pool_file=Path(args.embedding_pool) if args.embedding_pool else None,
         filler_distinct=args.filler_distinct,
+        budget_s=args.ingest_budget,
     )
     result["wall_seconds"] = round(clock.s, 1)
     result["machine"] = info

@@ -124,3 +124,22 @@ def test_a_tiny_run_on_the_server_backend() -> None:
     assert res["disk_mb"] == pytest.approx(servers["disk_mb"]["total"], rel=0.5)
     assert set(res["recall"]) >= {"fast", "auto"}
     assert scaling.server_mb(res) is not None
+
+
+@pytest.mark.needs_data
+def test_an_ingest_budget_measures_the_size_reached_with_all_of_conv_26(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(scaling, "CHECK_EVERY", 5)
+    conv = load_locomo(data_dir(), limit=1)[0]
+    t0 = datetime(2020, 1, 1, tzinfo=UTC)
+    filler = [Turn(f"f:{i}", "user", "user", f"filler turn {i}", t0, f"fs{i // 10}") for i in range(40)]
+    n = len(conv.turns) + len(filler)
+    res = scaling.run_size(
+        n, conv, filler, conv.questions[:2], None, baselines=False, structure=False, budget_s=0
+    )
+    assert res["ingest"]["stopped_early"]
+    assert (
+        res["messages"] == res["stats"]["steps"] == len(conv.turns) + 10
+    )  # one filler session, then conv-26
+    assert res["filler_turns"] == 10
