@@ -55,7 +55,7 @@ from benchmarks.data import Conversation, Question, Turn, _lme_date, data_dir, l
 from benchmarks.embedding_pool import embedding_pool, vectors_for
 from benchmarks.metrics import by_group, evidence_recall, latency_summary, mean
 from plugmem import MemoryPolicy, PlugMem
-from plugmem.index.embeddings import OnnxMiniLM
+from plugmem.index.embeddings import OnnxMiniLM, Precision
 from plugmem.policy import RecallMode
 from plugmem.tokens import TokenCounter
 
@@ -81,7 +81,6 @@ BASELINE_MAX = 10_000  # the baselines re-embed every turn; above this they woul
 # (session id, original session date text, turn index, role, text)
 RawTurn = tuple[str, str, int, str, str]
 BackendName = Literal["embedded", "server"]
-Precision = Literal["fp32", "int8"]
 
 
 def _read_filler(folder: str, n: int) -> list[RawTurn]:
@@ -603,7 +602,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="embedded",
         help="server: a throwaway PostgreSQL + Chroma server per size",
     )
-    p.add_argument("--int8", action="store_true", help="MemoryPolicy(embedding_precision='int8')")
+    p.add_argument("--precision", choices=("fp32", "int8"), default="fp32", help="embedding model weights")
+    p.add_argument("--int8", action="store_true", help="the same as --precision int8")
     p.add_argument(
         "--embedding-pool",
         help="an .npz of the filler's vectors (made if missing): each memory's embedding cache is seeded "
@@ -642,7 +642,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data=data_dir(args.data),
         structure=not args.turns_only,
         backend=args.backend,
-        precision="int8" if args.int8 else "fp32",
+        precision="int8" if args.int8 else args.precision,
         repeat_filler=args.repeat_filler,
         pool_file=Path(args.embedding_pool) if args.embedding_pool else None,
         filler_distinct=args.filler_distinct,
