@@ -14,7 +14,8 @@ reuse them (new ids and sessions, same texts): plugmem's embedding cache, kept i
 then embeds each text once, so such a run does not measure the embedding cost of its size.
 
 Run alone: `python -m benchmarks.scaling [--quick] [--sizes 1000,10000] [--no-baselines]
-[--turns-only] [--backend embedded|server] [--int8] [--repeat-filler]`.
+[--turns-only] [--backend embedded|server] [--precision int8] [--repeat-filler [--filler-distinct N]]
+[--embedding-pool FILE] [--ingest-budget SECONDS]` (see benchmarks/README.md).
 """
 
 from __future__ import annotations
