@@ -33,6 +33,7 @@ STAGES = (
     "answers",
     "longmemeval",
     "scaling",
+    "scaling_server",
     "checkpointer",
     "reliability",
     "agents",
@@ -173,6 +174,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         return out
 
+    def scaling_server() -> Any:
+        from benchmarks import scaling as sc
+
+        # turns only, as the embedded stage's 100k point: a fresh PostgreSQL + Chroma server per size
+        sizes = tuple(int(x) for x in args.sizes.split(",")) if args.sizes else None
+        sizes = sizes or ((1_000,) if args.quick else (1_000, 10_000, 100_000))
+        run = fresh_process(
+            sc.run, sizes=sizes, quick=args.quick, structure=False, baselines=False, backend="server"
+        )
+        return {"turns_only": run}
+
     def checkpointer() -> Any:
         from benchmarks import checkpointer_overhead as co
 
@@ -208,6 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("answers", answers),
         ("longmemeval", longmemeval),
         ("scaling", scaling),
+        ("scaling_server", scaling_server),
         ("checkpointer", checkpointer),
         ("reliability", reliability),
         ("agents", agents),

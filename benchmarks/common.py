@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 import platform
@@ -67,6 +68,14 @@ def fresh_process(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return fn(*args, **kwargs)
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         return pool.submit(fn, *args, **kwargs).result()
+
+
+def test_helper(name: str) -> Any:
+    """A module of tests/ (the throwaway PostgreSQL cluster, the Chroma server); tests/ is not a package."""
+    folder = str(ROOT / "tests")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module(name)
 
 
 def cold_query(emb: CachedEmbeddings | None) -> None:

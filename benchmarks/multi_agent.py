@@ -231,10 +231,9 @@ def _fresh_schema(server: str, name: str) -> str:
 
 
 def _cluster() -> Any:
-    sys.path.insert(0, str(ROOT / "tests"))
-    import pg_cluster
+    from benchmarks.common import test_helper
 
-    return pg_cluster
+    return test_helper("pg_cluster")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

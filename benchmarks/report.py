@@ -344,9 +344,17 @@ def _latency(r: dict[str, Any]) -> list[str]:
     return s
 
 
-def _scaling(sc: dict[str, Any]) -> list[str]:
+def _server_mb(v: dict[str, Any]) -> float | str:
+    """PostgreSQL's PSS + the Chroma server's RSS after recall; "–" for the embedded backend."""
+    mem = _get(v, "servers_after_recall", "memory", default=None)
+    if not mem:
+        return "–"
+    return round(mem["postgres"]["pss_mb"] + mem["chroma"]["rss_mb"], 1)
+
+
+def _scaling(sc: dict[str, Any], title: str = "Scaling") -> list[str]:
     s = [
-        "## Scaling",
+        f"## {title}",
         "",
         "One namespace holds LoCoMo conv-26 (419 turns, its real questions asked at 1,000 tokens) plus filler "
         "turns from LongMemEval-S haystacks (distinct texts, cut to chat-turn length, dated before conv-26).",
@@ -367,6 +375,7 @@ def _scaling(sc: dict[str, Any]) -> list[str]:
                     _get(v, "ingest", "messages_per_s"),
                     v.get("disk_mb"),
                     v.get("rss_mb"),
+                    _server_mb(v),
                     _get(f, "latency", "p50_ms"),
                     _get(f, "latency", "p95_ms"),
                     _get(f, "latency", "p99_ms"),
@@ -385,6 +394,7 @@ def _scaling(sc: dict[str, Any]) -> list[str]:
                     "ingest msg/s",
                     "disk MB",
                     "RSS MB",
+                    "servers MB",
                     "fast p50 ms",
                     "fast p95 ms",
                     "fast p99 ms",
@@ -692,6 +702,11 @@ def render(r: dict[str, Any], pngs: Sequence[str]) -> str:
     s += [*_latency(r), ""]
     if "scaling" in r:
         s += [*_scaling(r["scaling"]), ""]
+    if "scaling_server" in r:
+        s += [
+            *_scaling(r["scaling_server"], "Scaling on the server backend (PostgreSQL + Chroma server)"),
+            "",
+        ]
     if "checkpointer" in r:
         s += [*_checkpointer(r["checkpointer"]), ""]
     if "reliability" in r:

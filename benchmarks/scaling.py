@@ -7,7 +7,15 @@ all predates conv-26. conv-26's questions are then asked against the whole names
 evidence recall shows whether the right turns still surface, latency how recall scales.
 The BM25 and dense baselines index the same N turns for comparison.
 
-Run alone: `python -m benchmarks.scaling [--quick] [--sizes 1000,10000] [--no-baselines]`.
+`--backend server` runs the same namespace on the server backend: a fresh PostgreSQL cluster and
+Chroma server per size (benchmarks/servers.py), whose memory and disk are reported beside the
+client process's. `--repeat-filler` lets sizes beyond LongMemEval-S's ~106k distinct turn texts
+reuse them (new ids and sessions, same texts): plugmem's embedding cache, kept in the database,
+then embeds each text once, so such a run does not measure the embedding cost of its size.
+
+Run alone: `python -m benchmarks.scaling [--quick] [--sizes 1000,10000] [--no-baselines]
+[--turns-only] [--backend embedded|server] [--precision int8] [--repeat-filler [--filler-distinct N]]
+[--embedding-pool FILE] [--ingest-budget SECONDS]` (see benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -19,14 +27,16 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import chromadb
+import numpy as np
 
 from benchmarks.baselines import BM25Baseline, DenseBaseline, pack, turn_costs
 from benchmarks.common import (
@@ -43,8 +53,10 @@ from benchmarks.common import (
     shared_embeddings,
 )
 from benchmarks.data import Conversation, Question, Turn, _lme_date, data_dir, load_locomo
+from benchmarks.embedding_pool import embedding_pool, vectors_for
 from benchmarks.metrics import by_group, evidence_recall, latency_summary, mean
 from plugmem import MemoryPolicy, PlugMem
+from plugmem.index.embeddings import OnnxMiniLM, Precision
 from plugmem.policy import RecallMode
 from plugmem.tokens import TokenCounter
 
@@ -61,10 +73,15 @@ STAT_FIELDS = ("steps", "sessions", "events", "propositions", "prescriptions", "
 # filler is cut to the length of an ordinary chat turn: LongMemEval's assistant answers run to
 # thousands of characters, and a 100k-message run of those would measure the embedder, not recall
 FILLER_MAX_CHARS = 300
+# the ingest thread at normal priority: no recall competes with it here, and at the default (19) a
+# shared machine's other work (compilers, other benchmarks) starves it and the rate measures them
+INGEST_NICENESS = 0
+CHECK_EVERY = 5_000  # messages between two checks of --ingest-budget (each waits for the pipeline)
 BASELINE_MAX = 10_000  # the baselines re-embed every turn; above this they would dominate the run
 
 # (session id, original session date text, turn index, role, text)
 RawTurn = tuple[str, str, int, str, str]
+BackendName = Literal["embedded", "server"]
 
 
 def _read_filler(folder: str, n: int) -> list[RawTurn]:
@@ -93,28 +110,46 @@ def _read_filler(folder: str, n: int) -> list[RawTurn]:
     return out
 
 
-def filler_turns(n: int, folder: Path | None = None) -> list[Turn]:
+def filler_turns(
+    n: int, folder: Path | None = None, *, repeat: bool = False, distinct: int | None = None
+) -> list[Turn]:
     """`n` filler turns with distinct texts in file order (so a prefix is the same filler at any size).
 
     Timestamps are the original LongMemEval dates; `schedule` moves them before conv-26.
+    `repeat` reuses the texts, pass after pass, once the distinct ones run out (each pass in
+    sessions of its own, `~2`, `~3`... appended to the ids); otherwise running out is an error.
+    `distinct` caps the distinct texts (with `repeat`: a smaller pool, reused more often).
     """
     if n <= 0:
         return []
     # in a child process: the parsed file is ~1 GB of Python objects
-    raw = fresh_process(_read_filler, str(folder or data_dir()), n)
-    if len(raw) < n:
+    raw = fresh_process(_read_filler, str(folder or data_dir()), min(n, distinct or n))
+    if len(raw) < n and not repeat:
         raise ValueError(f"LongMemEval-S has only {len(raw)} distinct turn texts; {n} filler turns requested")
+    cut = {text: _cut(text) for *_, text in raw}  # one string per text, however often it is reused
     return [
         Turn(
             id=f"filler:{sid}:{i}",
             speaker=role,
             role="user" if role == "user" else "assistant",
-            text=_cut(text),
+            text=cut[text],
             timestamp=_lme_date(date),
             session=f"filler-{sid}",
         )
-        for sid, date, i, role, text in raw
+        for sid, date, i, role, text in repeat_pool(raw, n)
     ]
+
+
+def repeat_pool(raw: Sequence[RawTurn], n: int) -> list[RawTurn]:
+    """The first `n` of `raw`, passing over it again as often as needed; pass k's sessions end in `~k`."""
+    if not raw:
+        return []
+    passes = -(-n // len(raw))
+    return [
+        (f"{sid}~{k + 1}" if k else sid, date, i, role, text)
+        for k in range(passes)
+        for sid, date, i, role, text in raw
+    ][:n]
 
 
 def _cut(text: str) -> str:
@@ -141,6 +176,20 @@ def schedule(turns: Sequence[Turn], start: datetime = FILLER_START, end: datetim
     ]
 
 
+def fitting_start(
+    turns: Sequence[Turn], start: datetime = FILLER_START, end: datetime = FILLER_END
+) -> datetime:
+    """`start`, or an earlier one when the filler's sessions would not fit before `end` (a 1M-message run).
+
+    Smaller sizes keep the 2021–2022 window, so their timestamps do not change.
+    """
+    sessions = [len(list(g)) for _, g in groupby(turns, key=lambda t: t.session)]
+    if not sessions:
+        return start
+    need = timedelta(minutes=max(sessions)) * len(sessions) * 1.01
+    return min(start, end - need)
+
+
 def pick_questions(questions: Sequence[Question], n: int | None) -> list[Question]:
     """Every question, or `n` spread evenly over the conversation (not just its start)."""
     if n is None or n >= len(questions):
@@ -152,24 +201,118 @@ def dir_mb(path: Path) -> float:
     return round(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20, 2)
 
 
-def _ingest(mem: PlugMem, turns: Sequence[Turn], desc: str) -> dict[str, float]:
-    """One `add` per session in time order, then `flush`: the full pipeline, timed end to end."""
+class Backend(Protocol):
+    """Where one size's memory lives: a folder (embedded) or a PostgreSQL + Chroma server pair."""
+
+    def open(self, policy: MemoryPolicy, model: Any) -> PlugMem: ...
+
+    def disk_mb(self) -> float: ...
+
+    def servers(self) -> dict[str, Any]:
+        """The servers' memory and disk now ({} for the embedded backend)."""
+        ...
+
+
+class EmbeddedBackend:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def open(self, policy: MemoryPolicy, model: Any) -> PlugMem:
+        return PlugMem.open(self.folder / "mem", embeddings=model, policy=policy)
+
+    def disk_mb(self) -> float:
+        return dir_mb(self.folder)
+
+    def servers(self) -> dict[str, Any]:
+        return {}
+
+
+class ServerBackend:
+    def __init__(self, servers: Any) -> None:
+        self.s = servers  # benchmarks.servers.Servers
+
+    def open(self, policy: MemoryPolicy, model: Any) -> PlugMem:
+        return PlugMem.open(self.s.url, embeddings=model, policy=policy, vectors=self.s.vectors)
+
+    def disk_mb(self) -> float:
+        return float(self.s.disk_mb()["total"])
+
+    def servers(self) -> dict[str, Any]:
+        return {"memory": self.s.memory(), "disk_mb": self.s.disk_mb()}
+
+
+@contextmanager
+def open_backend(name: BackendName) -> Iterator[Backend]:
+    """A fresh, empty place for one size's memory, deleted afterwards."""
+    if name == "server":
+        from benchmarks.servers import servers
+
+        with servers() as s:
+            yield ServerBackend(s)
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="plugmem-scaling-"))
+    try:
+        yield EmbeddedBackend(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _seed(mem: PlugMem, vectors: dict[str, np.ndarray]) -> dict[str, float]:
+    """Put precomputed vectors in the memory's embedding cache, as `plugmem import` does with an export's."""
+    if mem.embeddings is None:
+        return {}
+    clock = Stopwatch()
+    mem.store.save_vectors(mem.embeddings.model_id, vectors)
+    return {"vectors": len(vectors), "seconds": round(clock.s, 2)}
+
+
+def _sessions(turns: Sequence[Turn]) -> list[list[Turn]]:
+    return [list(g) for _, g in groupby(turns, key=lambda t: t.session)]
+
+
+def _ingest(
+    mem: PlugMem, turns: Sequence[Turn], desc: str, *, budget_s: float | None = None, keep: int = 0
+) -> dict[str, Any]:
+    """One `add` per session in time order, then `flush`: the full pipeline, timed end to end.
+
+    With `budget_s`, the filler stops once ingest has taken that long (checked after a flush every
+    CHECK_EVERY messages) and the last `keep` turns (conv-26's) are added anyway: a size that does
+    not fit in the time is measured at the size it reached, and says so (`stopped_early`).
+    """
+    embedded = mem.embeddings.embedded if mem.embeddings is not None else 0
     clock = Stopwatch()
     add_s = 0.0
-    sessions = [list(g) for _, g in groupby(turns, key=lambda t: t.session)]
-    for batch in progress(sessions, desc):
+    added = since_check = 0
+    head, tail = _sessions(turns[: len(turns) - keep]), _sessions(turns[len(turns) - keep :])
+    for batch in progress(head, desc):
+        if budget_s is not None and since_check >= CHECK_EVERY:
+            since_check = 0
+            mem.flush()
+            if clock.s > budget_s:
+                break
         t0 = Stopwatch()
         mem.add([t.message() for t in batch], namespace=NAMESPACE, session_id=batch[0].session)
         add_s += t0.s
+        added += len(batch)
+        since_check += len(batch)
+    for batch in tail:
+        t0 = Stopwatch()
+        mem.add([t.message() for t in batch], namespace=NAMESPACE, session_id=batch[0].session)
+        add_s += t0.s
+        added += len(batch)
     add_total = clock.s
     mem.flush()
     total = clock.s
     return {
+        "messages": added,
+        "stopped_early": added < len(turns),
         "seconds": round(total, 2),
-        "messages_per_s": round(len(turns) / total, 1),
+        "messages_per_s": round(added / total, 1),
         "add_seconds": round(add_total, 2),
-        "add_ms_per_message": round(add_s * 1000 / len(turns), 3),
+        "add_ms_per_message": round(add_s * 1000 / added, 3),
         "flush_seconds": round(total - add_total, 2),
+        # texts the model embedded during ingest (all but conv-26's when the cache was seeded)
+        "texts_embedded": (mem.embeddings.embedded - embedded) if mem.embeddings is not None else 0,
     }
 
 
@@ -250,15 +393,20 @@ def run_size(
     *,
     baselines: bool,
     structure: bool = True,
+    backend: BackendName = "embedded",
+    precision: Precision = "fp32",
+    pool: dict[str, np.ndarray] | None = None,
+    budget_s: float | None = None,
 ) -> dict[str, Any]:
     """One fresh memory of `n` messages: filler sessions first (they are older), then conv-26.
 
     The filler is the first `n - 419` distinct texts in file order, so every size extends the smaller ones.
+    With `pool` (text hash → vector) the filler's vectors are put in the embedding cache before ingest.
     """
     need = n - len(conv.turns)
     if need < 0:
         raise ValueError(f"size {n} is below conv-26's own {len(conv.turns)} turns")
-    turns = [*schedule(filler[:need]), *conv.turns]
+    turns = [*schedule(filler[:need], start=fitting_start(filler[:need])), *conv.turns]
     label = f"N={n:,}"
     res: dict[str, Any] = {
         "messages": n,
@@ -267,25 +415,34 @@ def run_size(
         "chars_per_message": round(mean(len(t.text) for t in turns), 1),
     }
     res["rss_before_mb"] = rss_mb()
-    tmp = Path(tempfile.mkdtemp(prefix="plugmem-scaling-"))
-    try:
-        policy = MemoryPolicy(extract_knowledge=structure)
-        mem = PlugMem.open(tmp / "mem", embeddings=model, policy=policy)
+    res["backend"] = backend
+    with open_backend(backend) as where:
+        policy = MemoryPolicy(
+            extract_knowledge=structure, embedding_precision=precision, ingest_niceness=INGEST_NICENESS
+        )
+        mem = where.open(policy, model)
         try:
-            res["ingest"] = _ingest(mem, turns, f"{label} ingest")
-            res["disk_mb"] = dir_mb(tmp)
+            if pool is not None:
+                res["seeded_cache"] = _seed(mem, vectors_for(filler[:need], pool))
+            res["ingest"] = _ingest(mem, turns, f"{label} ingest", budget_s=budget_s, keep=len(conv.turns))
+            if res["ingest"]["stopped_early"]:  # measured at the size reached, not at `n`
+                res["messages"] = res["ingest"]["messages"]
+                res["filler_turns"] = res["messages"] - len(conv.turns)
+            res["disk_mb"] = where.disk_mb()
             res["rss_mb"] = rss_mb()
             res["peak_rss_mb"] = peak_rss_mb()
+            res["servers_after_ingest"] = where.servers()
             # other work on a shared machine skews every timing: record how busy it was
             res["load_avg_after_ingest"] = [round(x, 2) for x in os.getloadavg()]
             stats = mem.stats(NAMESPACE)
             res["stats"] = {k: getattr(stats, k) for k in STAT_FIELDS}
             res["recall"] = _recall(mem, questions, label)
+            res["rss_after_recall_mb"] = rss_mb()
+            res["servers_after_recall"] = where.servers()
+            res["load_avg_after_recall"] = [round(x, 2) for x in os.getloadavg()]
         finally:
             mem.close()
-        res["disk_mb_closed"] = dir_mb(tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        res["disk_mb_closed"] = where.disk_mb()
     if baselines and n <= BASELINE_MAX:
         res["baselines"] = _baselines(turns, questions, model, label)
     res["peak_rss_mb_end"] = peak_rss_mb()
@@ -299,6 +456,12 @@ def run(
     baselines: bool = True,
     data: Path | None = None,
     structure: bool = True,
+    backend: BackendName = "embedded",
+    precision: Precision = "fp32",
+    repeat_filler: bool = False,
+    pool_file: Path | None = None,
+    filler_distinct: int | None = None,
+    budget_s: float | None = None,
 ) -> dict[str, Any]:
     """Every size in increasing order (peak RSS is per process, so it only grows).
 
@@ -310,8 +473,10 @@ def run(
     folder = data or data_dir()
     conv = load_locomo(folder)[0]
     questions = pick_questions(conv.questions, QUICK_QUESTIONS if quick else None)
-    filler = filler_turns(max(sizes) - len(conv.turns), folder)
-    model = onnx_model()
+    filler = filler_turns(
+        max(sizes) - len(conv.turns), folder, repeat=repeat_filler, distinct=filler_distinct
+    )
+    model = onnx_model() if precision == "fp32" else OnnxMiniLM(onnx_model().model_dir, precision=precision)
     out: dict[str, Any] = {
         "sizes": sizes,
         "conversation": conv.id,
@@ -322,9 +487,27 @@ def run(
         if structure
         else "turns only (extract_knowledge=False)",
         "filler_max_chars": FILLER_MAX_CHARS,
+        "backend": backend,
+        "embedding_precision": precision,
+        "filler_distinct_texts": len({t.text for t in filler}),
     }
+    pool = None
+    if pool_file is not None:
+        pool, out["embedding_pool"] = embedding_pool(filler, model, pool_file)
     for n in progress(sizes, "scaling"):
-        out[str(n)] = run_size(n, conv, filler, questions, model, baselines=baselines, structure=structure)
+        out[str(n)] = run_size(
+            n,
+            conv,
+            filler,
+            questions,
+            model,
+            baselines=baselines,
+            structure=structure,
+            backend=backend,
+            precision=precision,
+            pool=pool,
+            budget_s=budget_s,
+        )
     return out
 
 
@@ -357,7 +540,7 @@ def estimate_seconds(result: dict[str, Any], n: int) -> dict[str, float]:
 def table(result: dict[str, Any]) -> str:
     """A compact text table: one row per size."""
     head = (
-        f"{'N':>8} {'ingest s':>9} {'msg/s':>7} {'disk MB':>8} {'RSS MB':>7} {'peak MB':>8} "
+        f"{'N':>8} {'ingest s':>9} {'msg/s':>7} {'disk MB':>8} {'RSS MB':>7} {'peak MB':>8} {'srv MB':>7} "
         f"{'fast R':>7} {'p50':>6} {'p95':>6} {'auto R':>7} {'p50':>6} {'p95':>6} "
         f"{'bm25 R':>7} {'p50':>6} {'dense R':>8} {'p50':>6}"
     )
@@ -370,8 +553,8 @@ def table(result: dict[str, Any]) -> str:
         b = r.get("baselines", {})
         bm, de = b.get("bm25"), b.get("dense")
         lines.append(
-            f"{n:>8,} {r['ingest']['seconds']:>9.1f} {r['ingest']['messages_per_s']:>7.1f} {r['disk_mb']:>8.1f} "
-            f"{r['rss_mb']:>7.0f} {r['peak_rss_mb']:>8.0f} "
+            f"{r['messages']:>8,} {r['ingest']['seconds']:>9.1f} {r['ingest']['messages_per_s']:>7.1f} {r['disk_mb']:>8.1f} "
+            f"{r['rss_mb']:>7.0f} {r['peak_rss_mb']:>8.0f} {_server_mb(r):>7} "
             f"{f['evidence_recall']:>7.3f} {f['wall_latency']['p50_ms']:>6.1f} {f['wall_latency']['p95_ms']:>6.1f} "
             f"{a['evidence_recall']:>7.3f} {a['wall_latency']['p50_ms']:>6.1f} {a['wall_latency']['p95_ms']:>6.1f} "
             + (
@@ -386,9 +569,23 @@ def table(result: dict[str, Any]) -> str:
             )
         )
     lines.append(
-        "(R = evidence recall of conv-26's questions at 1000 tokens; p50/p95 = wall ms per recall / rank)"
+        "(R = evidence recall of conv-26's questions at 1000 tokens; p50/p95 = wall ms per recall / rank;"
+        " srv MB = PostgreSQL PSS + Chroma server RSS after recall)"
     )
     return "\n".join(lines)
+
+
+def server_mb(r: dict[str, Any]) -> float | None:
+    """The servers' resident memory after recall: PostgreSQL's PSS (shared buffers once) + Chroma's RSS."""
+    mem = r.get("servers_after_recall", {}).get("memory")
+    if not mem:
+        return None
+    return round(mem["postgres"]["pss_mb"] + mem["chroma"]["rss_mb"], 1)
+
+
+def _server_mb(r: dict[str, Any]) -> str:
+    mb = server_mb(r)
+    return "-" if mb is None else f"{mb:.0f}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -397,6 +594,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--sizes", help="comma-separated message counts, e.g. 1000,10000")
     p.add_argument("--no-baselines", action="store_true", help="skip the BM25 and dense baselines")
     p.add_argument("--data", help="folder with the benchmark data (default ../shared/data)")
+    p.add_argument(
+        "--turns-only", action="store_true", help="extract_knowledge=False (no knowledge, summaries)"
+    )
+    p.add_argument(
+        "--backend",
+        choices=("embedded", "server"),
+        default="embedded",
+        help="server: a throwaway PostgreSQL + Chroma server per size",
+    )
+    p.add_argument("--precision", choices=("fp32", "int8"), default="fp32", help="embedding model weights")
+    p.add_argument("--int8", action="store_true", help="the same as --precision int8")
+    p.add_argument(
+        "--embedding-pool",
+        help="an .npz of the filler's vectors (made if missing): each memory's embedding cache is seeded "
+        "from it, so ingest does not embed filler (see benchmarks/embedding_pool.py)",
+    )
+    p.add_argument(
+        "--repeat-filler",
+        action="store_true",
+        help="reuse filler texts beyond the ~106k distinct ones (the embedding cache then makes repeats free)",
+    )
+    p.add_argument(
+        "--ingest-budget",
+        type=float,
+        help="seconds: stop adding filler after this long, add conv-26, measure at the size reached",
+    )
+    p.add_argument(
+        "--filler-distinct",
+        type=int,
+        help="with --repeat-filler: use only the first N distinct texts, reused",
+    )
     p.add_argument("--out", default=str(RESULTS / "scaling.json"), help="where to write the JSON result")
     p.add_argument("--estimate", type=int, default=100_000, help="extrapolate the cost of this size")
     args = p.parse_args(argv)
@@ -408,7 +636,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         ["python -m benchmarks.scaling", *(argv if argv is not None else sys.argv[1:])]
     )
     clock = Stopwatch()
-    result = run(sizes=sizes, quick=args.quick, baselines=not args.no_baselines, data=data_dir(args.data))
+    result = run(
+        sizes=sizes,
+        quick=args.quick,
+        baselines=not args.no_baselines,
+        data=data_dir(args.data),
+        structure=not args.turns_only,
+        backend=args.backend,
+        precision="int8" if args.int8 else args.precision,
+        repeat_filler=args.repeat_filler,
+        pool_file=Path(args.embedding_pool) if args.embedding_pool else None,
+        filler_distinct=args.filler_distinct,
+        budget_s=args.ingest_budget,
+    )
     result["wall_seconds"] = round(clock.s, 1)
     result["machine"] = info
     measured = [s for s in result["sizes"] if str(s) in result]

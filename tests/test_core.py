@@ -19,6 +19,7 @@ from plugmem import (
     MemoryClosedError,
     MemoryPolicy,
     PlugMem,
+    ns_key,
 )
 from plugmem.tokens import TokenCounter
 
@@ -214,6 +215,19 @@ def test_full_tier_while_history_fits_then_fast(memory_at: At) -> None:
         r2 = m.recall("what do I do for work?", namespace=NS, budget_tokens=60)
         assert r2.tier in ("fast", "deep") and r2.tokens <= 60
         assert m.stats().recalls["full"] == 1
+
+
+def test_whether_the_history_fits_is_found_without_rendering_all_of_it(memory_at: At) -> None:
+    """A namespace past the budget is told apart after about a budget's worth of turns: a recall must not
+    cost O(namespace) (each turn counted has its rendered size cached on its doc, so the count shows)."""
+    with PlugMem.open(memory_at("m"), embeddings=None) as m:
+        m.add([{"role": "user", "content": f"entry {i} mentions code{i}"} for i in range(300)], namespace=NS)
+        m.flush()
+        r = m.recall("code7 code8", namespace=NS, budget_tokens=200, mode="auto")
+        assert r.tier != "full" and r.items
+        turns = m.catalog(ns_key(NS)).turns()
+        counted = sum("_tokens" in d.extra for d in turns)
+        assert 0 < counted < len(turns) // 4
 
 
 def test_async_twins(memory_at: At) -> None:

@@ -19,7 +19,7 @@ import networkx as nx
 import numpy as np
 
 from plugmem.errors import LLMJSONError
-from plugmem.index.catalog import Catalog
+from plugmem.index.catalog import Catalog, Doc
 from plugmem.index.embeddings import CachedEmbeddings
 from plugmem.llm import usage_counters
 from plugmem.llm_roles import ChatModels
@@ -47,6 +47,20 @@ log = logging.getLogger("plugmem")
 # factor, so deep is tried again after a while rather than never
 DEEP_MS_DECAY = 0.9
 ANCHOR_MIN = 0.5  # how well an event must match "since I moved" to date the window by it
+
+
+def history_tokens(turns: list[Doc], tokens: TokenCounter, limit: int) -> int | None:
+    """Tokens of every turn rendered, or None as soon as they pass `limit`.
+
+    Stops early: a namespace past the budget is found after about a budget's worth of turns, where
+    summing all of them made every recall O(namespace) (64 % of a fast recall at 100k turns).
+    """
+    total = 0
+    for d in turns:
+        total += item_tokens(Scored(d, 1.0), tokens)
+        if total > limit:
+            return None
+    return total
 
 
 @dataclass(slots=True)
@@ -168,9 +182,9 @@ class RecallEngine:
         )
         if not verdict.relevant:
             return _Run(Decision("fast", verdict.reason))
-        turns = cat.turns()
-        total = sum(item_tokens(Scored(d, 1.0), self.tokens) for d in turns)
-        if policy.full_history_when_fits and mode == "auto" and turns and total + 60 <= budget:
+        turns = cat.turns() if policy.full_history_when_fits and mode == "auto" else []
+        total = history_tokens(turns, self.tokens, budget - 60) if turns else None
+        if total is not None:
             ranked = [Scored(d, 1.0) for d in turns]
             decision = Decision("full", f"full history ({total} tokens) fits the {budget}-token budget")
             return _Run(decision, apply_currency(ranked, cat, policy.stale, pull=False))
