@@ -45,6 +45,7 @@ from benchmarks.common import (
 from benchmarks.data import Conversation, Question, Turn, _lme_date, data_dir, load_locomo
 from benchmarks.metrics import by_group, evidence_recall, latency_summary, mean
 from plugmem import MemoryPolicy, PlugMem
+from plugmem.index.embeddings import OnnxMiniLM, Precision
 from plugmem.policy import RecallMode
 from plugmem.tokens import TokenCounter
 
@@ -250,6 +251,7 @@ def run_size(
     *,
     baselines: bool,
     structure: bool = True,
+    precision: Precision = "fp32",
 ) -> dict[str, Any]:
     """One fresh memory of `n` messages: filler sessions first (they are older), then conv-26.
 
@@ -269,7 +271,7 @@ def run_size(
     res["rss_before_mb"] = rss_mb()
     tmp = Path(tempfile.mkdtemp(prefix="plugmem-scaling-"))
     try:
-        policy = MemoryPolicy(extract_knowledge=structure)
+        policy = MemoryPolicy(extract_knowledge=structure, embedding_precision=precision)
         mem = PlugMem.open(tmp / "mem", embeddings=model, policy=policy)
         try:
             res["ingest"] = _ingest(mem, turns, f"{label} ingest")
@@ -299,6 +301,7 @@ def run(
     baselines: bool = True,
     data: Path | None = None,
     structure: bool = True,
+    precision: Precision = "fp32",
 ) -> dict[str, Any]:
     """Every size in increasing order (peak RSS is per process, so it only grows).
 
@@ -312,7 +315,10 @@ def run(
     questions = pick_questions(conv.questions, QUICK_QUESTIONS if quick else None)
     filler = filler_turns(max(sizes) - len(conv.turns), folder)
     model = onnx_model()
+    if precision != "fp32":  # the policy's precision is ignored when PlugMem.open is given a model
+        model = OnnxMiniLM(model.model_dir, precision=precision)
     out: dict[str, Any] = {
+        "embedding_precision": precision,
         "sizes": sizes,
         "conversation": conv.id,
         "questions": len(questions),
@@ -324,7 +330,9 @@ def run(
         "filler_max_chars": FILLER_MAX_CHARS,
     }
     for n in progress(sizes, "scaling"):
-        out[str(n)] = run_size(n, conv, filler, questions, model, baselines=baselines, structure=structure)
+        out[str(n)] = run_size(
+            n, conv, filler, questions, model, baselines=baselines, structure=structure, precision=precision
+        )
     return out
 
 
@@ -398,6 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--no-baselines", action="store_true", help="skip the BM25 and dense baselines")
     p.add_argument("--data", help="folder with the benchmark data (default ../shared/data)")
     p.add_argument("--out", default=str(RESULTS / "scaling.json"), help="where to write the JSON result")
+    p.add_argument("--precision", choices=("fp32", "int8"), default="fp32", help="embedding model weights")
     p.add_argument("--estimate", type=int, default=100_000, help="extrapolate the cost of this size")
     args = p.parse_args(argv)
     sizes: Sequence[int] = DEFAULT_SIZES
@@ -408,7 +417,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         ["python -m benchmarks.scaling", *(argv if argv is not None else sys.argv[1:])]
     )
     clock = Stopwatch()
-    result = run(sizes=sizes, quick=args.quick, baselines=not args.no_baselines, data=data_dir(args.data))
+    result = run(
+        sizes=sizes,
+        quick=args.quick,
+        baselines=not args.no_baselines,
+        data=data_dir(args.data),
+        precision=args.precision,
+    )
     result["wall_seconds"] = round(clock.s, 1)
     result["machine"] = info
     measured = [s for s in result["sizes"] if str(s) in result]
