@@ -24,7 +24,7 @@ from typing import Any
 from benchmarks.baselines import make_baselines, pack, turn_costs
 from benchmarks.common import WARMUP_QUERY, onnx_model, progress
 from benchmarks.data import Conversation, data_dir, load_locomo, load_longmemeval
-from benchmarks.metrics import by_group, evidence_recall, recall_all_at_k, roll_up
+from benchmarks.metrics import answer_in_context, by_group, evidence_recall, recall_all_at_k, roll_up
 from benchmarks.plug import ingest, namespace, ranked_ids
 from plugmem import PlugMem
 from plugmem.policy import RecallMode
@@ -85,12 +85,15 @@ def locomo_rows(
             for mode in modes:
                 for budget in budgets:
                     r = mem.recall(q.question, namespace=ns, budget_tokens=budget, mode=mode)
+                    exact, share = answer_in_context(q.answer, r.context)  # as the `answers` stage scores it
                     rows.append(
                         base
                         | {
                             "system": f"plugmem-{mode}",
                             "budget": budget,
                             "recall": evidence_recall(q.evidence_corrected, r.source_ids),
+                            "answer_exact": exact,
+                            "answer_share": share,
                             "tier": r.tier,
                             "latency_ms": r.latency_ms,
                             "reason": r.reason,
@@ -137,15 +140,20 @@ def table(rows: Sequence[dict[str, Any]], title: str) -> str:
     """Mean per category (columns) for each system and budget (rows), with the auto tier share."""
     keys = list(dict.fromkeys((r["system"], r.get("budget", 0)) for r in rows))
     cats = sorted({r["category"] for r in rows})
-    lines = [f"## {title}", "| system | budget | " + " | ".join([*cats, "all"]) + " | deep share |"]
-    lines.append("|---" * (len(cats) + 4) + "|")
+    head = [*cats, "all", "deep share", "answer exact", "answer words"]
+    lines = [f"## {title}", "| system | budget | " + " | ".join(head) + " |"]
+    lines.append("|---" * (len(head) + 2) + "|")
     for system, budget in keys:
         sel = [r for r in rows if r["system"] == system and r.get("budget", 0) == budget]
         groups = by_group((r["category"], r["recall"]) for r in sel)
         tiers = [r["tier"] for r in sel if r.get("tier")]
         deep = f"{tiers.count('deep') / len(tiers):.2f}" if tiers else ""
         cells = [f"{groups.get(c, 0.0):.3f}" for c in [*cats, "all"]]
-        lines.append(f"| {system} | {budget or ''} | " + " | ".join(cells) + f" | {deep} |")
+        answers = [
+            f"{sum(r[k] for r in sel) / len(sel):.3f}" if sel and k in sel[0] else ""
+            for k in ("answer_exact", "answer_share")
+        ]
+        lines.append(f"| {system} | {budget or ''} | " + " | ".join([*cells, deep, *answers]) + " |")
     return "\n".join(lines)
 
 

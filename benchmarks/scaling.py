@@ -271,7 +271,9 @@ def run_size(
     res["rss_before_mb"] = rss_mb()
     tmp = Path(tempfile.mkdtemp(prefix="plugmem-scaling-"))
     try:
-        policy = MemoryPolicy(extract_knowledge=structure, embedding_precision=precision)
+        # ingest at normal priority: this measures the pipeline, and on a shared machine a niceness of 19
+        # (the default, which yields the cores to recall) starves it behind every other process
+        policy = MemoryPolicy(extract_knowledge=structure, embedding_precision=precision, ingest_niceness=0)
         mem = PlugMem.open(tmp / "mem", embeddings=model, policy=policy)
         try:
             res["ingest"] = _ingest(mem, turns, f"{label} ingest")
