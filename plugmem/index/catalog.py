@@ -7,8 +7,8 @@ the ingest pipeline.
 
 A large namespace (one whose lexical index lives on disk) keeps its documents' texts on
 disk too: each document then holds only what scoring reads (ids, kind, times, sources,
-metadata), and its `text` is read back from the store when recall renders it. At 100k
-messages the texts are most of a catalog's heap, and recall reads a few dozen of them.
+metadata), and its `text` is read back from the store when recall renders it: texts are about
+a quarter of a catalog's heap (`python -m benchmarks.heap`), and a recall reads a few dozen.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from plugmem.namespace import NamespaceKey
 DocKind = str  # "turn" | "event" | "knowledge" | "summary"
 DENSE_WEIGHT = 0.35  # measured on LoCoMo dev: BM25 carries names and rare words, vectors carry paraphrase
 # The kinds ingest embeds and dense search reads. Facts and summaries are found by BM25 and through the
-# turns they came from: embedding them was 60 % of the texts embedded and LoCoMo dev evidence recall holds
-# without (docs/NOTES.md, "Issue 15, embed only what is searched by vectors").
+# turns they came from: they were 58 % of the texts embedded, and LoCoMo dev evidence recall holds without
+# their vectors (docs/NOTES.md, "Issue 15, points 4 (rest) and 5").
 EMBEDDED_KINDS = frozenset({"turn", "event"})
 TEXT_CACHE = 4096  # texts of off-heap documents kept after a read (a recall renders a few dozen)
 TextLoader = Callable[[Sequence[str]], dict[str, str]]  # document ids → texts, from the store
@@ -288,9 +288,8 @@ class Catalog:
         if texts is None or isinstance(self.lexical, LexicalIndex):
             return
         docs = list(docs)
-        texts.discard(
-            d.id for d in docs
-        )  # a rewritten document (a forget's redaction) must not read stale text
+        # a document rewritten in place (a forget's redaction of a summary) must not read its old text
+        texts.discard(d.id for d in docs)
         for d in docs:
             d.texts = texts
             d.lexical_text = None
