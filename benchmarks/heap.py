@@ -11,6 +11,7 @@ native memory: the model, onnxruntime's arenas and Chroma's HNSW index.
 
     python -m benchmarks.heap --store /tmp/plugmem-heap-10k --size 10000 [--precision int8]
     python -m benchmarks.heap --store /tmp/plugmem-heap-3k --size 3000 --disk-from 2000  # a big one, small
+    python -m benchmarks.heap --vectors 50000      # RSS per vector of Chroma's index alone (random vectors)
 """
 
 from __future__ import annotations
@@ -103,19 +104,56 @@ def _profile(store: str, precision: Precision, disk_from: int | None, top: int) 
     return out
 
 
+def _vector_rss(n: int) -> dict[str, Any]:
+    """Runs in a fresh process: RSS of Chroma on disk holding `n` random unit vectors, then queried."""
+    import tempfile
+
+    import numpy as np
+
+    from plugmem.index.vectors import VectorIndex
+
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory(prefix="plugmem-heap-vectors-") as tmp:
+        index = VectorIndex(tmp, model_id="random")
+        key = ns_key(NAMESPACE)
+        index.upsert(key, ["warm"], np.ones((1, 384), dtype=np.float32), ["turn"])
+        base = rss_mb()
+        for start in range(0, n, 4000):
+            vecs = rng.standard_normal((min(4000, n - start), 384)).astype(np.float32)
+            vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+            index.upsert(key, [f"v{start + i}" for i in range(len(vecs))], vecs, ["turn"] * len(vecs))
+        loaded = rss_mb()
+        index.search(key, vecs[0], 100)
+        out = {"vectors": n, "rss_before_mb": base, "rss_loaded_mb": loaded, "rss_after_query_mb": rss_mb()}
+        index.close()
+    out["kb_per_vector"] = round((out["rss_after_query_mb"] - base) * 1024 / n, 2)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.heap", description=__doc__.splitlines()[0])
-    p.add_argument("--store", required=True, help="folder for the ingested memory (kept between runs)")
+    p.add_argument("--store", help="folder for the ingested memory (kept between runs)")
+    p.add_argument("--vectors", type=int, help="instead: RSS per vector of Chroma's index, with this many")
     p.add_argument("--size", type=int, default=10_000, help="messages in the namespace")
     p.add_argument("--precision", choices=("fp32", "int8"), default="int8")
     p.add_argument("--disk-from", type=int, default=20_000, help="MemoryPolicy.lexical_on_disk_from")
     p.add_argument("--top", type=int, default=15, help="source files to list")
     p.add_argument("--out", help="also write the result as JSON here")
     args = p.parse_args(argv)
+    command = " ".join(["python -m benchmarks.heap", *(argv if argv is not None else sys.argv[1:])])
+    if args.vectors:
+        result: dict[str, Any] = {"command": command, "load_avg": [round(x, 2) for x in os.getloadavg()]}
+        result["vectors"] = fresh_process(_vector_rss, args.vectors)
+        print(json.dumps(result, indent=1))
+        if args.out:
+            Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+        return 0
+    if not args.store:
+        p.error("--store is required (or --vectors N)")
     store = Path(args.store)
     store.mkdir(parents=True, exist_ok=True)
     result = {
-        "command": " ".join(["python -m benchmarks.heap", *(argv if argv is not None else sys.argv[1:])]),
+        "command": command,
         "build": build(store, args.size, args.precision, args.disk_from),
         "load_avg": [round(x, 2) for x in os.getloadavg()],
         "profile": fresh_process(_profile, str(store), args.precision, args.disk_from, args.top),
