@@ -1,14 +1,14 @@
-"""Only turns and events are embedded: facts and summaries are found by their words and their turns.
+"""The vector index holds the documents of the embedded kinds, and nothing else after an open.
 
-Embedding is most of ingest time, and facts and summaries were 58 % of the texts embedded while
-LoCoMo dev recall holds without their vectors (docs/NOTES.md). A memory written when every kind
-was embedded loses the vectors it no longer needs on open.
+A vector with no document (a crash after a forget, or a kind a later version stopped embedding)
+is dropped when the namespace's catalog loads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 from _support import conv
 
@@ -25,30 +25,22 @@ TALK = conv(
     "Congrats! How is Biscuit doing?",
     "Great. Also, my sister Priya is getting married in Goa in December.",
     "How exciting, a wedding in Goa!",
-    "I work as a nurse at St. Mary's hospital, night shifts mostly.",
-    "Night shifts must be tough.",
 )
 
 
 @pytest.mark.needs_model
-def test_only_turns_and_events_are_embedded_and_old_vectors_go(memory_at: At, vectors: str | None) -> None:
+def test_vectors_are_the_embedded_documents_and_strays_go_on_open(memory_at: At, vectors: str | None) -> None:
     path = memory_at("m")
     with PlugMem.open(path, policy=POLICY, vectors=vectors) as m:
         m.add(TALK, namespace=NS, session_id="s1")
         m.flush()
-        assert m.vectors is not None and m.embeddings is not None
-        cat = m.catalog(KEY)
-        assert {d.kind for d in cat.docs.values()} > EMBEDDED_KINDS  # facts and summaries exist
-        assert {cat.docs[i].kind for i in m.vectors.ids(KEY)} == EMBEDDED_KINDS
-        assert m.vectors.count(KEY) == sum(d.kind in EMBEDDED_KINDS for d in cat.docs.values())
-        fact = next(d for d in cat.docs.values() if d.kind == "knowledge")
-        # as a memory written when every kind was embedded holds it
-        m.vectors.upsert(KEY, [fact.id], m.embeddings.embed_array([fact.text]), [fact.kind])
-    with PlugMem.open(path, policy=POLICY, vectors=vectors) as m:
         assert m.vectors is not None
         cat = m.catalog(KEY)
-        assert fact.id not in m.vectors.ids(KEY)  # dropped on open
-        assert m.vectors.count(KEY) == sum(d.kind in EMBEDDED_KINDS for d in cat.docs.values())
-        # found by its words (a fact, or the turn it came from), and a turn by its meaning alone
-        assert "m3" in m.recall("Who is getting married in Goa?", namespace=NS, mode="fast").source_ids
+        want = {i for i, d in cat.docs.items() if d.kind in EMBEDDED_KINDS}
+        assert set(m.vectors.ids(KEY)) == want
+        m.vectors.upsert(KEY, ["k:gone"], np.ones((1, 384), dtype=np.float32), ["knowledge"])
+    with PlugMem.open(path, policy=POLICY, vectors=vectors) as m:
+        assert m.vectors is not None
+        m.catalog(KEY)
+        assert set(m.vectors.ids(KEY)) == want  # the stray vector was dropped on open
         assert "m1" in m.recall("which pet did I get?", namespace=NS, mode="fast").source_ids

@@ -31,10 +31,10 @@ from plugmem.namespace import NamespaceKey
 
 DocKind = str  # "turn" | "event" | "knowledge" | "summary"
 DENSE_WEIGHT = 0.35  # measured on LoCoMo dev: BM25 carries names and rare words, vectors carry paraphrase
-# The kinds ingest embeds and dense search reads. Facts and summaries are found by BM25 and through the
-# turns they came from: they were 58 % of the texts embedded, and LoCoMo dev evidence recall holds without
-# their vectors (docs/NOTES.md, "Issue 15, points 4 (rest) and 5").
-EMBEDDED_KINDS = frozenset({"turn", "event"})
+# The kinds ingest embeds and dense search reads. All of them: LoCoMo dev recall held without fact or summary
+# vectors, but behaviour tests did not (stale="drop", a learned procedure for a reworded request); docs/NOTES.md,
+# "Issue 15, points 4 (rest) and 5".
+EMBEDDED_KINDS = frozenset({"turn", "event", "knowledge", "summary"})
 TEXT_CACHE = 4096  # texts of off-heap documents kept after a read (a recall renders a few dozen)
 TextLoader = Callable[[Sequence[str]], dict[str, str]]  # document ids → texts, from the store
 
