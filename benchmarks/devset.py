@@ -93,11 +93,11 @@ def locomo_rows(
                             "system": f"plugmem-{mode}",
                             "budget": budget,
                             "recall": evidence_recall(q.evidence_corrected, r.source_ids),
+                            "answer_exact": exact,
+                            "answer_share": share,
                             "tier": r.tier,
                             "latency_ms": r.latency_ms,
                             "reason": r.reason,
-                            "answer_exact": exact,
-                            "answer_share": share,
                         }
                     )
         for b in baselines:
@@ -142,15 +142,20 @@ def table(rows: Sequence[dict[str, Any]], title: str, measure: str = "recall") -
     rows = [r for r in rows if measure in r]
     keys = list(dict.fromkeys((r["system"], r.get("budget", 0)) for r in rows))
     cats = sorted({r["category"] for r in rows})
-    lines = [f"## {title}", "| system | budget | " + " | ".join([*cats, "all"]) + " | deep share |"]
-    lines.append("|---" * (len(cats) + 4) + "|")
+    head = [*cats, "all", "deep share", "answer exact", "answer words"]
+    lines = [f"## {title}", "| system | budget | " + " | ".join(head) + " |"]
+    lines.append("|---" * (len(head) + 2) + "|")
     for system, budget in keys:
         sel = [r for r in rows if r["system"] == system and r.get("budget", 0) == budget]
         groups = by_group((r["category"], r[measure]) for r in sel)
         tiers = [r["tier"] for r in sel if r.get("tier")]
         deep = f"{tiers.count('deep') / len(tiers):.2f}" if tiers else ""
         cells = [f"{groups.get(c, 0.0):.3f}" for c in [*cats, "all"]]
-        lines.append(f"| {system} | {budget or ''} | " + " | ".join(cells) + f" | {deep} |")
+        answers = [
+            f"{sum(r[k] for r in sel) / len(sel):.3f}" if sel and k in sel[0] else ""
+            for k in ("answer_exact", "answer_share")
+        ]
+        lines.append(f"| {system} | {budget or ''} | " + " | ".join([*cells, deep, *answers]) + " |")
     return "\n".join(lines)
 
 

@@ -361,7 +361,8 @@ class PlugMem:
         with self._catalog_lock:
             cat = self._catalogs.get(namespace)
             if cat is None or cat.generation < gen:
-                cat = Catalog(namespace, self.vectors, self.embeddings, self._lexical)
+                texts = functools.partial(self.pipeline.doc_texts, namespace)
+                cat = Catalog(namespace, self.vectors, self.embeddings, self._lexical, texts)
                 cat.generation = gen
                 self.pipeline.load_catalog(cat)
                 self._catalogs[namespace] = cat

@@ -31,7 +31,7 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from plugmem.errors import (
     IngestStalledError,
@@ -40,7 +40,7 @@ from plugmem.errors import (
     StorageError,
     StorageFullError,
 )
-from plugmem.index.catalog import Catalog, Doc, step_doc
+from plugmem.index.catalog import Catalog, Doc, knowledge_doc, step_doc, turn_text
 from plugmem.index.embeddings import CachedEmbeddings
 from plugmem.llm_roles import ChatModels
 from plugmem.model import Step
@@ -442,7 +442,20 @@ class Pipeline:
         missing = cat.missing_vectors()
         if missing:
             log.info("plugmem: re-indexing %d vectors missing from namespace %s", len(missing), ns)
-            cat.put(missing, embed=True)
+            cat.embed(missing)
+
+    def doc_texts(self, ns: NamespaceKey, ids: Sequence[str]) -> dict[str, str]:
+        """The texts of catalog documents, read from the store (a large catalog does not hold them)."""
+        by_kind: dict[str, list[str]] = {}
+        for i in ids:
+            by_kind.setdefault(i[:2], []).append(i[2:])
+        out = {"t:" + s.id: turn_text(s) for s in self.store.steps(ns, ids=by_kind.get("t:", []))}
+        out |= {"e:" + e.id: e.summary for e in self.store.events_by_id(ns, by_kind.get("e:", []))}
+        out |= {
+            "k:" + k.id: knowledge_doc(k).text for k in self.store.knowledge_by_id(ns, by_kind.get("k:", []))
+        }
+        out |= {"s:" + m.id: m.text for m in self.store.summaries_by_id(ns, by_kind.get("s:", []))}
+        return out
 
     def _pending_ids(self, ns: NamespaceKey) -> set[str]:
         return self.store.unprocessed_ids(ns)

@@ -4,12 +4,18 @@ A document is anything recall can return: a raw turn, an event summary, a piece 
 knowledge or a temporal summary. The catalog is rebuilt from SQLite on first use
 (so it can never disagree with the source of truth for long) and kept current by
 the ingest pipeline.
+
+A large namespace (one whose lexical index lives on disk) keeps its documents' texts on
+disk too: each document then holds only what scoring reads (ids, kind, times, sources,
+metadata), and its `text` is read back from the store when recall renders it: texts are about
+a quarter of a catalog's heap (`python -m benchmarks.heap`), and a recall reads a few dozen.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -25,13 +31,55 @@ from plugmem.namespace import NamespaceKey
 
 DocKind = str  # "turn" | "event" | "knowledge" | "summary"
 DENSE_WEIGHT = 0.35  # measured on LoCoMo dev: BM25 carries names and rare words, vectors carry paraphrase
+# The kinds ingest embeds and dense search reads. All of them: LoCoMo dev recall held without fact or summary
+# vectors, but behaviour tests did not (stale="drop", a learned procedure for a reworded request); docs/NOTES.md,
+# "Issue 15, points 4 (rest) and 5".
+EMBEDDED_KINDS = frozenset({"turn", "event", "knowledge", "summary"})
+TEXT_CACHE = 4096  # texts of off-heap documents kept after a read (a recall renders a few dozen)
+TextLoader = Callable[[Sequence[str]], dict[str, str]]  # document ids → texts, from the store
+
+
+class DocTexts:
+    """The texts of a namespace's off-heap documents, read from the store on demand.
+
+    A bounded cache keeps what recall just read (it reads an item's text several times);
+    `forget` empties it for the documents it removes or rewrites.
+    """
+
+    def __init__(self, load: TextLoader, size: int = TEXT_CACHE) -> None:
+        self._load = load
+        self._size = size
+        self._cache: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, doc_id: str) -> str:
+        with self._lock:
+            text = self._cache.get(doc_id)
+            if text is not None:
+                self._cache.move_to_end(doc_id)
+                return text
+        text = self._load([doc_id]).get(doc_id, "")
+        with self._lock:
+            self._cache[doc_id] = text
+            while len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        return text
+
+    def many(self, ids: Sequence[str]) -> dict[str, str]:
+        """Many texts in one read, not cached (re-embedding what the vector index lost)."""
+        return self._load(ids)
+
+    def discard(self, ids: Iterable[str]) -> None:
+        with self._lock:
+            for i in ids:
+                self._cache.pop(i, None)
 
 
 @dataclass(slots=True)
 class Doc:
     id: str  # "t:<step id>", "e:<event id>", "k:<knowledge id>", "s:<summary id>"
     kind: DocKind
-    text: str  # what is indexed and rendered
+    body: str | None  # what is indexed and rendered; None once the catalog moved it to disk (`text`)
     timestamp: datetime | None
     session_id: str | None
     source_ids: list[str]  # step ids, exactly as given
@@ -43,6 +91,14 @@ class Doc:
     valid_from: datetime | None = None
     valid_until: datetime | None = None
     superseded_by: str | None = None
+    texts: DocTexts | None = field(default=None, repr=False, compare=False)  # where `body` went
+
+    @property
+    def text(self) -> str:
+        """What is indexed and rendered (read from the store when the catalog keeps it on disk)."""
+        if self.body is not None:
+            return self.body
+        return self.texts.get(self.id) if self.texts is not None else ""
 
 
 def turn_text(s: Step) -> str:
@@ -59,7 +115,7 @@ def step_doc(s: Step, prev: Step | None = None) -> Doc:
         lexical_text=ctx,
         id="t:" + s.id,
         kind="turn",
-        text=text,
+        body=text,
         timestamp=s.timestamp,
         session_id=s.session_id,
         source_ids=[s.id],
@@ -72,7 +128,7 @@ def event_doc(e: Event) -> Doc:
     return Doc(
         id="e:" + e.id,
         kind="event",
-        text=e.summary,
+        body=e.summary,
         timestamp=e.start,
         session_id=e.session_id,
         # an extractive summary quotes some steps; only those are its sources (events stored
@@ -97,7 +153,7 @@ def knowledge_doc(k: Knowledge) -> Doc:
     return Doc(
         id="k:" + k.id,
         kind="knowledge",
-        text=procedure_text(k) if procedure else k.statement,
+        body=procedure_text(k) if procedure else k.statement,
         timestamp=k.event_time or k.valid_from,
         session_id=None,
         source_ids=list(k.source_ids),
@@ -119,7 +175,7 @@ def summary_doc(s: Summary) -> Doc:
     return Doc(
         id="s:" + s.id,
         kind="summary",
-        text=s.text,
+        body=s.text,
         timestamp=s.start,
         session_id=s.key if s.level == "session" else None,
         source_ids=list(s.source_ids),
@@ -143,6 +199,7 @@ class Catalog:
         vectors: VectorIndex | None,
         embeddings: CachedEmbeddings | None,
         lexical: LexicalBackends | None = None,
+        texts: TextLoader | None = None,
     ) -> None:
         self.namespace = namespace
         self.docs: dict[str, Doc] = {}
@@ -159,13 +216,14 @@ class Catalog:
         self._by_kind: dict[str, tuple[int, list[Doc]]] = {}
         self._slots: dict[str, set[str]] = {}  # "residence", "pet:dog" and "pet:" → knowledge doc ids
         self._speakers: tuple[int, list[str]] = (-1, [])
+        # texts of a large namespace's documents stay in the store (None: always held)
+        self._texts = DocTexts(texts) if texts is not None else None
 
     def put(self, docs: Sequence[Doc], *, embed: bool = True) -> None:
         if not docs:
             return
-        if embed and self._vectors is not None and self._emb is not None:
-            vecs = self._emb.embed_array([d.text for d in docs])
-            self._vectors.upsert(self.namespace, [d.id for d in docs], vecs, [d.kind for d in docs])
+        if embed:
+            self.embed(docs)
         with self.lock:
             for d in docs:
                 self.docs[d.id] = d
@@ -174,10 +232,22 @@ class Catalog:
             if disk is not None:  # the namespace grew past the size where its lexical index moves to disk
                 disk.sync(self._lexical_items(self.docs.values()))
                 self.lexical = disk
+                self._to_disk(self.docs.values())
             else:
                 self.lexical.add(self._lexical_items(docs))
+                self._to_disk(docs)
             self._turns_dirty = self._turns_dirty or any(d.kind == "turn" for d in docs)
             self.version += 1
+
+    def embed(self, docs: Sequence[Doc]) -> None:
+        """Put the vectors of documents of the kinds dense search reads; the rest are found by BM25."""
+        dense = [d for d in docs if d.kind in EMBEDDED_KINDS]
+        if not dense or self._vectors is None or self._emb is None:
+            return
+        off_heap = [d.id for d in dense if d.body is None]
+        read = self._texts.many(off_heap) if off_heap and self._texts is not None else {}
+        vecs = self._emb.embed_array([read.get(d.id, "") if d.body is None else d.body for d in dense])
+        self._vectors.upsert(self.namespace, [d.id for d in dense], vecs, [d.kind for d in dense])
 
     def load(self, docs: Sequence[Doc]) -> None:
         """Fill a new catalog with what the log holds (no embedding); the lexical index by size.
@@ -198,6 +268,7 @@ class Catalog:
                 elif disk is not None:
                     disk.drop()
             self.lexical.sync(self._lexical_items(self.docs.values()), generation=self.generation)
+            self._to_disk(self.docs.values())
             self._turns_dirty = True
             self.version += 1
 
@@ -207,6 +278,22 @@ class Catalog:
         if on_disk is None or not isinstance(self.lexical, LexicalIndex):
             return None
         return on_disk(self.namespace, True) if self._backends.wants_disk(len(self.docs)) else None
+
+    def _to_disk(self, docs: Iterable[Doc]) -> None:
+        """Once the lexical index is on disk, documents drop their texts (the store has them).
+
+        `texts` is set before `body` is cleared: a recall reading `text` meanwhile gets one or the other.
+        """
+        texts = self._texts
+        if texts is None or isinstance(self.lexical, LexicalIndex):
+            return
+        docs = list(docs)
+        # a document rewritten in place (a forget's redaction of a summary) must not read its old text
+        texts.discard(d.id for d in docs)
+        for d in docs:
+            d.texts = texts
+            d.lexical_text = None
+            d.body = None
 
     @staticmethod
     def _lexical_items(docs: Iterable[Doc]) -> list[tuple[str, str]]:
@@ -234,6 +321,8 @@ class Catalog:
                 for key in _slot_keys(d):
                     self._slots.get(key, set()).discard(i)
             self.lexical.remove(idl)
+            if self._texts is not None:
+                self._texts.discard(idl)
             self._turns_dirty = True
             self.version += 1
 
@@ -282,20 +371,29 @@ class Catalog:
         if self._vectors is None:
             return []
         have = self._vectors.count(self.namespace)
-        if have >= len(self.docs):
+        ids = [i for i, d in self.docs.items() if d.kind in EMBEDDED_KINDS]
+        if have >= len(ids):
             return []
         col = self._vectors._collection(self.namespace)
-        ids = list(self.docs)
         present: set[str] = set()
         for i in range(0, len(ids), 2000):
             present.update(col.get(ids=ids[i : i + 2000], include=[])["ids"])
         return [self.docs[i] for i in ids if i not in present]
 
     def extra_vectors(self) -> list[str]:
-        """Vector ids with no document (left by a crash after a forget committed)."""
-        if self._vectors is None or self._vectors.count(self.namespace) <= len(self.docs):
+        """Vector ids with no document (left by a crash after a forget committed), or of a kind no
+        longer embedded (a memory written before `EMBEDDED_KINDS` left it out)."""
+        if self._vectors is None:
             return []
-        return [i for i in self._vectors.ids(self.namespace) if i not in self.docs]
+        embedded = sum(1 for d in self.docs.values() if d.kind in EMBEDDED_KINDS)
+        if self._vectors.count(self.namespace) <= embedded:
+            return []
+        docs = self.docs
+        return [
+            i
+            for i in self._vectors.ids(self.namespace)
+            if i not in docs or docs[i].kind not in EMBEDDED_KINDS
+        ]
 
     def drop_vectors(self, ids: Sequence[str]) -> None:
         if self._vectors is not None:

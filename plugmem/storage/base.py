@@ -506,6 +506,26 @@ class Store(ABC):
             for r in self.query("SELECT data FROM entities WHERE namespace = ? ORDER BY id", (namespace,))
         ]
 
+    def events_by_id(self, namespace: NamespaceKey, ids: Sequence[str]) -> list[Event]:
+        return [Event(**loads(d)) for d in self._data_by_id("events", namespace, ids)]
+
+    def knowledge_by_id(self, namespace: NamespaceKey, ids: Sequence[str]) -> list[Knowledge]:
+        return [Knowledge(**loads(d)) for d in self._data_by_id("knowledge", namespace, ids)]
+
+    def summaries_by_id(self, namespace: NamespaceKey, ids: Sequence[str]) -> list[Summary]:
+        return [Summary(**loads(d)) for d in self._data_by_id("summaries", namespace, ids)]
+
+    def _data_by_id(self, table: str, namespace: NamespaceKey, ids: Sequence[str]) -> list[str]:
+        """The `data` of some rows of a derived table, by primary key (absent ids are skipped)."""
+        out: list[str] = []
+        for chunk in _chunks(ids):
+            rows = self.query(
+                f"SELECT data FROM {table} WHERE namespace = ? AND id IN ({_marks(chunk)})",
+                (namespace, *chunk),
+            )
+            out += [r[0] for r in rows]
+        return out
+
     def summaries(self, namespace: NamespaceKey) -> list[Summary]:
         return [
             Summary(**loads(r[0]))
