@@ -155,10 +155,12 @@ def export_command(args: argparse.Namespace) -> int:
 
 
 def import_command(args: argparse.Namespace) -> int:
+    from plugmem.cli.commands import shown
+
     out = Printer(args.json)
     if args.file != "-" and not Path(args.file).is_file():
         raise InvalidInputError(f"no export file at {args.file}")
-    with PlugMem.open(args.path) as mem:
+    with PlugMem.open(args.path, vectors=args.vectors) as mem:
         fp: IO[str] = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
         try:
             counts = import_lines(mem, _read_jsonl(fp), progress=not args.json)
@@ -169,7 +171,7 @@ def import_command(args: argparse.Namespace) -> int:
         out.data(counts)
     else:
         out.line(
-            f"imported {counts['messages']} messages and {counts['vectors']} vectors into {args.path}"
+            f"imported {counts['messages']} messages and {counts['vectors']} vectors into {shown(args.path)}"
             + (
                 f" ({counts['vectors_skipped']} vectors of another model skipped)"
                 if counts["vectors_skipped"]
