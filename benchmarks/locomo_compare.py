@@ -72,7 +72,9 @@ def table(result: dict[str, Any], evidence: str = "original") -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.locomo_compare", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.locomo_compare", description=__doc__.split("\n")[0]
+    )
     p.add_argument("ref", type=Path, help="the reference run's results.json")
     p.add_argument("new", type=Path, help="the other run's results.json")
     p.add_argument("--out", type=Path, help="write the comparison as JSON here")

@@ -122,6 +122,19 @@ def test_path_and_vectors_default_to_the_environment(
 
 
 def test_a_password_in_the_url_is_not_printed(postgres_schemas: Callable[[str], str], capsys: Any) -> None:
-    url = postgres_schemas("secret").replace("postgresql://", "postgresql://nobody:s3cr3t@", 1)
-    code, out, err = run(capsys, "namespaces", "--path", url)
-    assert "s3cr3t" not in out + err
+    url = postgres_schemas("secret")
+    with PlugMem.open(url, embeddings=None) as mem:
+        mem.add(TALK[:2], namespace=("memories", "u1"))
+        mem.flush()
+    secret = url.replace("://plugmem@", "://plugmem:s3cr3t@", 1)  # the test server trusts any password
+    assert secret != url
+    for argv in (["namespaces"], ["stats"]):
+        code, out, err = run(capsys, *argv, "--path", secret)
+        assert code == 0 and "s3cr3t" not in out + err and "plugmem@127.0.0.1" in out
+    code, _, err = run(
+        capsys,
+        "namespaces",
+        "--path",
+        postgres_schemas("nothing").replace("://plugmem@", "://plugmem:s3cr3t@"),
+    )
+    assert code == 1 and "s3cr3t" not in err and "plugmem@127.0.0.1" in err

@@ -18,7 +18,10 @@ from pathlib import Path
 PATH_ENV = "PLUGMEM_PATH"
 VECTORS_ENV = "PLUGMEM_VECTORS"
 DEFAULT_PATH = "./memory"
-URL_SCHEMES = ("postgresql://", "postgres://")  # as plugmem.storage.postgres (not imported: --help stays light)
+URL_SCHEMES = (
+    "postgresql://",
+    "postgres://",
+)  # as plugmem.storage.postgres (not imported: --help stays light)
 
 Handler = Callable[[argparse.Namespace], int]
 

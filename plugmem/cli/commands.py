@@ -29,7 +29,7 @@ def open_for_reading(path: str | Path) -> PlugMem:
 
 def shown(path: str | Path) -> str:
     """The memory's location for output: a PostgreSQL URL without its password."""
-    return redact(path) if is_postgres_url(path) else str(path)
+    return redact(str(path)) if is_postgres_url(path) else str(path)
 
 
 def resolve_namespace(inspector: MemoryInspector, given: str | None) -> str:
@@ -241,7 +241,9 @@ def stats(args: argparse.Namespace) -> int:
         out.data(st)
         return 0
     flat = [[k, json.dumps(v) if isinstance(v, dict) else v] for k, v in st.items()]
-    out.table(["", "value"], flat, title=f"{shown(args.path)}{' · ' + args.namespace if args.namespace else ''}")
+    out.table(
+        ["", "value"], flat, title=f"{shown(args.path)}{' · ' + args.namespace if args.namespace else ''}"
+    )
     return 0
 
 
