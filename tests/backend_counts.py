@@ -37,6 +37,10 @@ class Count:
             where = backend_of(item)
             self.counts[where] += 1
             params = getattr(getattr(item, "callspec", None), "params", {})
+            if where == "embedded" and (
+                params.get("backend") == "sqlite" or params.get("vectors") == "embedded"
+            ):
+                self.counts["embedded twin"] += 1
             if where == "server":
                 pg = params.get("backend") == "postgres" or bool(
                     {"postgres_server", "postgres_schemas"} & set(item.fixturenames)
@@ -50,9 +54,12 @@ class Count:
 def main(argv: list[str]) -> int:
     count = Count()
     code = pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", *argv], plugins=[count])
-    total = sum(count.counts.values())
+    total = count.counts["embedded"] + count.counts["server"]
     print(f"\ntests collected: {total}")
-    print(f"embedded backend only: {count.counts['embedded']}")
+    print(
+        f"embedded backend: {count.counts['embedded']} ({count.counts['embedded twin']} of them the embedded "
+        "instance of a test that also runs on the server backend)"
+    )
     print(
         f"server backend: {count.counts['server']} ({', '.join(f'{k} {v}' for k, v in count.detail.items())})"
     )
