@@ -56,7 +56,7 @@ def _policy(disk_from: int | None) -> MemoryPolicy:
 
 def _score(mem: PlugMem, convs: Sequence[Conversation], budgets: Sequence[int], label: str) -> dict[str, Any]:
     """`budget` and `rank` summaries in the locomo stage's shape (systems plugmem-fast, plugmem-auto)."""
-    budget_rows: dict[tuple[str, int], list[tuple[str, float, float]]] = {}
+    budget_rows: dict[tuple[RecallMode, int], list[tuple[str, float, float]]] = {}
     rank_rows: dict[int, list[tuple[str, float, float]]] = {}
     clock = Stopwatch()
     for conv in progress(convs, f"recall ({label})"):
@@ -89,8 +89,8 @@ def _score(mem: PlugMem, convs: Sequence[Conversation], budgets: Sequence[int], 
         }
 
     budget_out: dict[str, Any] = {}
-    for (mode, budget), rows in budget_rows.items():
-        budget_out.setdefault(f"plugmem-{mode}", {})[str(budget)] = summary(rows)
+    for (system, budget), rows in budget_rows.items():
+        budget_out.setdefault(f"plugmem-{system}", {})[str(budget)] = summary(rows)
     rank_out = {"plugmem-fast": {f"R@{k}": summary(rows) for k, rows in rank_rows.items()}}
     return {"budget": budget_out, "rank": rank_out, "recall_seconds": round(clock.s, 1)}
 
