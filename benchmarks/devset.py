@@ -9,6 +9,7 @@ The published figures come from `python -m benchmarks` (fresh ingest); this is f
     python -m benchmarks.devset --store /tmp/plugmem-dev                       # both, 1,000 tokens
     python -m benchmarks.devset --store /tmp/plugmem-dev --only locomo --budgets 500,1000,2000
     python -m benchmarks.devset --store /tmp/plugmem-dev --only lme --lme-types single-session-preference
+    python -m benchmarks.devset --store /tmp/plugmem-dev --only lme --lme-limit 60  # the published sample
     python -m benchmarks.devset --store /tmp/plugmem-dev --dump rows.json      # per-question rows
 """
 
@@ -24,7 +25,7 @@ from typing import Any
 from benchmarks.baselines import make_baselines, pack, turn_costs
 from benchmarks.common import WARMUP_QUERY, onnx_model, progress
 from benchmarks.data import Conversation, data_dir, load_locomo, load_longmemeval
-from benchmarks.metrics import by_group, evidence_recall, recall_all_at_k, roll_up
+from benchmarks.metrics import answer_in_context, by_group, evidence_recall, recall_all_at_k, roll_up
 from benchmarks.plug import ingest, namespace, ranked_ids
 from plugmem import PlugMem
 from plugmem.policy import RecallMode
@@ -85,6 +86,7 @@ def locomo_rows(
             for mode in modes:
                 for budget in budgets:
                     r = mem.recall(q.question, namespace=ns, budget_tokens=budget, mode=mode)
+                    exact, share = answer_in_context(q.answer, r.context)
                     rows.append(
                         base
                         | {
@@ -94,6 +96,8 @@ def locomo_rows(
                             "tier": r.tier,
                             "latency_ms": r.latency_ms,
                             "reason": r.reason,
+                            "answer_exact": exact,
+                            "answer_share": share,
                         }
                     )
         for b in baselines:
@@ -133,15 +137,16 @@ def lme_rows(
     return rows
 
 
-def table(rows: Sequence[dict[str, Any]], title: str) -> str:
-    """Mean per category (columns) for each system and budget (rows), with the auto tier share."""
+def table(rows: Sequence[dict[str, Any]], title: str, measure: str = "recall") -> str:
+    """Mean of `measure` per category (columns) for each system and budget (rows), with the auto tier share."""
+    rows = [r for r in rows if measure in r]
     keys = list(dict.fromkeys((r["system"], r.get("budget", 0)) for r in rows))
     cats = sorted({r["category"] for r in rows})
     lines = [f"## {title}", "| system | budget | " + " | ".join([*cats, "all"]) + " | deep share |"]
     lines.append("|---" * (len(cats) + 4) + "|")
     for system, budget in keys:
         sel = [r for r in rows if r["system"] == system and r.get("budget", 0) == budget]
-        groups = by_group((r["category"], r["recall"]) for r in sel)
+        groups = by_group((r["category"], r[measure]) for r in sel)
         tiers = [r["tier"] for r in sel if r.get("tier")]
         deep = f"{tiers.count('deep') / len(tiers):.2f}" if tiers else ""
         cells = [f"{groups.get(c, 0.0):.3f}" for c in [*cats, "all"]]
@@ -157,6 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--budgets", default="1000", help="LoCoMo token budgets, comma-separated")
     p.add_argument("--modes", default="fast,deep,auto", help="plugmem tiers to score")
     p.add_argument("--lme-types", help="LongMemEval question types to score (default all)")
+    p.add_argument(
+        "--lme-limit", type=int, help="LongMemEval: N scored questions sampled evenly across types"
+    )
     p.add_argument("--dump", help="write every per-question row to this JSON file")
     args = p.parse_args(argv)
     folder = data_dir(args.data)
@@ -170,8 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows["locomo"] = locomo_rows(mem, convs, [int(b) for b in args.budgets.split(",")], modes)
         mem.close()
         print(table(rows["locomo"], "LoCoMo dev, evidence recall (corrected)"))
+        print(table(rows["locomo"], "LoCoMo dev, gold answer in the context (exact phrase)", "answer_exact"))
+        print(table(rows["locomo"], "LoCoMo dev, share of the answer's words in the context", "answer_share"))
     if "lme" in parts:
-        hay, _ = load_longmemeval(folder)
+        hay, _ = load_longmemeval(folder, limit=args.lme_limit)
         if args.lme_types:
             wanted = set(args.lme_types.split(","))
             hay = [h for h in hay if h.questions[0].category in wanted]

@@ -161,7 +161,7 @@ class PlugMem:
         with contextlib.suppress(PlugMemError):  # a full disk must not stop the open; flush reports it
             self.store.release_quarantined(None)  # steps set aside get another try on every open
         inner = (
-            default_embeddings(self.policy.embedding_precision)
+            default_embeddings(self.policy.embedding_precision, self.store.has_vectors_of)
             if embeddings is True
             else (embeddings or None)
         )

@@ -180,7 +180,7 @@ def test_export_then_import_into_a_fresh_directory_reproduces_recall(
     lines = [json.loads(x) for x in out_file.read_text().splitlines()]
     assert (
         lines[0]["type"] == "plugmem-export"
-        and lines[0]["model"] == "all-MiniLM-L6-v2"
+        and lines[0]["model"] == "all-MiniLM-L6-v2-int8"  # the default for a new memory
         and lines[0]["dims"] == 384
     )
     assert sum(x["type"] == "message" for x in lines) == 6 and any(x["type"] == "embedding" for x in lines)
@@ -189,6 +189,24 @@ def test_export_then_import_into_a_fresh_directory_reproduces_recall(
     assert counts["messages"] == 6 and counts["vectors"] > 6 and counts["vectors_skipped"] == 0
     for q in ("Where do I live now?", "What is the dog called?", "What is my job?"):
         assert _recall_of(fresh, q) == _recall_of(memdir, q)
+
+
+@pytest.mark.needs_model
+def test_an_fp32_export_imported_into_a_fresh_directory_keeps_its_vectors(
+    tmp_path: Path, capsys: Any
+) -> None:
+    """A memory made before INT8 was the default moves with its FP32 vectors, none re-embedded or skipped."""
+    from plugmem import MemoryPolicy
+
+    with PlugMem.open(tmp_path / "old", policy=MemoryPolicy(embedding_precision="fp32")) as old:
+        old.add([{"role": "user", "content": "My dog is called Rex.", "id": "m1"}], namespace="u1")
+        old.flush()
+    out_file = tmp_path / "old.jsonl"
+    assert run(capsys, "export", "--path", str(tmp_path / "old"), "-o", str(out_file))[0] == 0
+    counts = as_json(capsys, "import", str(out_file), "--path", str(tmp_path / "new"))
+    assert counts["vectors"] > 0 and counts["vectors_skipped"] == 0
+    with PlugMem.open(tmp_path / "new", create=False) as new:
+        assert new.embeddings is not None and new.embeddings.model_id == "all-MiniLM-L6-v2"
 
 
 @pytest.mark.needs_model

@@ -77,3 +77,27 @@ def test_a_memory_on_int8_embeddings_recalls_by_meaning(tmp_path, monkeypatch) -
         assert mem.embeddings is not None and mem.embeddings.model_id.endswith("-int8")
         top = mem.recall("Which puppy joined the family?", namespace="u", mode="fast").items[0]
         assert "dog" in top.source_ids
+
+
+def test_auto_precision_is_int8_for_new_memories_and_keeps_an_fp32_memory_on_fp32(  # type: ignore[no-untyped-def]
+    tmp_path, monkeypatch, caplog
+) -> None:
+    """Switching an existing memory's model would re-embed all of it on the next recall: "auto" never does."""
+    from plugmem import MemoryPolicy, PlugMem
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    turn = [{"role": "user", "content": "My sister adopted a beagle called Biscuit.", "id": "dog"}]
+    with PlugMem.open(tmp_path / "new") as mem:
+        assert mem.embeddings is not None and mem.embeddings.model_id == "all-MiniLM-L6-v2-int8"
+    with PlugMem.open(tmp_path / "old", policy=MemoryPolicy(embedding_precision="fp32")) as mem:
+        mem.add(turn, namespace="u")
+        mem.flush()
+    with PlugMem.open(tmp_path / "old") as mem:  # the default policy, "auto"
+        assert mem.embeddings is not None and mem.embeddings.model_id == "all-MiniLM-L6-v2"
+        assert "dog" in mem.recall("Which puppy joined the family?", namespace="u", mode="fast").source_ids
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home" / "a-file"))  # no cache folder can be made below a file
+    (tmp_path / "home" / "a-file").write_text("")
+    with caplog.at_level("WARNING", logger="plugmem"), PlugMem.open(tmp_path / "nohome") as mem:
+        assert mem.embeddings is not None and mem.embeddings.model_id == "all-MiniLM-L6-v2"
+    assert "embedding with FP32 weights" in caplog.text and "embedding_precision" in caplog.text

@@ -178,3 +178,14 @@ def test_a_fact_and_its_turn_are_one_item(story: PlugMem) -> None:
     turn_sources = {s for it in r.items if it.kind == "turn" for s in it.source_ids}
     for f in facts:
         assert not set(f.source_ids) & turn_sources, (f.text, turn_sources)
+
+
+@pytest.mark.parametrize(
+    "query", ["What's my favourite band?", "What music do I like?", "Where do I work now?"]
+)
+def test_an_event_and_the_turns_it_quotes_are_not_both_shown(story: PlugMem, query: str) -> None:
+    # an event is sentences quoted from its turns: shown beside one of them, it repeats it
+    r = ask(story, query, budget_tokens=1000, mode="fast")
+    events = {s for it in r.items if it.kind == "event" for s in it.source_ids}
+    turns = {s for it in r.items if it.kind == "turn" for s in it.source_ids}
+    assert turns and not events & turns, (events & turns, lines(r))

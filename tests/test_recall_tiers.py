@@ -41,6 +41,7 @@ def _history(mem: PlugMem) -> None:
         namespace=NS,
         session_id="s2",
     )
+    mem.flush()  # these tests are about tiers: on a loaded machine, read-your-writes could time out first
 
 
 def test_escalation_signals_and_share_ceiling() -> None:

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
-from itertools import groupby
+from itertools import chain, groupby
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,10 +29,12 @@ import numpy as np
 
 from plugmem.cli.output import Printer
 from plugmem.errors import InvalidInputError
+from plugmem.index.embeddings import MODEL_NAME, PrecisionChoice
 from plugmem.memory import PlugMem
 from plugmem.model import Step
 from plugmem.namespace import NamespaceKey, ns_key
 from plugmem.normalize import render_tool_calls
+from plugmem.policy import MemoryPolicy
 
 FORMAT = 1
 HEADER_TYPE = "plugmem-export"
@@ -154,19 +156,30 @@ def export_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _precision_of(header: dict[str, Any] | None) -> PrecisionChoice:
+    """The default model's weights the export's vectors were made with, so a new memory reuses them."""
+    model = (header or {}).get("model")
+    if model == MODEL_NAME:
+        return "fp32"
+    return "int8" if model == f"{MODEL_NAME}-int8" else "auto"
+
+
 def import_command(args: argparse.Namespace) -> int:
     from plugmem.cli.commands import shown
 
     out = Printer(args.json)
     if args.file != "-" and not Path(args.file).is_file():
         raise InvalidInputError(f"no export file at {args.file}")
-    with PlugMem.open(args.path, vectors=args.vectors) as mem:
-        fp: IO[str] = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
-        try:
-            counts = import_lines(mem, _read_jsonl(fp), progress=not args.json)
-        finally:
-            if fp is not sys.stdin:
-                fp.close()
+    fp: IO[str] = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
+    try:
+        lines = _read_jsonl(fp)
+        header = next(lines, None)
+        policy = MemoryPolicy(embedding_precision=_precision_of(header))
+        with PlugMem.open(args.path, policy=policy, vectors=args.vectors) as mem:
+            counts = import_lines(mem, chain([header] if header else [], lines), progress=not args.json)
+    finally:
+        if fp is not sys.stdin:
+            fp.close()
     if args.json:
         out.data(counts)
     else:

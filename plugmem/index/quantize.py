@@ -1,13 +1,13 @@
 """An INT8 copy of the default embedding model, made once with onnxruntime's own quantizer.
 
 Why: embedding is most of ingest time, and dynamic INT8 quantization with per-channel weights
-embeds ~1.9x more texts per CPU-second than FP32 on a 2-core x86 machine, with vectors at a mean
-cosine of 0.99 to FP32's (`python -m benchmarks.int8`). FP32 stays the default; INT8 is a
-policy choice (`MemoryPolicy(embedding_precision="int8")`). Vectors of the two never mix: the
-model id differs, so the vector collection and the embedding cache are separate.
+embeds ~2x more texts per CPU-second than FP32 on a 2-core x86 machine, with vectors at a mean
+cosine of 0.99 to FP32's and the same LoCoMo evidence recall (`python -m benchmarks.int8`).
+It is the default for new memories (`MemoryPolicy.embedding_precision`, "auto"). Vectors of
+the two never mix: the model id differs, so the vector collection and the embedding cache are
+separate.
 
-The copy is made from whatever FP32 model was found, into a cache folder, once; the `onnx`
-package the quantizer needs is the `int8` extra.
+The copy is made from whatever FP32 model was found, into a cache folder, once (a few seconds).
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ def int8_model_dir(source: Path, target: Path) -> Path:
         return target
     if importlib.util.find_spec("onnx") is None:
         raise EmbeddingUnavailableError(
-            "INT8 embeddings need the `onnx` package for onnxruntime's quantizer: "
-            "`pip install 'plugmem[int8]'`, or use embedding_precision='fp32'"
+            "INT8 embeddings need the `onnx` package for onnxruntime's quantizer (a plugmem "
+            "dependency): `pip install onnx`, or use embedding_precision='fp32'"
         )
     try:
         target.mkdir(parents=True, exist_ok=True)

@@ -208,6 +208,8 @@ def _redundant(item: Scored, sel: _Selection, docs: dict[str, Doc], drop_stale: 
         and any(i in sel.chosen_ids for i in stale.carriers)
     ):
         return True  # policy "drop": the current item is in, the stale one adds only confusion
+    if d.kind == "event" and any("t:" + sid in sel.chosen_ids for sid in d.source_ids):
+        return True  # an event quotes sentences of its turns: with one of those turns in, it repeats it
     if d.kind in ("event", "summary") and d.source_ids:
         # a summary of turns that are all in already says nothing new
         return all("t:" + sid in sel.chosen_ids or "t:" + sid in sel.covered_turns for sid in d.source_ids)
@@ -227,8 +229,9 @@ def _take(item: Scored, sel: _Selection, docs: dict[str, Doc], tokens: TokenCoun
     if turn is not None and turn.id not in sel.chosen_ids:
         item.quote = _quote_for(item.doc, turn)
         item.support = [turn.id]
-    elif _is_procedure(item.doc):
-        # the procedure already says what its calls, results and outcome said
+    elif _is_procedure(item.doc) or item.doc.kind == "event":
+        # the procedure already says what its calls, results and outcome said; an event is the
+        # sentences it quotes from its turns, which are not shown again after it
         item.support = ["t:" + sid for sid in item.doc.source_ids]
     cost = item_tokens(item, tokens)
     if cost > sel.room:

@@ -562,6 +562,10 @@ class Store(ABC):
                 rows,
             )
 
+    def has_vectors_of(self, model: str) -> bool:
+        """Whether any vector of `model` is cached (an index lookup, cheap at any size)."""
+        return bool(self.query("SELECT 1 FROM embeddings WHERE model = ? LIMIT 1", (model,)))
+
     def embedding_models(self) -> list[tuple[str, int]]:
         """(model id, cached vectors) per model, the most used first."""
         rows = self.query("SELECT model, COUNT(*) FROM embeddings GROUP BY model ORDER BY COUNT(*) DESC")
