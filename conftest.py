@@ -126,9 +126,27 @@ def memory_at(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> C
     return lambda name: str(tmp_path / name)
 
 
+@pytest.fixture(scope="session")
+def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a Chroma server (`chroma run`) that lives as long as the test session.
+
+    Here rather than in tests/ so the integrations' tests (the MCP server's) reach it too.
+    """
+    chroma = _test_module("_chroma_server")
+    command = chroma.chroma_command()
+    if command is None:
+        pytest.skip("the `chroma` command (shipped with the chromadb package) is not installed")
+    with chroma.chroma_server(command, tmp_path_factory.mktemp("chroma-server") / "data") as url:
+        yield url
+
+
 def _pg_cluster() -> Any:
-    """tests/pg_cluster.py (the tests folders are not packages)."""
-    spec = importlib.util.spec_from_file_location("pg_cluster", REPO / "tests" / "pg_cluster.py")
+    return _test_module("pg_cluster")
+
+
+def _test_module(name: str) -> Any:
+    """A module of tests/ by file name (the tests folders are not packages)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "tests" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -71,7 +71,20 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--lexical-on-disk-from",
         type=int,
         help="locomo stage: MemoryPolicy.lexical_on_disk_from (0 puts every namespace's lexical index "
-        "in SQLite FTS5; default: the policy's own)",
+        "in SQLite FTS5, or in PostgreSQL with --backend server; default: the policy's own)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=("embedded", "server"),
+        default="embedded",
+        help="locomo stage: plugmem's memories in SQLite files (embedded) or in PostgreSQL (server: "
+        "PLUGMEM_TEST_POSTGRES, else a throwaway cluster started for the run)",
+    )
+    p.add_argument(
+        "--plugmem-only",
+        action="store_true",
+        help="locomo stage: plugmem's systems only (no baselines, no isolated latency run), to compare "
+        "backends or settings",
     )
     p.add_argument("--judge", help="the judge model, same forms (default: the --llm model)")
     p.add_argument("--qa-limit", type=int, help="QA stage: at most N questions")
@@ -140,7 +153,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     def locomo() -> Any:
         from benchmarks import locomo as lc
 
-        return lc.run(convs, quick=args.quick, lexical_on_disk_from=args.lexical_on_disk_from)
+        opts: dict[str, Any] = {
+            "quick": args.quick,
+            "lexical_on_disk_from": args.lexical_on_disk_from,
+            "plugmem_only": args.plugmem_only,
+        }
+        if args.backend == "embedded":
+            return lc.run(convs, **opts)
+        from benchmarks.servers import postgres
+
+        with postgres() as url:
+            return lc.run(convs, server=url, **opts)
 
     def answers() -> Any:
         from benchmarks import answers as ans

@@ -18,6 +18,7 @@ from benchmarks.common import WARMUP_QUERY, Stopwatch, cold_query, onnx_model, p
 from benchmarks.data import Conversation
 from benchmarks.metrics import by_group, evidence_recall, latency_summary, mean, recall_at_k
 from benchmarks.plug import ingest, namespace, ranked_ids
+from benchmarks.servers import fresh_schema
 from plugmem import MemoryPolicy, PlugMem
 from plugmem.policy import RecallMode
 from plugmem.tokens import TokenCounter
@@ -68,8 +69,17 @@ def _rank_rows(rows: list[Row], system: str, q: Any, ranking: Sequence[str]) -> 
 
 
 def run(
-    convs: Sequence[Conversation], *, quick: bool = False, lexical_on_disk_from: int | None = None
+    convs: Sequence[Conversation],
+    *,
+    quick: bool = False,
+    lexical_on_disk_from: int | None = None,
+    server: str | None = None,
+    plugmem_only: bool = False,
 ) -> dict[str, Any]:
+    """With `server` (a PostgreSQL URL) plugmem's memories live there, each in a fresh schema, with
+    this process's own vector copy (the server backend without a Chroma server); else in a temp dir.
+    `plugmem_only` scores plugmem alone (no baselines, no isolated latency run): a comparison of
+    plugmem's backends or settings in half the time."""
     tokens = TokenCounter()
     # the lexical index's home (RAM or SQLite FTS5) by namespace size; None: the policy's default
     lexical = {} if lexical_on_disk_from is None else {"lexical_on_disk_from": lexical_on_disk_from}
@@ -79,14 +89,20 @@ def run(
     out: dict[str, Any] = {
         "conversations": [c.id for c in convs],
         "lexical_on_disk_from": MemoryPolicy(**lexical).lexical_on_disk_from,
+        "backend": "embedded (SQLite)" if server is None else "server (PostgreSQL, vectors in-process)",
+        "plugmem_only": plugmem_only,
         "turns": sum(len(c.turns) for c in convs),
         "questions": sum(len(c.questions) for c in convs),
         "questions_corrected": sum(q.evidence != q.evidence_corrected for c in convs for q in c.questions),
         "malformed_evidence_ids": [i for c in convs for i in c.malformed_evidence],
     }
     with tempfile.TemporaryDirectory(prefix="plugmem-bench-") as tmp:
+
+        def where(name: str) -> str:
+            return f"{tmp}/{name}" if server is None else fresh_schema(server, f"bench_locomo_{name}")
+
         # 1. plugmem, full pipeline, cold: this is the ingest throughput we report
-        mem = PlugMem.open(f"{tmp}/structure", embeddings=model, policy=MemoryPolicy(**lexical))
+        mem = PlugMem.open(where("structure"), embeddings=model, policy=MemoryPolicy(**lexical))
         out["ingest"] = ingest(mem, convs, "locomo ingest (plugmem, full pipeline)")
         stats = mem.stats()
         out["ingest"].update(
@@ -96,11 +112,10 @@ def run(
             entities=stats.entities,
             summaries=stats.summaries,
         )
-        # 2. plugmem turns-only (no events, knowledge or summaries): what structure adds
         # 2. plugmem turns only (no events, knowledge or summaries), also cold: what structure
         #    adds to recall, and what it costs at ingest
         bare = PlugMem.open(
-            f"{tmp}/turns", embeddings=model, policy=MemoryPolicy(extract_knowledge=False, **lexical)
+            where("turns"), embeddings=model, policy=MemoryPolicy(extract_knowledge=False, **lexical)
         )
         out["ingest_turns_only"] = ingest(bare, convs, "locomo ingest (plugmem, turns only)")
         # the baselines reuse the vectors plugmem cached (same model, same turn text)
@@ -111,7 +126,7 @@ def run(
         for conv in progress(convs, "locomo recall"):
             costs = turn_costs(conv.turns, tokens)
             full_tokens.append(tokens.count("\n".join(turn_line(t) for t in conv.turns)))
-            baselines = make_baselines(shared)
+            baselines = [] if plugmem_only else make_baselines(shared)
             for b in baselines:
                 b.index(conv.turns)
             ns = namespace(conv)
@@ -125,7 +140,7 @@ def run(
                     for budget in BUDGETS:
                         ids, used = pack(ranking, costs, budget, tokens)
                         _score(rows, b.name, q, ids, budget=budget, tokens=used)
-                for budget in BUDGETS:
+                for budget in BUDGETS if baselines else ():
                     ids, used = full_history(conv.turns, costs, budget, tokens)
                     _score(rows, "full-history", q, ids, budget=budget, tokens=used)
                 # plugmem rankings (relevance order, generous budget)
@@ -162,7 +177,8 @@ def run(
             for b in baselines:
                 b.close()
         out["recall_stats"] = mem.stats().model_dump(mode="json")
-        out["latency_isolated"] = _isolated_latency(convs, mem, shared)
+        if not plugmem_only:
+            out["latency_isolated"] = _isolated_latency(convs, mem, shared)
         mem.close()
         bare.close()
     out["full_history_tokens_mean"] = round(mean(full_tokens), 1)

@@ -24,12 +24,13 @@ import multiprocessing as mp
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from benchmarks.servers import fresh_schema, postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "multi_agent.json"
@@ -198,42 +199,18 @@ def stage(*, quick: bool, url: str | None = None) -> dict[str, Any]:
     """
     sizes, messages = ((1, 4), 10) if quick else ((1, 4, 16), 40)
     load = [round(x, 2) for x in os.getloadavg()]
-    root = None
-    server = url or os.environ.get("PLUGMEM_TEST_POSTGRES")
-    if not server:
-        root = Path(tempfile.mkdtemp(prefix="plugmem-bench-pg-"))
-        server = _cluster().start(root)
-    try:
+    with postgres(url) as server:
         rows = []
         for n in sizes:
-            row = run(_fresh_schema(server, f"bench_agents_{n}"), n, messages)
+            row = run(fresh_schema(server, f"bench_agents_{n}"), n, messages)
             print(json.dumps(row), file=sys.stderr, flush=True)
             rows.append(row)
-    finally:
-        if root is not None:
-            _cluster().stop(root)
     return {
         "backend": "PostgreSQL 15 (a local cluster)",
         "load_avg_at_start": load,
         "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
         "rows": rows,
     }
-
-
-def _fresh_schema(server: str, name: str) -> str:
-    import psycopg
-
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
-        conn.execute(f"CREATE SCHEMA {name}")
-    sep = "&" if "?" in server else "?"
-    return f"{server}{sep}options=-csearch_path%3D{name}"
-
-
-def _cluster() -> Any:
-    from benchmarks.common import test_helper
-
-    return test_helper("pg_cluster")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -258,21 +235,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _custom(args: argparse.Namespace) -> dict[str, Any]:
     """A run with other sizes, turn counts or the embedding model."""
-    root = None
-    url = None if args.server else (args.url or os.environ.get("PLUGMEM_TEST_POSTGRES"))
-    if not url:
-        root = Path(tempfile.mkdtemp(prefix="plugmem-bench-pg-"))
-        url = _cluster().start(root)
-    try:
+    with postgres(args.url, throwaway=args.server) as url:
         rows = []
         for n in (int(x) for x in args.processes.split(",")):
             rows.append(
-                run(_fresh_schema(url, f"bench_agents_{n}"), n, args.messages, embeddings=args.embeddings)
+                run(fresh_schema(url, f"bench_agents_{n}"), n, args.messages, embeddings=args.embeddings)
             )
             print(json.dumps(rows[-1]), flush=True)
-    finally:
-        if root is not None:
-            _cluster().stop(root)
     return {"rows": rows}
 
 

@@ -1,5 +1,10 @@
 """Throwaway servers for benchmarks of the server backend, and what they cost in memory and disk.
 
+`postgres()` gives a run a PostgreSQL server (its own, or a throwaway cluster) and `fresh_schema`
+an empty schema per memory on it: two memories of one run (or a rerun) never see each other's
+rows, and a schema is the cheapest clean slate a server offers. `servers()` starts a cluster and
+a Chroma server together and reads what they use.
+
 PostgreSQL is a fresh cluster (tests/pg_cluster.py: initdb + pg_ctl, its default settings plus
 fsync off) and the vectors live on a fresh `chroma run` (tests/_chroma_server.py). A benchmark
 that opens `PlugMem.open(servers.url, vectors=servers.vectors)` runs its pipeline in its own
@@ -10,6 +15,7 @@ server's process tree.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -22,6 +28,33 @@ import psutil
 from benchmarks.common import test_helper
 
 KIB_PER_MB = 1024
+
+
+def fresh_schema(server: str, name: str) -> str:
+    """The URL of an empty schema `name` on `server` (dropped first if a previous run left it)."""
+    import psycopg
+
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+        conn.execute(f"CREATE SCHEMA {name}")
+    sep = "&" if "?" in server else "?"
+    return f"{server}{sep}options=-csearch_path%3D{name}"
+
+
+@contextmanager
+def postgres(url: str | None = None, *, throwaway: bool = False) -> Iterator[str]:
+    """A server URL for the block: `url`, else PLUGMEM_TEST_POSTGRES, else (or with `throwaway`) a
+    throwaway cluster started for the block and deleted after it."""
+    server = None if throwaway else url or os.environ.get("PLUGMEM_TEST_POSTGRES")
+    if server:
+        yield server
+        return
+    pg_cluster = test_helper("pg_cluster")
+    root = Path(tempfile.mkdtemp(prefix="plugmem-bench-pg-"))
+    try:
+        yield pg_cluster.start(root)
+    finally:
+        pg_cluster.stop(root)
 
 
 @dataclass(frozen=True)

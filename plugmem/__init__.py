@@ -48,7 +48,7 @@ from plugmem.errors import (
 from plugmem.namespace import Namespace, NamespaceKey, ns_key, validate_namespace
 
 if TYPE_CHECKING:
-    from plugmem.cli import default_path
+    from plugmem.cli import default_path, default_vectors
     from plugmem.memory import PlugMem
     from plugmem.normalize import ROLE_ALIASES, content_text, parse_timestamp
     from plugmem.policy import MemoryPolicy, RecallMode, load_policy_file
@@ -68,6 +68,7 @@ _LAZY = {
     "content_text": "plugmem.normalize",
     "parse_timestamp": "plugmem.normalize",
     "default_path": "plugmem.cli",
+    "default_vectors": "plugmem.cli",
     "connect_sqlite": "plugmem.storage.sqlite",
     "Database": "plugmem.storage.database",
     "open_database": "plugmem.storage.database",
@@ -140,6 +141,7 @@ __all__ = [
     "connect_sqlite",
     "content_text",
     "default_path",
+    "default_vectors",
     "load_policy_file",
     "ns_key",
     "open_database",

@@ -100,7 +100,7 @@ class PlugMem:
         if self.url is None:
             self._lock_directory(create)
         try:
-            self._setup(policy, embeddings, llm, clock, _vector_client(chroma_client, vectors))
+            self._setup(policy, embeddings, llm, clock, _vector_client(chroma_client, vectors), create)
         except BaseException:
             if hasattr(self, "store"):
                 self.store.close()
@@ -147,13 +147,14 @@ class PlugMem:
         llm: ModelLike | None,
         clock: Clock | None,
         chroma_client: Any,
+        create: bool,
     ) -> None:
         self.policy = policy or MemoryPolicy()
         self.llm = llm
         self.clock: Clock = clock or _utcnow
         self.tokens = TokenCounter()
         self.store: Store = (
-            PostgresStore(self.url)
+            PostgresStore(self.url, create=create)
             if self.url
             else SQLiteStore(self.db_path, synchronous=self.policy.synchronous)
         )

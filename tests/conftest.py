@@ -3,7 +3,8 @@
 The shared folder, the environment and the `needs_model` / `needs_data` skips are set up
 by the repository's root `conftest.py`. Tests that touch vectors take `mem` (or `vectors`),
 which runs them twice: vectors in Chroma on disk ("embedded", the default) and on a real
-Chroma server started once per session ("server"), so both keep the same promises.
+Chroma server started once per session ("server", the root conftest's `chroma_url`), so both
+keep the same promises.
 """
 
 from __future__ import annotations
@@ -11,21 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from _chroma_server import chroma_command, chroma_server
 
 from plugmem import MemoryPolicy, PlugMem
 
 VECTOR_BACKENDS = ["embedded", "server"]
-
-
-@pytest.fixture(scope="session")
-def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The URL of a Chroma server (`chroma run`) that lives as long as the test session."""
-    command = chroma_command()
-    if command is None:
-        pytest.skip("the `chroma` command (shipped with the chromadb package) is not installed")
-    with chroma_server(command, tmp_path_factory.mktemp("chroma-server") / "data") as url:
-        yield url
 
 
 @pytest.fixture(params=VECTOR_BACKENDS)

@@ -3,7 +3,8 @@
 Only argparse is imported here: every command imports what it needs when it runs, so
 `plugmem --help` starts in a fraction of a second instead of loading Chroma, onnxruntime
 and LangChain. Every subcommand takes `--path DIR` (default `$PLUGMEM_PATH`, else
-`./memory`) and `--json`.
+`./memory`), where DIR may instead be a PostgreSQL URL (the server backend), `--vectors URL`
+(a Chroma server for the vectors, default `$PLUGMEM_VECTORS`) and `--json`.
 """
 
 from __future__ import annotations
@@ -15,22 +16,46 @@ from collections.abc import Callable
 from pathlib import Path
 
 PATH_ENV = "PLUGMEM_PATH"
+VECTORS_ENV = "PLUGMEM_VECTORS"
 DEFAULT_PATH = "./memory"
+URL_SCHEMES = (
+    "postgresql://",
+    "postgres://",
+)  # as plugmem.storage.postgres (not imported: --help stays light)
 
 Handler = Callable[[argparse.Namespace], int]
 
 
-def default_path() -> Path:
-    return Path(os.environ.get(PATH_ENV) or DEFAULT_PATH)
+def location(text: str) -> str | Path:
+    """A memory's location as given: a PostgreSQL URL stays a string (a Path would fold its "//")."""
+    return text if text.startswith(URL_SCHEMES) else Path(text)
+
+
+def default_path() -> str | Path:
+    """`$PLUGMEM_PATH` (a directory or a PostgreSQL URL), else ./memory."""
+    return location(os.environ.get(PATH_ENV) or DEFAULT_PATH)
+
+
+def default_vectors() -> str | None:
+    """`$PLUGMEM_VECTORS` (a Chroma server's URL), else None: the vectors beside the memory."""
+    return os.environ.get(VECTORS_ENV) or None
 
 
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--path",
-        type=Path,
+        type=location,
         default=None,
-        help=f"memory directory (default: ${PATH_ENV}, else {DEFAULT_PATH})",
+        help=f"memory directory, or a postgresql://user@host:port/db URL for the server backend "
+        f"(default: ${PATH_ENV}, else {DEFAULT_PATH})",
+    )
+    common.add_argument(
+        "--vectors",
+        default=None,
+        metavar="URL",
+        help=f"keep the vectors on a Chroma server, e.g. http://host:8000 (default: ${VECTORS_ENV}, else "
+        "beside the memory: in its directory, or a copy in this process for a PostgreSQL memory)",
     )
     common.add_argument("--json", action="store_true", help="print JSON instead of tables")
     return common
@@ -162,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.path is None and args.cmd != "demo":
         args.path = default_path()
+    if args.vectors is None:
+        args.vectors = default_vectors()
     from plugmem.errors import PlugMemError
 
     try:

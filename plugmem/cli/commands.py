@@ -1,9 +1,9 @@
 """The commands that read or change one memory: namespaces, facts, timeline, search, show, forget, stats, add.
 
-Reading commands open the memory with `create=False` (a mistyped path is reported, not
+Reading commands open the memory with `create=False` (a mistyped path or URL is reported, not
 created), without the embedding model and without the background worker: they read the
-SQLite source of truth through `MemoryInspector`. Only `search` loads the model, because
-recall embeds the query.
+source of truth (SQLite or PostgreSQL) through `MemoryInspector`. Only the commands that
+embed or change vectors (search, forget, add) load the model, and pass `--vectors` on.
 """
 
 from __future__ import annotations
@@ -18,12 +18,18 @@ from plugmem.cli.output import Printer
 from plugmem.errors import InvalidInputError
 from plugmem.memory import PlugMem
 from plugmem.namespace import validate_namespace
+from plugmem.storage.postgres import is_postgres_url, redact
 from plugmem.views import MemoryInspector
 
 
-def open_for_reading(path: Path) -> PlugMem:
+def open_for_reading(path: str | Path) -> PlugMem:
     """An existing memory, no model, no worker: nothing on disk changes because someone looked."""
     return PlugMem(path, embeddings=None, start_worker=False, create=False)
+
+
+def shown(path: str | Path) -> str:
+    """The memory's location for output: a PostgreSQL URL without its password."""
+    return redact(str(path)) if is_postgres_url(path) else str(path)
 
 
 def resolve_namespace(inspector: MemoryInspector, given: str | None) -> str:
@@ -70,7 +76,7 @@ def namespaces(args: argparse.Namespace) -> int:
             ]
             for r in rows
         ],
-        title=f"{args.path}",
+        title=shown(args.path),
     )
     return 0
 
@@ -128,7 +134,7 @@ def timeline(args: argparse.Namespace) -> int:
 
 def search(args: argparse.Namespace) -> int:
     out = Printer(args.json)
-    with PlugMem.open(args.path, create=False) as mem:
+    with PlugMem.open(args.path, vectors=args.vectors, create=False) as mem:
         ns = resolve_namespace(MemoryInspector(mem), args.namespace)
         res = mem.recall(
             args.query, namespace=tuple(ns.split("/")), budget_tokens=args.budget, mode=args.mode, k=args.k
@@ -213,7 +219,8 @@ def show(args: argparse.Namespace) -> int:
 
 def forget(args: argparse.Namespace) -> int:
     out = Printer(args.json)
-    with PlugMem.open(args.path, create=False) as mem:  # with the model: its vector index is rebuilt too
+    # with the model: its vector index is rebuilt too
+    with PlugMem.open(args.path, vectors=args.vectors, create=False) as mem:
         ns = resolve_namespace(MemoryInspector(mem), args.namespace)
         n = mem.forget(namespace=tuple(ns.split("/")), ids=args.ids, session_id=args.session)
         mem.flush()
@@ -234,7 +241,9 @@ def stats(args: argparse.Namespace) -> int:
         out.data(st)
         return 0
     flat = [[k, json.dumps(v) if isinstance(v, dict) else v] for k, v in st.items()]
-    out.table(["", "value"], flat, title=f"{args.path}{' · ' + args.namespace if args.namespace else ''}")
+    out.table(
+        ["", "value"], flat, title=f"{shown(args.path)}{' · ' + args.namespace if args.namespace else ''}"
+    )
     return 0
 
 
@@ -244,7 +253,7 @@ def add(args: argparse.Namespace) -> int:
         msgs = json.loads(Path(args.file).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise InvalidInputError(f"cannot read messages from {args.file}: {exc}") from None
-    with PlugMem.open(args.path) as mem:
+    with PlugMem.open(args.path, vectors=args.vectors) as mem:
         ids = mem.add(msgs, namespace=tuple(args.namespace.split("/")), session_id=args.session)
         mem.flush()
     if args.json:

@@ -23,9 +23,11 @@ TEMPLATE = "page.html"
 DATA_MARK = "/*PLUGMEM_DATA*/null"
 
 
-def page_data(inspector: MemoryInspector, path: Path, namespaces: list[str]) -> dict[str, Any]:
+def page_data(inspector: MemoryInspector, path: str | Path, namespaces: list[str]) -> dict[str, Any]:
+    from plugmem.cli.commands import shown
+
     return {
-        "path": str(path),
+        "path": shown(path),
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
         "namespaces": [{**inspector.graph(ns), "timeline": inspector.timeline(ns)} for ns in namespaces],
     }

@@ -16,5 +16,5 @@ def command(args: argparse.Namespace) -> int:
             "`pip install -e integrations/mcp` (make setup does)"
         ) from None
     namespace = tuple(args.namespace.split("/")) if args.namespace else None
-    serve(args.path, namespace=namespace, http_port=args.http)
+    serve(args.path, namespace=namespace, http_port=args.http, vectors=args.vectors)
     return 0

@@ -165,6 +165,8 @@ def _precision_of(header: dict[str, Any] | None) -> PrecisionChoice:
 
 
 def import_command(args: argparse.Namespace) -> int:
+    from plugmem.cli.commands import shown
+
     out = Printer(args.json)
     if args.file != "-" and not Path(args.file).is_file():
         raise InvalidInputError(f"no export file at {args.file}")
@@ -172,7 +174,8 @@ def import_command(args: argparse.Namespace) -> int:
     try:
         lines = _read_jsonl(fp)
         header = next(lines, None)
-        with PlugMem.open(args.path, policy=MemoryPolicy(embedding_precision=_precision_of(header))) as mem:
+        policy = MemoryPolicy(embedding_precision=_precision_of(header))
+        with PlugMem.open(args.path, policy=policy, vectors=args.vectors) as mem:
             counts = import_lines(mem, chain([header] if header else [], lines), progress=not args.json)
     finally:
         if fp is not sys.stdin:
@@ -181,7 +184,7 @@ def import_command(args: argparse.Namespace) -> int:
         out.data(counts)
     else:
         out.line(
-            f"imported {counts['messages']} messages and {counts['vectors']} vectors into {args.path}"
+            f"imported {counts['messages']} messages and {counts['vectors']} vectors into {shown(args.path)}"
             + (
                 f" ({counts['vectors_skipped']} vectors of another model skipped)"
                 if counts["vectors_skipped"]

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
-from plugmem.errors import PlugMemError, StorageError, StorageFullError
+from plugmem.errors import MemoryNotFoundError, PlugMemError, StorageError, StorageFullError
 from plugmem.namespace import NamespaceKey
 from plugmem.storage import schema
 from plugmem.storage.base import Store
@@ -208,16 +208,26 @@ class PostgresStore(Store):
     dialect = "postgres"
     shared = True
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
         super().__init__()
         self.url = url
         self.db = PostgresDatabase(url)
         self.where = self.db.where
         try:
+            if not create and not self._exists():
+                raise MemoryNotFoundError(
+                    f"{redact(url)} is not a plugmem memory (no plugmem tables in its schema); nothing was "
+                    "created. Check the URL (database, and the search_path in options), or open it with "
+                    "create=True to start a new memory there"
+                )
             self._migrate()
         except BaseException:
             self.db.close()
             raise
+
+    def _exists(self) -> bool:
+        """Whether the schema the URL points at holds a memory (its version table)."""
+        return self.query("SELECT to_regclass('schema_version') IS NOT NULL")[0][0] is True
 
     def _migrate(self) -> None:
         """Apply the migrations the database lacks, once, whichever process opens first."""

@@ -191,9 +191,19 @@ def build_server(memory: PlugMem, *, namespace: Sequence[str] | None = None) -> 
     return server
 
 
-def serve(path: str | Path, *, namespace: Sequence[str] | None = None, http_port: int | None = None) -> None:
-    """Open the memory at `path` and serve it on stdio, or on streamable HTTP at 127.0.0.1:`http_port`."""
-    memory = PlugMem.open(path)
+def serve(
+    path: str | Path,
+    *,
+    namespace: Sequence[str] | None = None,
+    http_port: int | None = None,
+    vectors: str | None = None,
+) -> None:
+    """Open the memory at `path` and serve it on stdio, or on streamable HTTP at 127.0.0.1:`http_port`.
+
+    `path` may be a PostgreSQL URL (the server backend) and `vectors` a Chroma server's URL,
+    as in `PlugMem.open`: then several MCP servers (one per agent or machine) share one memory.
+    """
+    memory = PlugMem.open(path, vectors=vectors)
     try:
         server = build_server(memory, namespace=namespace)
         if http_port is None:
@@ -206,11 +216,21 @@ def serve(path: str | Path, *, namespace: Sequence[str] | None = None, http_port
 
 def main(argv: list[str] | None = None) -> int:
     """`plugmem-mcp` (the same as `plugmem mcp`)."""
-    from plugmem import default_path
+    from plugmem import default_path, default_vectors
 
     p = argparse.ArgumentParser(prog="plugmem-mcp", description=__doc__.split("\n\n")[0])
     p.add_argument(
-        "--path", type=Path, default=None, help="memory directory (default: $PLUGMEM_PATH, else ./memory)"
+        "--path",
+        default=None,
+        help="memory directory, or a postgresql://user@host:port/db URL for the server backend "
+        "(default: $PLUGMEM_PATH, else ./memory)",
+    )
+    p.add_argument(
+        "--vectors",
+        default=None,
+        metavar="URL",
+        help="keep the vectors on a Chroma server, e.g. http://host:8000 (default: $PLUGMEM_VECTORS, "
+        "else beside the memory)",
     )
     p.add_argument("--namespace", "-n", default=None, help='default namespace, e.g. "memories/u42"')
     p.add_argument("--http", type=int, default=None, metavar="PORT", help="streamable HTTP on 127.0.0.1:PORT")
@@ -219,5 +239,6 @@ def main(argv: list[str] | None = None) -> int:
         args.path or default_path(),
         namespace=tuple(args.namespace.split("/")) if args.namespace else None,
         http_port=args.http,
+        vectors=args.vectors or default_vectors(),
     )
     return 0

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
@@ -20,12 +21,16 @@ NS = "memories/u1"
 
 
 @asynccontextmanager
-async def session(path: Path, *args: str) -> AsyncIterator[ClientSession]:
+async def session(
+    path: Path | str, *args: str, log: Path | None = None, program: tuple[str, ...] = ("plugmem", "mcp")
+) -> AsyncIterator[ClientSession]:
+    """A client session with the server spawned as `python -m <program> --path PATH ARGS...`."""
     env = {k: v for k, v in os.environ.items() if k.startswith("PLUGMEM_")}
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "plugmem", "mcp", "--path", str(path), *args], env=env
+        command=sys.executable, args=["-m", *program, "--path", str(path), *args], env=env
     )
-    with open(path.parent / "server-stderr.log", "w") as errlog:
+    log = log or Path(path).parent / "server-stderr.log"
+    with open(log, "w") as errlog:
         async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as s:
             await s.initialize()
             yield s
@@ -117,3 +122,27 @@ async def test_bad_input_gets_the_library_typed_error_and_loses_nothing(tmp_path
         assert error_text(bad_ids).startswith("InvalidInputError:")
         still = payload(await s.call_tool("stats", {"namespace": NS}))
         assert still["steps"] == 1  # every refused call left memory as it was
+
+
+@pytest.mark.needs_model
+async def test_two_servers_share_one_postgres_memory_with_vectors_on_a_chroma_server(
+    postgres_schemas: Callable[[str], str], chroma_url: str, tmp_path: Path
+) -> None:
+    """The server backend: `plugmem-mcp` and `plugmem mcp` (two agents) on one PostgreSQL memory."""
+    url = postgres_schemas("mcp")
+    on = ("--vectors", chroma_url, "--namespace", NS)
+    async with (
+        session(url, *on, log=tmp_path / "a.log", program=("plugmem_mcp",)) as a,
+        session(url, *on, log=tmp_path / "b.log") as b,
+    ):
+        stored = payload(
+            await a.call_tool("remember", {"text": "My sister Ana lives in Porto and is a nurse."})
+        )
+        got = payload(await b.call_tool("recall", {"query": "Where does Ana live?", "mode": "fast"}))
+        assert "Porto" in got["context"] and stored["ids"][0] in got["source_ids"]
+        assert [n["namespace"] for n in payload(await b.call_tool("list_namespaces", {}))] == [NS]
+        assert payload(await b.call_tool("forget", {"ids": stored["ids"]}))["forgotten"] == 1
+        again = payload(await a.call_tool("recall", {"query": "Where does Ana live?", "mode": "fast"}))
+        assert "Porto" not in again["context"]
+    with PlugMem.open(url, embeddings=None, create=False) as mem:  # the servers wrote a real memory
+        assert mem.steps(("memories", "u1")) == []
