@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _support import conv
+from _support import TALK, as_json, run
 
 from plugmem import MemoryPolicy, PlugMem
 from plugmem.cli import main
@@ -17,26 +17,6 @@ from plugmem.cli.transfer import export_lines, import_lines
 
 NS = "memories/u1"
 NS_T = ("memories", "u1")
-TALK = conv(
-    "I live in Lisbon and work as a nurse.",
-    "Nice, Lisbon is lovely.",
-    "My sister Ana has a beagle called Biscuit.",
-    "Biscuit is a great name.",
-    "Update: I moved to Porto last week.",
-    "Good luck in Porto!",
-)
-
-
-def run(capsys: Any, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def as_json(capsys: Any, *argv: str) -> Any:
-    code, out, err = run(capsys, *argv, "--json")
-    assert code == 0, err
-    return json.loads(out)
 
 
 @pytest.fixture

@@ -16,33 +16,12 @@ from typing import Any
 import chromadb
 import psycopg
 import pytest
-from _support import conv
+from _support import TALK, as_json, run
 
 from plugmem import PlugMem
-from plugmem.cli import main
 from plugmem.index.vectors import server_address
 
 NS = "memories/u1"
-TALK = conv(
-    "I live in Lisbon and work as a nurse.",
-    "Nice, Lisbon is lovely.",
-    "My sister Ana has a beagle called Biscuit.",
-    "Biscuit is a great name.",
-    "Update: I moved to Porto last week.",
-    "Good luck in Porto!",
-)
-
-
-def run(capsys: Any, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def as_json(capsys: Any, *argv: str) -> Any:
-    code, out, err = run(capsys, *argv, "--json")
-    assert code == 0, err
-    return json.loads(out)
 
 
 def collections(chroma_url: str) -> set[str]:
