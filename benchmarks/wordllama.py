@@ -12,27 +12,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from benchmarks.common import RESULTS, machine, onnx_model, progress
+from benchmarks.common import RESULTS, machine, onnx_model
 from benchmarks.data import Conversation, data_dir, load_locomo
-from benchmarks.int8 import _recall
-from benchmarks.plug import ingest
-from plugmem import MemoryPolicy, PlugMem
+from benchmarks.int8 import model_row
 from plugmem.index.wordllama import WordLlamaEmbeddings
-
-
-def _embedding_rate(model: Any, texts: list[str]) -> dict[str, float]:
-    model.embed_array(texts[:32])  # warm-up
-    wall, cpu = time.perf_counter(), time.process_time()
-    model.embed_array(texts)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return {"texts_per_s": round(len(texts) / wall, 1), "texts_per_cpu_s": round(len(texts) / cpu, 1)}
 
 
 def run(convs: Sequence[Conversation], names: Sequence[str] = ("minilm", "wordllama")) -> dict[str, Any]:
@@ -49,14 +38,7 @@ def run(convs: Sequence[Conversation], names: Sequence[str] = ("minilm", "wordll
         "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
     }
     for name, model in models.items():
-        row: dict[str, Any] = {"embedding_only": _embedding_rate(model, texts)}
-        with tempfile.TemporaryDirectory(prefix="plugmem-wordllama-") as tmp:
-            # ingest at normal priority: on a shared machine a niced worker measures the neighbours' load
-            policy = MemoryPolicy(full_history_when_fits=False, ingest_niceness=0)
-            with PlugMem.open(f"{tmp}/m", embeddings=model, policy=policy) as mem:
-                row["full_pipeline"] = ingest(mem, convs, f"locomo ingest ({name})")
-                row["evidence_recall_at_1000"] = _recall(mem, progress(convs, f"recall ({name})"))
-        out[name] = row
+        out[name] = model_row(name, model, convs, texts)
     out["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return out
 
