@@ -626,7 +626,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="with --repeat-filler: use only the first N distinct texts, reused",
     )
     p.add_argument("--out", default=str(RESULTS / "scaling.json"), help="where to write the JSON result")
-    p.add_argument("--precision", choices=("fp32", "int8"), default="fp32", help="embedding model weights")
     p.add_argument("--estimate", type=int, default=100_000, help="extrapolate the cost of this size")
     args = p.parse_args(argv)
     sizes: Sequence[int] = DEFAULT_SIZES
