@@ -26,6 +26,7 @@ def test_the_benchmark_list_is_found() -> None:
     assert {"scaling", "devset", "multi_agent"} <= set(COMMANDS)
 
 
+@pytest.mark.filterwarnings("ignore:.*found in sys.modules:RuntimeWarning")  # modules other tests imported
 @pytest.mark.parametrize("name", COMMANDS)
 def test_a_benchmark_command_parses_its_options(
     name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
