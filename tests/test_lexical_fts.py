@@ -97,6 +97,23 @@ def test_bm25_in_sql_scores_as_bm25_in_ram(postgres_schemas: At) -> None:
         store.close()
 
 
+def test_coverage_after_a_write_uses_the_new_document_frequencies(postgres_schemas: At) -> None:
+    """A search's document frequencies serve the `coverage` calls after it, and no longer once a write lands."""
+    store = PostgresStore(postgres_schemas("lex"))
+    try:
+        sql, ram = PgFtsIndex(store, KEY), LexicalIndex()
+        for index in (sql, ram):
+            index.add(DOCS)
+        query = "Ana and the golden retriever"
+        assert sql.coverage(query, ["a"]) == pytest.approx(ram.coverage(query, ["a"]))
+        sql.search(query, 3)
+        for index in (sql, ram):  # "golden" grows common, so Ana's share of the query grows
+            index.add([("f", "A golden sunset."), ("g", "Golden hour again."), ("h", "The golden gate.")])
+        assert sql.coverage(query, ["a"]) == pytest.approx(ram.coverage(query, ["a"]))
+    finally:
+        store.close()
+
+
 def test_fts_add_replaces_remove_deletes_sync_holds_exactly(fts: LexicalSearch) -> None:
     fts.add([("a", "My sister Ana moved to Lisbon.")])
     assert len(fts) == 5

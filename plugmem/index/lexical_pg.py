@@ -16,7 +16,8 @@ Text goes in already cut by `plugmem.text.tokenize`, written as a tsvector liter
 PostgreSQL's parser: both backends see the same terms, apostrophes included. Ranking is the
 same BM25 formula as `lexical.LexicalIndex` (Lucene's IDF, k1 1.5, b 0.75) computed in SQL over
 the documents that hold any query term, so a partial match still ranks; document frequencies are
-counted from those same rows, exact. The document count and mean length come from this process's
+counted from those same rows, exact, and kept for the `coverage` calls recall makes next with
+the same query (one scan of the matching rows per recall instead of three). The document count and mean length come from this process's
 running totals (recounted on every catalog load), as BM25 in RAM uses its base's statistics.
 """
 
@@ -43,7 +44,8 @@ _UPSERT = (
 )
 
 # BM25 of every row holding a query term: term frequencies from the tsvector's position lists,
-# document frequencies counted over the same rows (each row holding a term is among them)
+# document frequencies counted over the same rows (each row holding a term is among them). The
+# document frequencies come back too (rows marked 't'), so `coverage` after a search needs no scan.
 _SEARCH = """
 WITH hits AS (
     SELECT doc_id, len, tsv FROM lexical WHERE namespace = ? AND tsv @@ ?::tsquery
@@ -52,12 +54,15 @@ WITH hits AS (
     FROM hits h, unnest(h.tsv) t WHERE t.lexeme = ANY(?::text[])
 ), df AS (
     SELECT lexeme, count(*) AS df FROM tf GROUP BY lexeme
+), ranked AS (
+    SELECT tf.doc_id,
+        sum(ln(1 + (?::float8 - df.df + 0.5) / (df.df + 0.5)) * tf.tf
+            / (tf.tf + ?::float8 * (1 - ?::float8 + ?::float8 * tf.len / ?::float8))) AS score
+    FROM tf JOIN df USING (lexeme)
+    GROUP BY tf.doc_id ORDER BY score DESC, tf.doc_id LIMIT ?
 )
-SELECT tf.doc_id,
-    sum(ln(1 + (?::float8 - df.df + 0.5) / (df.df + 0.5)) * tf.tf
-        / (tf.tf + ?::float8 * (1 - ?::float8 + ?::float8 * tf.len / ?::float8))) AS score
-FROM tf JOIN df USING (lexeme)
-GROUP BY tf.doc_id ORDER BY score DESC, tf.doc_id LIMIT ?
+SELECT 'd', doc_id, score FROM ranked
+UNION ALL SELECT 't', lexeme, df FROM df
 """
 
 _DF = """
@@ -163,12 +168,16 @@ class PgFtsIndex:
         self._ns = namespace
         self._n = 0
         self._total = 0  # tokens over all rows, for the mean document length
+        # the last search's document frequencies: recall asks `coverage` of the same query next
+        # (another process's write in between is not seen: the frequencies are those of the rows ranked)
+        self._df: tuple[tuple[str, ...], dict[str, int]] = ((), {})
         self._recount()
 
     def __len__(self) -> int:
         return self._n
 
     def _recount(self) -> None:
+        self._df = ((), {})
         row = self._store.query(
             "SELECT count(*), coalesce(sum(len), 0) FROM lexical WHERE namespace = ?", (self._ns,)
         )[0]
@@ -178,6 +187,7 @@ class PgFtsIndex:
     def add(self, items: Sequence[tuple[str, str]]) -> None:
         if not items:
             return
+        self._df = ((), {})
         latest = list(dict(items).items())  # one row per id, the last text given wins
         with self._store.tx() as c:
             have: dict[str, tuple[str, int]] = {}
@@ -197,6 +207,7 @@ class PgFtsIndex:
     def remove(self, ids: Sequence[str]) -> None:
         if not ids:
             return
+        self._df = ((), {})
         with self._store.tx() as c:
             for part in _chunks(list(ids)):
                 c.execute("DELETE FROM lexical WHERE namespace = ? AND doc_id = ANY(?)", (self._ns, part))
@@ -233,6 +244,7 @@ class PgFtsIndex:
         with self._store.tx() as c:
             drop_in(c, self._ns)
         self._n = self._total = 0
+        self._df = ((), {})
 
     # -- reads ---------------------------------------------------------------------------
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
@@ -242,14 +254,24 @@ class PgFtsIndex:
         n = float(self._n)
         avg = max(1.0, self._total / n)
         rows = self._store.query(_SEARCH, (self._ns, _tsquery(self._ns, terms), terms, n, K1, B, B, avg, k))
-        return [(str(i), float(s)) for i, s in rows if s > 0]
+        self._df = (tuple(terms), {str(t): int(c) for kind, t, c in rows if kind == "t"})
+        hits = [(str(i), float(s)) for kind, i, s in rows if kind == "d" and s > 0]
+        return sorted(hits, key=lambda h: (-h[1], h[0]))
+
+    def _frequencies(self, terms: list[str]) -> dict[str, int]:
+        """Document frequencies of `terms`: the last search's when it had these terms and no write came since."""
+        seen, df = self._df
+        if seen == tuple(terms):
+            return df
+        rows = self._store.query(_DF, (self._ns, _tsquery(self._ns, terms), terms))
+        return {str(t): int(c) for t, c in rows}
 
     def coverage(self, query: str, ids: Sequence[str], *, known_only: bool = False) -> float:
         """As `LexicalIndex.coverage`, with document frequencies counted in the table."""
         terms = _terms(query)
         if not terms:
             return 0.0
-        df = {str(t): int(n) for t, n in self._store.query(_DF, (self._ns, _tsquery(self._ns, terms), terms))}
+        df = self._frequencies(terms)
         if known_only:
             terms = [t for t in terms if df.get(t)]
             if not terms:
