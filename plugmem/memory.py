@@ -35,6 +35,7 @@ from plugmem.errors import (
     MemoryNotFoundError,
     PlugMemError,
     StorageError,
+    VectorServerError,
 )
 from plugmem.index import lexical_fts, lexical_pg, repair
 from plugmem.index.catalog import Catalog
@@ -100,7 +101,7 @@ class PlugMem:
         if self.url is None:
             self._lock_directory(create)
         try:
-            self._setup(policy, embeddings, llm, clock, _vector_client(chroma_client, vectors), create)
+            self._setup(policy, embeddings, llm, clock, (chroma_client, vectors), create)
         except BaseException:
             if hasattr(self, "store"):
                 self.store.close()
@@ -146,7 +147,7 @@ class PlugMem:
         embeddings: Embeddings | bool | None,
         llm: ModelLike | None,
         clock: Clock | None,
-        chroma_client: Any,
+        where_vectors: tuple[Any, str | None],
         create: bool,
     ) -> None:
         self.policy = policy or MemoryPolicy()
@@ -167,6 +168,7 @@ class PlugMem:
         )
         self.embeddings: CachedEmbeddings | None = None
         self.vectors: VectorIndex | None = None
+        chroma_client = _vector_client(self.store, *where_vectors, recorded=inner is not None)
         self._owns_chroma = chroma_client is None  # Chroma on disk under the memory directory
         if inner is not None:
             mid = model_id_of(inner)
@@ -239,6 +241,7 @@ class PlugMem:
         `prompts` overrides prompts of `plugmem.prompts` by name for this memory.
         `vectors="http://host:port"` keeps the vectors on a Chroma server (`chroma run`) instead of
         on disk beside the memory; many memories can share one server (each has its own collections).
+        The memory records that URL, and a later open without `vectors=` uses the same server.
         `chroma_client` passes a Chroma client of your own instead (one of the two, not both).
         `create=False` opens only an existing memory and raises `MemoryNotFoundError` otherwise
         (inspecting tools must not leave a new empty memory behind a mistyped path).
@@ -725,15 +728,37 @@ class PlugMem:
         )
 
 
-def _vector_client(client: Any, url: str | None) -> Any:
-    """The Chroma client the caller chose: their own, one for a server URL, or None (on disk)."""
-    if url is None:
-        return client
-    if client is not None:
+def _vector_client(store: Store, client: Any, url: str | None, *, recorded: bool) -> Any:
+    """The Chroma client the caller chose: their own, one for a server URL, or None (on disk).
+
+    With neither, the server the memory recorded the last time it was opened with `vectors=`
+    (when `recorded`: this open uses vectors at all): its vectors are there, and a forget from a
+    process that did not say so must erase them there.
+    """
+    if client is not None and url is not None:
         raise InvalidInputError("pass vectors= (a Chroma server URL) or chroma_client=, not both")
+    if client is not None:
+        return client
+    if url is None:
+        return _recorded_server(store.vector_server()) if recorded else None
     if not isinstance(url, str):
         raise InvalidInputError(f"vectors= takes a Chroma server URL string, got {type(url).__name__}")
-    return server_client(url)
+    found = server_client(url)
+    if store.vector_server() != url:
+        store.set_vector_server(url)
+    return found
+
+
+def _recorded_server(url: str | None) -> Any:
+    if url is None:
+        return None
+    try:
+        return server_client(url)
+    except VectorServerError as exc:
+        raise VectorServerError(
+            f"this memory keeps its vectors on the Chroma server at {url} (recorded when it was opened "
+            f"with vectors=), and that server did not answer; start it, or pass vectors= its current URL"
+        ) from exc
 
 
 def _outcomes(counters: Mapping[str, int]) -> dict[str, dict[str, int]]:

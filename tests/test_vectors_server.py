@@ -135,3 +135,38 @@ def test_forget_erases_from_the_server(tmp_path: Path, chroma_url: str) -> None:
         assert m.forget(namespace=NS) == 2
         assert m.vectors.count("org/u1") == 0 and m.vectors.ids("org/u1") == []
         assert m.vectors.count("org/u2") > 0  # the other namespace keeps its collection
+
+
+@pytest.mark.needs_model
+def test_a_memory_opened_without_vectors_uses_the_server_it_recorded(tmp_path: Path, chroma_url: str) -> None:
+    """A process that leaves out vectors= still finds the memory's vectors, and a forget erases them there."""
+    path = tmp_path / "m"
+    with PlugMem.open(path, policy=POLICY, vectors=chroma_url) as m:
+        m.add(FACTS, namespace=NS)
+        m.flush()
+        memory_id = m.store.memory_id()
+    host, port, _ = server_address(chroma_url)
+    server = chromadb.HttpClient(host=host, port=port)
+    (ours,) = [c for c in server.list_collections() if (c.metadata or {}).get("memory") == memory_id]
+    assert "t:m1" in server.get_collection(ours.name).get()["ids"]
+    with PlugMem.open(path, policy=POLICY) as m:  # no vectors= this time
+        assert m.embeddings is not None and m.embeddings.embedded == 0  # nothing re-embedded locally
+        assert "m1" in m.recall("which pet did I get?", namespace=NS, mode="fast").source_ids
+        assert m.forget(namespace=NS, ids=["m1"]) == 1
+    assert "t:m1" not in server.get_collection(ours.name).get()["ids"]
+    assert not (path / "chroma").exists()  # no second copy of the vectors beside the memory
+
+
+@pytest.mark.needs_model
+def test_a_recorded_server_that_does_not_answer_is_a_typed_error_naming_it(tmp_path: Path) -> None:
+    from _chroma_server import free_port
+
+    path = tmp_path / "m"
+    gone = f"http://127.0.0.1:{free_port()}"
+    with PlugMem.open(path, embeddings=None) as m:
+        m.add(FACTS, namespace=NS)
+        m.store.set_vector_server(gone)  # as if the memory had been opened with vectors=gone
+    with pytest.raises(VectorServerError, match=f"recorded.*{gone}|{gone}.*recorded"):
+        PlugMem.open(path, policy=POLICY)
+    with PlugMem.open(path, embeddings=None) as m:  # lexical-only needs no vectors; nothing was lost
+        assert len(m.steps(NS)) == 3

@@ -54,8 +54,9 @@ def _common() -> argparse.ArgumentParser:
         "--vectors",
         default=None,
         metavar="URL",
-        help=f"keep the vectors on a Chroma server, e.g. http://host:8000 (default: ${VECTORS_ENV}, else "
-        "beside the memory: in its directory, or a copy in this process for a PostgreSQL memory)",
+        help=f"keep the vectors on a Chroma server, e.g. http://host:8000 (default: ${VECTORS_ENV}, else the "
+        "server the memory recorded, else beside the memory: in its directory, or a copy in this process "
+        "for a PostgreSQL memory)",
     )
     common.add_argument("--json", action="store_true", help="print JSON instead of tables")
     return common

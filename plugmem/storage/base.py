@@ -160,6 +160,20 @@ class Store(ABC):
             row = c.execute("SELECT value FROM meta WHERE key = 'memory_id'").fetchone()
         return str(row[0])
 
+    def vector_server(self) -> str | None:
+        """The Chroma server this memory's vectors were last kept on (`vectors=`), or None."""
+        rows = self.query("SELECT value FROM meta WHERE key = 'vector_server'")
+        return str(rows[0][0]) if rows else None
+
+    def set_vector_server(self, url: str) -> None:
+        """Record where the vectors live: a later open without `vectors=` goes there, so a forget erases there."""
+        with self.tx() as c:
+            c.execute(
+                "INSERT INTO meta(key, value) VALUES ('vector_server', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (url,),
+            )
+
     # -- steps ------------------------------------------------------------------
     def append_steps(
         self,
