@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from _support import T0, conv
@@ -88,3 +89,23 @@ def test_forget_leaves_no_text_behind_in_a_catalog_on_disk(backend: str, memory_
         assert "tea" in m.recall("Do I like tea?", namespace=NS, mode="fast").context
     with _memory(where, 0) as m:
         assert not [d.id for d in m.catalog(KEY).docs.values() if "quetzalcoatl" in d.text.lower()]
+
+
+def test_a_recall_reads_the_texts_it_shows_in_one_go(tmp_path: Path) -> None:
+    """The texts of the ranked items come back in one read per document kind, not one query per item.
+
+    Counted with SQLite's statement trace on the store's two connections (embedded backend: the same
+    read on PostgreSQL is the same `Pipeline.doc_texts` call).
+    """
+    where = str(tmp_path / "m")
+    with _memory(where, 0) as m:
+        m.add(conv(*TALK), namespace=NS, session_id="s1")
+        m.flush()
+    with _memory(where, 0) as m:
+        m.recall("hello", namespace=NS, mode="fast")  # loads the catalog; its texts are not read yet
+        reads: list[str] = []
+        for conn in (m.store._conn, m.store._reader):  # type: ignore[attr-defined]
+            conn.set_trace_callback(lambda sql: reads.append(sql) if " id IN (" in sql else None)
+        r = m.recall("Where does Ana work?", namespace=NS, mode="fast")
+        assert len(r.items) > 4 and "Santo António" in r.context
+        assert len(reads) <= 4, reads  # turns, events, facts, summaries

@@ -65,6 +65,19 @@ class DocTexts:
                 self._cache.popitem(last=False)
         return text
 
+    def prefetch(self, ids: Sequence[str]) -> None:
+        """Cache the texts of `ids` not cached yet, in one read."""
+        with self._lock:
+            missing = [i for i in dict.fromkeys(ids) if i not in self._cache]
+        if not missing:
+            return
+        texts = self._load(missing)
+        with self._lock:
+            for i in missing:
+                self._cache[i] = texts.get(i, "")
+            while len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+
     def many(self, ids: Sequence[str]) -> dict[str, str]:
         """Many texts in one read, not cached (re-embedding what the vector index lost)."""
         return self._load(ids)
@@ -204,6 +217,7 @@ class Catalog:
         self.namespace = namespace
         self.docs: dict[str, Doc] = {}
         self.turns_by_seq: list[Doc] = []  # sorted by seq, rebuilt lazily
+        self._turn_pos: dict[str, int] = {}  # turn id -> its index in turns_by_seq, rebuilt with it
         self._turns_dirty = False
         self._backends = lexical or LexicalBackends(in_memory=LexicalIndex)
         self.lexical: LexicalSearch = self._backends.in_memory()
@@ -352,8 +366,24 @@ class Catalog:
                 self.turns_by_seq = sorted(
                     (d for d in self.docs.values() if d.kind == "turn"), key=lambda d: d.seq
                 )
+                self._turn_pos = {d.id: i for i, d in enumerate(self.turns_by_seq)}
                 self._turns_dirty = False
             return self.turns_by_seq
+
+    def beside(self, turn_id: str) -> list[Doc]:
+        """The turns just before and after `turn_id` in its session (a lookup, not a pass over the namespace)."""
+        turns = self.turns()
+        with self.lock:
+            i = self._turn_pos.get(turn_id)
+        if i is None:
+            return []
+        sid = turns[i].session_id
+        return [turns[j] for j in (i - 1, i + 1) if 0 <= j < len(turns) and turns[j].session_id == sid]
+
+    def prefetch(self, docs: Iterable[Doc]) -> None:
+        """Read the off-heap texts of `docs` in one go: rendering reads them one by one, a query each."""
+        if self._texts is not None:
+            self._texts.prefetch([d.id for d in docs if d.body is None])
 
     def speakers(self) -> list[str]:
         """Who speaks in this namespace's turns, most turns first; cached until the catalog changes."""

@@ -88,15 +88,10 @@ def deep_deterministic(
         if d.kind in ("turn", "knowledge"):
             scores[n] = scores.get(n, 0.0) + PPR_WEIGHT * v
     # 3. neighbour turns around the best turn hits (context often spans adjacent turns)
-    turns = cat.turns()
-    pos = {d.id: i for i, d in enumerate(turns)}
-    top_turns = sorted((d for d in scores if d in pos), key=lambda d: -scores[d])[:10]
+    top_turns = sorted((d for d in scores if cat.docs[d].kind == "turn"), key=lambda d: -scores[d])[:10]
     for d_id in top_turns:
-        i = pos[d_id]
-        for j in (i - 1, i + 1):
-            if 0 <= j < len(turns) and turns[j].session_id == turns[i].session_id:
-                nb = turns[j].id
-                scores[nb] = max(scores.get(nb, 0.0), NEIGHBOUR_SHARE * scores[d_id])
+        for nb in cat.beside(d_id):
+            scores[nb.id] = max(scores.get(nb.id, 0.0), NEIGHBOUR_SHARE * scores[d_id])
     ranked = [Scored(cat.docs[d], s) for d, s in scores.items()]
     ranked.sort(key=lambda x: -x.score)
     return DeepResult(ranked=ranked, stop_reason="deterministic")

@@ -27,7 +27,15 @@ from plugmem.model import LLMUsage
 from plugmem.namespace import NamespaceKey
 from plugmem.policy import MemoryPolicy
 from plugmem.prompts import Prompts
-from plugmem.recall.context import Scored, arrange, item_tokens, render, select, shown_stale
+from plugmem.recall.context import (
+    Scored,
+    arrange,
+    item_tokens,
+    render,
+    render_candidates,
+    select,
+    shown_stale,
+)
 from plugmem.recall.currency import apply_currency
 from plugmem.recall.deep import DeepResult, deep_deterministic, deep_llm
 from plugmem.recall.fast import ITEM_WEIGHT, FastResult, fast_search
@@ -134,6 +142,7 @@ class RecallEngine:
         cat = self.catalog(namespace)
         now = self.clock()
         run = self._retrieve(query, cat, budget, mode, policy, now)
+        cat.prefetch(render_candidates(run.ranked, cat.docs))
         chosen = select(
             run.ranked,
             budget,
