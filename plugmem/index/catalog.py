@@ -58,25 +58,23 @@ class DocTexts:
             if text is not None:
                 self._cache.move_to_end(doc_id)
                 return text
-        text = self._load([doc_id]).get(doc_id, "")
-        with self._lock:
-            self._cache[doc_id] = text
-            while len(self._cache) > self._size:
-                self._cache.popitem(last=False)
-        return text
+        return self._fill([doc_id])[doc_id]
 
     def prefetch(self, ids: Sequence[str]) -> None:
         """Cache the texts of `ids` not cached yet, in one read."""
         with self._lock:
             missing = [i for i in dict.fromkeys(ids) if i not in self._cache]
-        if not missing:
-            return
-        texts = self._load(missing)
+        if missing:
+            self._fill(missing)
+
+    def _fill(self, ids: Sequence[str]) -> dict[str, str]:
+        texts = self._load(ids)
+        got = {i: texts.get(i, "") for i in ids}
         with self._lock:
-            for i in missing:
-                self._cache[i] = texts.get(i, "")
+            self._cache.update(got)
             while len(self._cache) > self._size:
                 self._cache.popitem(last=False)
+        return got
 
     def many(self, ids: Sequence[str]) -> dict[str, str]:
         """Many texts in one read, not cached (re-embedding what the vector index lost)."""
