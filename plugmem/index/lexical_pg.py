@@ -17,8 +17,9 @@ PostgreSQL's parser: both backends see the same terms, apostrophes included. Ran
 same BM25 formula as `lexical.LexicalIndex` (Lucene's IDF, k1 1.5, b 0.75) computed in SQL over
 the documents that hold any query term, so a partial match still ranks; document frequencies are
 counted from those same rows, exact, and kept for the `coverage` calls recall makes next with
-the same query (one scan of the matching rows per recall instead of three). The document count and mean length come from this process's
-running totals (recounted on every catalog load), as BM25 in RAM uses its base's statistics.
+the same query (one scan of the matching rows per recall instead of three). The document count
+and mean length come from this process's running totals (recounted on every catalog load), as
+BM25 in RAM uses its base's statistics.
 """
 
 from __future__ import annotations

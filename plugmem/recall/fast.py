@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from plugmem.index.catalog import DENSE_WEIGHT, Catalog
-from plugmem.recall.context import Scored
+from plugmem.recall.context import PREFETCH, Scored
 from plugmem.text import tokenize
 
 SEARCH_K = 100
-READ_AHEAD = 120  # ranked items whose texts are read from the store in one go (a context shows ~20)
 # How much of a hit on a derived document flows to the turns it points at. Measured on LoCoMo dev,
 # 3 conversations, 1,000-token budget: no propagation 0.756 → these weights 0.807.
 PROPAGATE = {"knowledge": 0.5, "event": 0.3, "summary": 0.1}
@@ -76,7 +75,7 @@ def fast_search(
     ranked = [Scored(cat.docs[t], s) for t, s in turn_scores.items()] + items
     ranked.sort(key=lambda x: -x.score)
     # the best items' texts in one read: the coverage below and rendering read them one at a time
-    cat.prefetch(it.doc for it in ranked[:READ_AHEAD])
+    cat.prefetch(it.doc for it in ranked[:PREFETCH])
     top = sorted(hits.fused.values(), reverse=True)
     margin = (top[0] - top[1]) / top[0] if len(top) > 1 and top[0] > 0 else 1.0
     qterms = set(tokenize(query))
