@@ -147,7 +147,7 @@ class Structurer:
         cons = consolidate(extraction.knowledge, existing_knowledge)
         ents = consolidate_entities(extraction.entities, existing_entities)
         summaries = rollup(new_events, self.store.summaries(namespace))
-        recent = self.store.events(namespace)[-RECENT_EVENTS:]
+        recent = self.store.latest_events(namespace, RECENT_EVENTS)
         known_ids = {e.id for e in new_events}
         raw_edges = [
             *extraction.edges,

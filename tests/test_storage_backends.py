@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from plugmem import MemoryPolicy, PlugMem, SchemaTooNewError, open_database
+from plugmem.namespace import NamespaceKey
 from plugmem.storage import schema
 from plugmem.storage.postgres import PostgresStore
 
@@ -129,3 +131,23 @@ def test_a_memory_keeps_one_id_across_reopens(memory_at: At) -> None:
         assert mem.store.memory_id() == first
     with PlugMem.open(memory_at("two"), embeddings=None) as other:
         assert other.store.memory_id() != first
+
+
+def test_latest_events_are_the_last_of_all_events_oldest_first(memory_at: At) -> None:
+    """Ingest links new events to the latest ones; reading only those must give what a full read ends with."""
+    from _support import conv
+
+    policy = MemoryPolicy(full_history_when_fits=False)
+    with PlugMem.open(memory_at("m"), policy=policy, embeddings=None) as m:
+        for day in range(4):
+            talk = conv(f"Day {day}: I planted {day + 2} tomato seedlings.", "Nice!", prefix=f"d{day}-")
+            for msg in talk:
+                msg["timestamp"] += timedelta(days=day)  # type: ignore[operator]
+            m.add(talk, namespace=NS, session_id=f"s{day}")
+        m.add(conv("I sail in Croatia.", prefix="o"), namespace=("org", "u2"))
+        m.flush()
+        every = m.store.events(NamespaceKey("org/u1"))
+        assert len(every) >= 3
+        latest = m.store.latest_events(NamespaceKey("org/u1"), 2)
+        assert [e.id for e in latest] == [e.id for e in every[-2:]]
+        assert [e.id for e in m.store.latest_events(NamespaceKey("org/u1"), 100)] == [e.id for e in every]

@@ -501,6 +501,15 @@ class Store(ABC):
             )
         return [Event(**loads(r[0])) for r in rows]
 
+    def latest_events(self, namespace: NamespaceKey, n: int) -> list[Event]:
+        """The `n` latest events, oldest first: ingest links new events to these without decoding them all."""
+        rows = self.query(
+            "SELECT data FROM (SELECT data, start FROM events WHERE namespace = ? ORDER BY start DESC LIMIT ?) t"
+            " ORDER BY start",
+            (namespace, n),
+        )
+        return [Event(**loads(r[0])) for r in rows]
+
     def knowledge(self, namespace: NamespaceKey, *, subjects: Iterable[str] | None = None) -> list[Knowledge]:
         if subjects is None:
             rows = self.query("SELECT data FROM knowledge WHERE namespace = ? ORDER BY id", (namespace,))
