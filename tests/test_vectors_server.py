@@ -9,6 +9,7 @@ and a server that does not answer is a typed error that leaves the directory usa
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import chromadb
 import pytest
@@ -22,6 +23,24 @@ from plugmem.storage.sqlite import SQLiteStore
 NS = ("org", "u1")
 POLICY = MemoryPolicy(full_history_when_fits=False)
 FACTS = conv("I adopted a golden retriever named Biscuit.", "Lovely!", "My sister Ana lives in Porto.")
+
+
+def _filled(path: Path, url: str) -> tuple[int, str]:
+    """A memory at `path` holding FACTS, its vectors on the server: (documents embedded, memory id)."""
+    with PlugMem.open(path, policy=POLICY, vectors=url) as m:
+        m.add(FACTS, namespace=NS)
+        m.flush()
+        docs = sum(d.kind in EMBEDDED_KINDS for d in m.catalog("org/u1").docs.values())
+        return docs, m.store.memory_id()
+
+
+def _collections_of(url: str, memory_id: str) -> tuple[Any, list[str]]:
+    """A client of the server, and the names of the collections it keeps for one memory."""
+    host, port, _ = server_address(url)
+    server = chromadb.HttpClient(host=host, port=port)
+    return server, [
+        c.name for c in server.list_collections() if (c.metadata or {}).get("memory") == memory_id
+    ]
 
 
 def test_server_urls_are_parsed_or_refused() -> None:
@@ -87,10 +106,7 @@ def test_memories_sharing_a_server_never_see_each_other(tmp_path: Path, chroma_u
 @pytest.mark.needs_model
 def test_a_reopened_memory_finds_its_collections_on_the_server(tmp_path: Path, chroma_url: str) -> None:
     path = tmp_path / "m"
-    with PlugMem.open(path, policy=POLICY, vectors=chroma_url) as m:
-        m.add(FACTS, namespace=NS)
-        m.flush()
-        docs = sum(d.kind in EMBEDDED_KINDS for d in m.catalog("org/u1").docs.values())
+    docs, _ = _filled(path, chroma_url)
     with PlugMem.open(path, policy=POLICY, vectors=chroma_url) as m:
         assert m.vectors is not None and m.embeddings is not None
         assert m.vectors.count("org/u1") == docs
@@ -101,14 +117,8 @@ def test_a_reopened_memory_finds_its_collections_on_the_server(tmp_path: Path, c
 @pytest.mark.needs_model
 def test_lost_server_vectors_come_back_from_the_embeddings_cache(tmp_path: Path, chroma_url: str) -> None:
     path = tmp_path / "m"
-    with PlugMem.open(path, policy=POLICY, vectors=chroma_url) as m:
-        m.add(FACTS, namespace=NS)
-        m.flush()
-        docs = sum(d.kind in EMBEDDED_KINDS for d in m.catalog("org/u1").docs.values())
-        memory_id = m.store.memory_id()
-    host, port, _ = server_address(chroma_url)
-    server = chromadb.HttpClient(host=host, port=port)
-    ours = [c.name for c in server.list_collections() if (c.metadata or {}).get("memory") == memory_id]
+    docs, memory_id = _filled(path, chroma_url)
+    server, ours = _collections_of(chroma_url, memory_id)
     assert len(ours) == 1  # one namespace, one collection of this memory
     server.delete_collection(ours[0])  # the server loses this memory's vectors
     with PlugMem.open(path, policy=POLICY, vectors=chroma_url) as m:
@@ -141,19 +151,14 @@ def test_forget_erases_from_the_server(tmp_path: Path, chroma_url: str) -> None:
 def test_a_memory_opened_without_vectors_uses_the_server_it_recorded(tmp_path: Path, chroma_url: str) -> None:
     """A process that leaves out vectors= still finds the memory's vectors, and a forget erases them there."""
     path = tmp_path / "m"
-    with PlugMem.open(path, policy=POLICY, vectors=chroma_url) as m:
-        m.add(FACTS, namespace=NS)
-        m.flush()
-        memory_id = m.store.memory_id()
-    host, port, _ = server_address(chroma_url)
-    server = chromadb.HttpClient(host=host, port=port)
-    (ours,) = [c for c in server.list_collections() if (c.metadata or {}).get("memory") == memory_id]
-    assert "t:m1" in server.get_collection(ours.name).get()["ids"]
+    _, memory_id = _filled(path, chroma_url)
+    server, (ours,) = _collections_of(chroma_url, memory_id)
+    assert "t:m1" in server.get_collection(ours).get()["ids"]
     with PlugMem.open(path, policy=POLICY) as m:  # no vectors= this time
         assert m.embeddings is not None and m.embeddings.embedded == 0  # nothing re-embedded locally
         assert "m1" in m.recall("which pet did I get?", namespace=NS, mode="fast").source_ids
         assert m.forget(namespace=NS, ids=["m1"]) == 1
-    assert "t:m1" not in server.get_collection(ours.name).get()["ids"]
+    assert "t:m1" not in server.get_collection(ours).get()["ids"]
     assert not (path / "chroma").exists()  # no second copy of the vectors beside the memory
 
 
