@@ -26,6 +26,7 @@ from typing import Any
 
 from plugmem.index.catalog import Doc, knowledge_doc, summary_doc, turn_text
 from plugmem.index.embeddings import text_hash
+from plugmem.ingest.consolidate import match_keys
 from plugmem.ingest.summarize import prune_tree
 from plugmem.model import Event, Knowledge, Step, Summary
 from plugmem.namespace import NamespaceKey
@@ -33,7 +34,16 @@ from plugmem.storage.base import PENDING, Store, Tx, loads
 
 # called inside the forget transaction with (connection, namespace key, the steps being erased)
 Eraser = Callable[[Tx, NamespaceKey, list[Step]], None]
-_DERIVED = ("events", "knowledge", "entities", "summaries", "edges", "failures", "quarantine")
+_DERIVED = (
+    "events",
+    "knowledge",
+    "knowledge_keys",
+    "entities",
+    "summaries",
+    "edges",
+    "failures",
+    "quarantine",
+)
 _CHUNK = 500
 
 
@@ -163,13 +173,14 @@ def unlink(
     _delete_in(c, "edges", "dst", ns, nodes)
     _delete_in(c, "events", "id", ns, [e.id for e in events])
     _delete_in(c, "knowledge", "id", ns, sorted(fact_ids))
+    _delete_in(c, "knowledge_keys", "id", ns, sorted(fact_ids))
     _delete_in(c, "summaries", "id", ns, dropped)
     c.execute(
         "DELETE FROM entities WHERE namespace = ? AND 'n:' || id NOT IN (SELECT dst FROM edges WHERE namespace = ?)"
         " AND 'n:' || id NOT IN (SELECT src FROM edges WHERE namespace = ?)",
         (ns, ns, ns),
     )
-    store.put_knowledge(c, reopened)
+    store.put_knowledge(c, reopened, keys=match_keys)
     store.put_summaries(c, pruned)
     _erase_texts(
         c,

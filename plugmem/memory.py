@@ -43,6 +43,7 @@ from plugmem.index.embeddings import CachedEmbeddings, default_embeddings, model
 from plugmem.index.lexical import LexicalIndex
 from plugmem.index.lexical_search import DropIn, EraseIn, LexicalBackends, LexicalSearch
 from plugmem.index.vectors import VectorIndex, server_client
+from plugmem.ingest.consolidate import match_keys
 from plugmem.llm import usage_counters
 from plugmem.llm_roles import ROLES, ChatModels, ModelLike
 from plugmem.model import Step
@@ -161,6 +162,7 @@ class PlugMem:
         )
         with contextlib.suppress(PlugMemError):  # a full disk must not stop the open; flush reports it
             self.store.release_quarantined(None)  # steps set aside get another try on every open
+        self.store.rekey_knowledge(match_keys)  # facts from before schema 4 get their consolidation keys
         inner = (
             default_embeddings(self.policy.embedding_precision, self.store.has_vectors_of)
             if embeddings is True

@@ -400,6 +400,7 @@ class Pipeline:
         if cat.generation == gen - 1:  # this catalog holds what the batch changed (below); no reload
             cat.generation = gen
         if result is not None:
+            self.structurer.committed(result, gen)
             cat.remove(result.removed_doc_ids)
             cat.put(result.docs)
             if result.counters:

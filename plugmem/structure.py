@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from plugmem.errors import LLMUnavailableError
 from plugmem.index.catalog import Catalog, Doc, event_doc, knowledge_doc, summary_doc, turn_text
 from plugmem.index.embeddings import CachedEmbeddings
-from plugmem.ingest.consolidate import consolidate, consolidate_entities
+from plugmem.ingest.consolidate import consolidate, consolidate_entities, lookup_keys, match_keys
 from plugmem.ingest.extract import Extractor, RuleExtractor
 from plugmem.ingest.extract_llm import LLMExtractor
 from plugmem.ingest.relations import event_edges, tree_edges
 from plugmem.ingest.segment import segment
-from plugmem.ingest.summarize import rollup
+from plugmem.ingest.summarize import rollup, touched_ids
 from plugmem.llm import usage_counters
 from plugmem.llm_roles import ChatModels
 from plugmem.model import Edge, Entity, Event, ExtractionFailure, Knowledge, Step, Summary
@@ -67,7 +67,7 @@ class StructureResult:
 
     def persist(self, store: Store, c: Tx) -> None:
         store.put_events(c, self.events)
-        store.put_knowledge(c, self.knowledge)
+        store.put_knowledge(c, self.knowledge, keys=match_keys)
         store.put_entities(c, self.entities)
         store.delete_entities(c, self.namespace, self.dropped_entities)
         store.put_summaries(c, self.summaries)
@@ -91,6 +91,28 @@ class Structurer:
         self.models = models
         self.tokens = tokens
         self.prompts = Prompts.with_overrides(policy.prompts, prompt_overrides)
+        # each namespace's entities as of a generation: every batch reads them all, so they are kept
+        self._entities: dict[NamespaceKey, tuple[int, dict[str, Entity]]] = {}
+
+    def _known_entities(self, namespace: NamespaceKey) -> list[Entity]:
+        gen = self.store.generation(namespace)
+        held = self._entities.get(namespace)
+        if held is None or held[0] != gen:
+            held = (gen, {e.id: e for e in self.store.entities(namespace)})
+            self._entities[namespace] = held
+        return sorted(held[1].values(), key=lambda e: e.id)  # the store's order
+
+    def committed(self, result: StructureResult, generation: int) -> None:
+        """`result` was committed as `generation`: keep the entities current without reading them again."""
+        held = self._entities.get(result.namespace)
+        if held is None or held[0] != generation - 1:
+            self._entities.pop(result.namespace, None)  # another writer came between: read afresh
+            return
+        known = held[1]
+        for i in result.dropped_entities:
+            known.pop(i, None)
+        known.update((e.id, e) for e in result.entities)
+        self._entities[result.namespace] = (generation, known)
 
     def _extractor(self, entities: Sequence[Entity]) -> tuple[Extractor, str | None]:
         """The extract role's model, else rules; a model that cannot be created is reported, not raised."""
@@ -130,7 +152,7 @@ class Structurer:
             )
         if not new_events:
             return out
-        existing_entities = self.store.entities(namespace)
+        existing_entities = self._known_entities(namespace)
         extractor, unavailable = self._extractor(existing_entities)
         extraction = extractor.extract(new_events, step_map)
         if unavailable is not None:  # counted like any other fallback to the rules
@@ -142,11 +164,14 @@ class Structurer:
             better = extraction.event_summaries.get(ev.id)
             if better:
                 ev.summary = better
-        subjects = {k.subject for k in extraction.knowledge if k.subject}
-        existing_knowledge = self.store.knowledge(namespace, subjects=subjects)
+        existing_knowledge = self.store.knowledge_matching(
+            namespace,
+            keys=[key for k in extraction.knowledge for key in lookup_keys(k)],
+            ids=[k.id for k in extraction.knowledge],
+        )
         cons = consolidate(extraction.knowledge, existing_knowledge)
         ents = consolidate_entities(extraction.entities, existing_entities)
-        summaries = rollup(new_events, self.store.summaries(namespace))
+        summaries = rollup(new_events, self.store.summaries_by_id(namespace, touched_ids(new_events)))
         recent = self.store.latest_events(namespace, RECENT_EVENTS)
         known_ids = {e.id for e in new_events}
         raw_edges = [

@@ -151,3 +151,57 @@ def test_latest_events_are_the_last_of_all_events_oldest_first(memory_at: At) ->
         latest = m.store.latest_events(NamespaceKey("org/u1"), 2)
         assert [e.id for e in latest] == [e.id for e in every[-2:]]
         assert [e.id for e in m.store.latest_events(NamespaceKey("org/u1"), 100)] == [e.id for e in every]
+
+
+def _back_to_version_3(backend: str, where: str) -> None:
+    """The database as plugmem wrote it before facts had consolidation keys (schema 3)."""
+    db = open_database(_database(backend, where))
+    try:
+        with db.tx() as c:
+            c.execute("DROP TABLE knowledge_keys")
+            c.execute("UPDATE schema_version SET version = 3")
+    finally:
+        db.close()
+
+
+def test_facts_stored_before_keys_are_keyed_and_still_superseded(backend: str, memory_at: At) -> None:
+    """A batch reads only the facts sharing a key with it, so facts from before schema 4 must get keys.
+
+    Without them the Lisbon fact would not be found when Porto arrives, and stay current.
+    """
+    from _support import conv
+
+    where, key = memory_at("old-facts"), NamespaceKey("org/u1")
+    with PlugMem.open(where, embeddings=None) as mem:
+        mem.add(conv("I live in Lisbon and work as a nurse.", "Nice."), namespace=NS)
+        mem.flush()
+    _back_to_version_3(backend, where)
+    with PlugMem.open(where, embeddings=None) as mem:
+        assert _version(backend, where) == schema.LATEST
+        assert mem.store.count("knowledge_keys", key) > 0
+        mem.add(conv("Update: I moved to Porto last week.", "Good luck!", prefix="n"), namespace=NS)
+        mem.flush()
+        lisbon = [k for k in mem.store.knowledge(key) if "Lisbon" in k.statement]
+        assert lisbon and all(k.valid_until is not None for k in lisbon)
+        assert lisbon[0].id in {k.id for k in mem.store.knowledge_matching(key, [], ids=[lisbon[0].id])}
+
+
+def test_a_batch_reads_only_the_facts_it_may_repeat_or_supersede(memory_at: At) -> None:
+    """`knowledge_matching` by a fact's lookup keys: its slot holder and its duplicate, not the rest."""
+    from _support import conv
+
+    from plugmem.ingest.consolidate import lookup_keys
+
+    key = NamespaceKey("org/u1")
+    with PlugMem.open(memory_at("m"), embeddings=None) as mem:
+        mem.add(
+            conv("I live in Lisbon.", "Nice.", "My sister Ana has a beagle called Biscuit.", "Cute."),
+            namespace=NS,
+        )
+        mem.flush()
+        facts = mem.store.knowledge(key)
+        lisbon = next(k for k in facts if "Lisbon" in k.statement and k.slots)
+        found = mem.store.knowledge_matching(key, lookup_keys(lisbon))
+        assert lisbon.id in {k.id for k in found}
+        assert not any("Biscuit" in k.statement for k in found)
+        assert len(found) < len(facts)

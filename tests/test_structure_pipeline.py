@@ -113,3 +113,22 @@ def test_llm_extraction_failure_is_recorded_and_turns_stay_recallable(
         assert st.failures >= 1 and st.pending == 0
         assert any(f["stage"].startswith("extract") for f in mem.store.failures())
         assert "m3" in mem.recall("Where does Caroline live?", namespace=NS).source_ids
+
+
+def test_entities_kept_between_batches_follow_a_forget(mem: PlugMem) -> None:
+    """Ingest keeps a namespace's entities between batches; a forget in between must not leave them stale.
+
+    Ana is forgotten with her message, then named again: she must be stored again, which a kept
+    copy that still held her would skip as "already known".
+    """
+    ns = NS
+    mem.add(conv("My sister Ana has a beagle called Biscuit.", "Cute."), namespace=ns, session_id="s1")
+    mem.flush()
+    key = mem.store.namespaces()[0]
+    assert any(e.name == "Ana" for e in mem.store.entities(key))
+    mem.forget(namespace=ns, ids=["m1", "m2"])
+    assert not any(e.name == "Ana" for e in mem.store.entities(key))
+    later = conv("My sister Ana called me from Porto today.", "Lovely.", start=T0 + timedelta(days=1), prefix="n")
+    mem.add(later, namespace=ns, session_id="s2")
+    mem.flush()
+    assert any(e.name == "Ana" for e in mem.store.entities(key))

@@ -19,7 +19,7 @@ from plugmem.dates import MIN_TIME
 from plugmem.ingest.extract import normalize_statement
 from plugmem.ingest.slots import predicate_slot
 from plugmem.model import Edge, Entity, Knowledge
-from plugmem.text import words
+from plugmem.text import short_hash, words
 
 
 def _norm(text: str | None) -> str:
@@ -72,6 +72,35 @@ def _dup_keys(k: Knowledge) -> list[str]:
     return keys
 
 
+def _slot_key(subject: str, relation: str) -> str:
+    return f"slot|{_norm(subject)}|{relation}"
+
+
+def _hashed(keys: list[str]) -> list[str]:
+    return list(dict.fromkeys(short_hash(k, size=16) for k in keys))
+
+
+def match_keys(k: Knowledge) -> list[str]:
+    """The keys a stored fact is found by: its duplicate keys and, while current, the slots it fills.
+
+    Why stored: consolidating a batch needs only the facts it may repeat or supersede, and
+    reading them by key (`Store.knowledge_matching`) keeps a batch's cost flat as memory grows.
+    A closed fact can no longer be superseded, so it drops its slot keys.
+    """
+    keys = _dup_keys(k)
+    if k.subject and k.valid_until is None:
+        keys += [_slot_key(k.subject, rel) for rel in slots_of(k)]
+    return _hashed(keys)
+
+
+def lookup_keys(k: Knowledge) -> list[str]:
+    """The keys of the stored facts `k` may duplicate, or supersede by filling or ending their slot."""
+    keys = _dup_keys(k)
+    if k.subject:
+        keys += [_slot_key(k.subject, rel) for rel in [*slots_of(k), *k.ends]]
+    return _hashed(keys)
+
+
 def _merge_into(target: Knowledge, dup: Knowledge) -> Knowledge:
     """One item for both; a procedure seen working again counts the success and keeps the newer call."""
     newer = dup if (_when(dup) or MIN_TIME) >= (_when(target) or MIN_TIME) else target
@@ -100,7 +129,7 @@ class _Folder:
         self.is_new: set[str] = set()
         self.changed: dict[str, str] = {}  # existing id → "close" | "merge"
         self.dups: dict[str, str] = {}
-        self.by_slot: dict[tuple[str, str], list[str]] = {}
+        self.by_slot: dict[str, list[str]] = {}
         for k in existing:
             self._index(k)
 
@@ -111,7 +140,7 @@ class _Folder:
                 self.dups[key] = k.id
         if k.subject:
             for rel in slots_of(k):
-                self.by_slot.setdefault((_norm(k.subject), rel), []).append(k.id)
+                self.by_slot.setdefault(_slot_key(k.subject, rel), []).append(k.id)
 
     def duplicate_of(self, k: Knowledge) -> str | None:
         """The stored item `k` repeats, unless that one was superseded before `k` was said."""
@@ -133,8 +162,7 @@ class _Folder:
         """Current facts about the same subject that `k` contradicts (same slot, other value, or ended)."""
         if not k.subject:
             return []
-        subject = _norm(k.subject)
-        ids = {i for rel in [*slots_of(k), *k.ends] for i in self.by_slot.get((subject, rel), [])}
+        ids = {i for rel in [*slots_of(k), *k.ends] for i in self.by_slot.get(_slot_key(k.subject, rel), [])}
         found = (self.current[i] for i in sorted(ids))
         return [o for o in found if o.id != k.id and o.valid_until is None and _conflicts(k, o)]
 
@@ -164,6 +192,9 @@ class _Folder:
 
 def consolidate(new: Sequence[Knowledge], existing: Sequence[Knowledge]) -> Consolidation:
     """Fold `new` knowledge into `existing`; inputs are not mutated.
+
+    `existing` needs only the stored facts sharing a `lookup_keys` key with `new` (or an id):
+    the others can neither be repeated nor superseded by it.
 
     Items are taken in time order, so within one batch "lives in Boston" then "moved to
     Denver" closes Boston. A fact that arrives late (older than the one it conflicts
@@ -195,7 +226,7 @@ def consolidate_entities(new: Sequence[Entity], existing: Sequence[Entity]) -> E
     Never merges on name similarity: "Jon" and "John" stay two people unless an alias says otherwise.
     """
     out = EntityConsolidation()
-    by_id: dict[str, Entity] = {e.id: replace(e, aliases=list(e.aliases)) for e in existing}
+    by_id: dict[str, Entity] = {e.id: e for e in existing}  # replaced, never mutated in place
     changed: set[str] = set()
     for e in new:
         if e.id in by_id:

@@ -265,6 +265,19 @@ class _Node:
         )
 
 
+def touched_ids(events: Sequence[Event]) -> list[str]:
+    """Ids of the summaries `rollup(events, …)` may change: what it needs of `existing`.
+
+    The session, day and ISO week of each event (a day node's week is its date's week).
+    """
+    keys: dict[tuple[NamespaceKey, SummaryLevel, str], None] = {}
+    for e in events:
+        keys[(e.namespace, "session", e.session_id)] = None
+        keys[(e.namespace, "day", e.start.date().isoformat())] = None
+        keys[(e.namespace, "week", week_key(e.start))] = None
+    return [summary_id(*k) for k in keys]
+
+
 def rollup(events: Sequence[Event], existing: Sequence[Summary]) -> list[Summary]:
     """Update the session → day → week summaries that `events` touch; return every changed node.
 

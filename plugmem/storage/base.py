@@ -110,6 +110,9 @@ def _marks(chunk: Sequence[object]) -> str:
     return ",".join("?" * len(chunk))
 
 
+KnowledgeKeys = Callable[[Knowledge], Iterable[str]]  # the keys a stored fact is found by
+
+
 class Store(ABC):
     """The source of truth of one memory: steps log, pending work, derived rows, counters, vector cache.
 
@@ -445,7 +448,9 @@ class Store(ABC):
             [(e.namespace, e.id, e.session_id, to_ts(e.start), dumps(asdict(e))) for e in events],
         )
 
-    def put_knowledge(self, c: Tx, items: Sequence[Knowledge]) -> None:
+    def put_knowledge(self, c: Tx, items: Sequence[Knowledge], *, keys: KnowledgeKeys) -> None:
+        """Write facts and the keys consolidation finds them by (`keys`, e.g. `match_keys`)."""
+        self._put_keys(c, items, keys)
         c.executemany(
             upsert(
                 "knowledge",
@@ -464,6 +469,27 @@ class Store(ABC):
                 for k in items
             ],
         )
+
+    def _put_keys(self, c: Tx, items: Sequence[Knowledge], keys: KnowledgeKeys) -> None:
+        c.executemany(
+            "DELETE FROM knowledge_keys WHERE namespace = ? AND id = ?", [(k.namespace, k.id) for k in items]
+        )
+        c.executemany(
+            upsert("knowledge_keys", ("namespace", "key", "id"), ("namespace", "key", "id")),
+            [(k.namespace, key, k.id) for k in items for key in keys(k)],
+        )
+
+    def rekey_knowledge(self, keys: KnowledgeKeys) -> int:
+        """Key the facts stored before `knowledge_keys` existed (migration 4 marks such a database)."""
+        if not self.query("SELECT 1 FROM meta WHERE key = 'knowledge_keys'"):
+            return 0
+        with self.tx() as c:
+            items = [Knowledge(**loads(r[0])) for r in c.execute("SELECT data FROM knowledge").fetchall()]
+            for i in range(0, len(items), _CHUNK):
+                self._put_keys(c, items[i : i + _CHUNK], keys)
+            c.execute("DELETE FROM meta WHERE key = 'knowledge_keys'")
+        log.info("plugmem: keyed %d stored facts for consolidation", len(items))
+        return len(items)
 
     def put_entities(self, c: Tx, items: Sequence[Entity]) -> None:
         c.executemany(
@@ -510,18 +536,29 @@ class Store(ABC):
         )
         return [Event(**loads(r[0])) for r in rows]
 
-    def knowledge(self, namespace: NamespaceKey, *, subjects: Iterable[str] | None = None) -> list[Knowledge]:
-        if subjects is None:
-            rows = self.query("SELECT data FROM knowledge WHERE namespace = ? ORDER BY id", (namespace,))
-        else:
-            subj = sorted(set(subjects))
-            if not subj:
-                return []
-            rows = self.query(
-                f"SELECT data FROM knowledge WHERE namespace = ? AND subject IN ({_marks(subj)}) ORDER BY id",
-                (namespace, *subj),
-            )
+    def knowledge(self, namespace: NamespaceKey) -> list[Knowledge]:
+        rows = self.query("SELECT data FROM knowledge WHERE namespace = ? ORDER BY id", (namespace,))
         return [Knowledge(**loads(r[0])) for r in rows]
+
+    def knowledge_matching(
+        self, namespace: NamespaceKey, keys: Iterable[str], ids: Iterable[str] = ()
+    ) -> list[Knowledge]:
+        """The facts stored under any of `keys` (see `put_knowledge`) or with one of `ids`, by id."""
+        data: dict[str, str] = {}
+        for chunk in _chunks(sorted(set(keys))):
+            rows = self.query(
+                "SELECT k.id, k.data FROM knowledge k WHERE k.namespace = ? AND k.id IN"
+                f" (SELECT id FROM knowledge_keys WHERE namespace = ? AND key IN ({_marks(chunk)}))",
+                (namespace, namespace, *chunk),
+            )
+            data.update((r[0], r[1]) for r in rows)
+        for chunk in _chunks(sorted(set(ids) - set(data))):
+            rows = self.query(
+                f"SELECT id, data FROM knowledge WHERE namespace = ? AND id IN ({_marks(chunk)})",
+                (namespace, *chunk),
+            )
+            data.update((r[0], r[1]) for r in rows)
+        return [Knowledge(**loads(data[i])) for i in sorted(data)]
 
     def entities(self, namespace: NamespaceKey) -> list[Entity]:
         return [
@@ -571,7 +608,7 @@ class Store(ABC):
     def delete_namespace(self, namespace: NamespaceKey) -> int:
         with self.tx() as c:
             n = c.execute("DELETE FROM steps WHERE namespace = ?", (namespace,)).rowcount
-            for t in ("events", "knowledge", "entities", "summaries", "edges"):
+            for t in ("events", "knowledge", "knowledge_keys", "entities", "summaries", "edges"):
                 c.execute(f"DELETE FROM {t} WHERE namespace = ?", (namespace,))
             self.next_generation(c, namespace)
         return int(n)
