@@ -128,7 +128,9 @@ def test_entities_kept_between_batches_follow_a_forget(mem: PlugMem) -> None:
     assert any(e.name == "Ana" for e in mem.store.entities(key))
     mem.forget(namespace=ns, ids=["m1", "m2"])
     assert not any(e.name == "Ana" for e in mem.store.entities(key))
-    later = conv("My sister Ana called me from Porto today.", "Lovely.", start=T0 + timedelta(days=1), prefix="n")
+    later = conv(
+        "My sister Ana called me from Porto today.", "Lovely.", start=T0 + timedelta(days=1), prefix="n"
+    )
     mem.add(later, namespace=ns, session_id="s2")
     mem.flush()
     assert any(e.name == "Ana" for e in mem.store.entities(key))
