@@ -179,5 +179,23 @@ def machine() -> dict[str, Any]:
     }
 
 
+def host_yardstick(texts: int = 600) -> float:
+    """INT8 texts embedded per CPU-second on fixed text: how fast this host is today.
+
+    The VM's CPU share varies from day to day without showing in the load average (155
+    against 414 texts per CPU-second on two days of one week), so a rate compares across runs
+    only beside this figure, taken in the same run.
+    """
+    model = OnnxMiniLM(onnx_model().model_dir, precision="int8")
+    batch = [
+        f"Day {i}: we talked about the garden, the {i % 7} tomato plants and a trip to Porto."
+        for i in range(texts)
+    ]
+    model.embed_array(batch[:32])  # warm-up
+    cpu = time.process_time()
+    model.embed_array(batch)
+    return round(texts / (time.process_time() - cpu), 1)
+
+
 def embeddings_name(emb: Embeddings) -> str:
     return type(emb).__name__

@@ -45,6 +45,7 @@ from benchmarks.common import (
     Stopwatch,
     cold_query,
     fresh_process,
+    host_yardstick,
     machine,
     onnx_model,
     peak_rss_mb,
@@ -635,6 +636,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     info["command"] = " ".join(
         ["python -m benchmarks.scaling", *(argv if argv is not None else sys.argv[1:])]
     )
+    info["yardstick_int8_texts_per_cpu_s"] = host_yardstick()
     clock = Stopwatch()
     result = run(
         sizes=sizes,
