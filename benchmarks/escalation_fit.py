@@ -1,8 +1,9 @@
-"""Fit the scheduler's escalation model on LoCoMo dev: where does the deep tier find more evidence?
+"""Fit the scheduler's escalation model on the dev sets: where does the deep tier find more evidence?
 
 For every dev question this records the scheduler's signals (the query's shape and the fast
-result's shape, `plugmem.recall.scheduler.signals`) and the evidence recall of the fast and the
-deep tier at 1,000 tokens. A logistic regression (numpy, L2, Newton steps) is fitted on the
+result's shape, `plugmem.recall.scheduler.signals`) and what each tier found: on LoCoMo dev the
+evidence recall of the fast and the deep tier at 1,000 tokens, on a LongMemEval-S dev sample the
+session recall_all@5 at 8,000 tokens (the official protocol, as `benchmarks.devset` scores it). A logistic regression (numpy, L2, Newton steps) is fitted on the
 questions where the two tiers differ: label "deep found more", weight the size of the difference,
 so the probability it gives is that of a gain weighted by how much is at stake. The threshold is
 chosen on leave-one-conversation-out predictions (each conversation scored by a model that never saw
@@ -10,6 +11,7 @@ it): within the policy's default deep-share ceiling, the fewest escalations that
 `plugmem/recall/escalation.json` with the figures that justify them.
 
     python -m benchmarks.escalation_fit --store /tmp/plugmem-dev            # measure, fit, write
+    python -m benchmarks.escalation_fit --store /tmp/plugmem-dev --lme-limit 0   # LoCoMo only
     python -m benchmarks.escalation_fit --store /tmp/plugmem-dev --rows r.json   # reuse measured rows
 """
 
@@ -25,10 +27,10 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import ROOT, WARMUP_QUERY, progress
-from benchmarks.data import data_dir, load_locomo
+from benchmarks.data import data_dir, load_locomo, load_longmemeval
 from benchmarks.devset import open_memory
-from benchmarks.metrics import evidence_recall
-from benchmarks.plug import namespace
+from benchmarks.metrics import evidence_recall, recall_all_at_k, roll_up
+from benchmarks.plug import namespace, ranked_ids
 from plugmem.namespace import ns_key
 from plugmem.policy import MemoryPolicy
 from plugmem.recall.fast import fast_search
@@ -36,6 +38,8 @@ from plugmem.recall.intent import dense_weight
 from plugmem.recall.scheduler import MODEL_FILE, signals
 
 BUDGET = 1000
+LME_BUDGET, LME_K = 8000, 60  # as benchmarks.devset scores LongMemEval
+LME_LIMIT = 60  # the published sample: 60 questions spread evenly over the types
 L2 = 1.0
 MAX_SHARE = MemoryPolicy().max_deep_share
 TOLERANCE = 0.001
@@ -62,6 +66,7 @@ def measure(store: Path, folder: Path) -> list[dict[str, Any]]:
             }
             rows.append(
                 {
+                    "set": "locomo",
                     "conv": conv.id,
                     "id": q.id,
                     "category": q.category,
@@ -72,6 +77,40 @@ def measure(store: Path, folder: Path) -> list[dict[str, Any]]:
                     "fast_ms": got["fast"].latency_ms,
                 }
             )
+    mem.close()
+    return rows
+
+
+def measure_lme(store: Path, folder: Path, limit: int) -> list[dict[str, Any]]:
+    """Signals and fast/deep session recall_all@5 for a LongMemEval-S dev sample (one question each)."""
+    hay, _ = load_longmemeval(folder, limit=limit)
+    clock = [datetime.now(UTC)]
+    mem = open_memory(store / "lme", hay, clock)
+    assert mem.embeddings is not None
+    rows: list[dict[str, Any]] = []
+    for conv in progress(hay, "escalation rows (LongMemEval)"):
+        q = conv.questions[0]
+        clock[0] = q.when or clock[0]
+        ns = namespace(conv)
+        parent = {t.id: t.session for t in conv.turns}
+        cat = mem.catalog(ns_key(ns))
+        fast = fast_search(
+            cat, q.question, mem.embeddings.embed_query_array(q.question), alpha=dense_weight(q.question)
+        )
+        found = {}
+        for mode in ("fast", "deep"):
+            r = mem.recall(q.question, namespace=ns, budget_tokens=LME_BUDGET, k=LME_K, mode=mode)
+            found[mode] = recall_all_at_k(q.evidence, roll_up(ranked_ids(r), parent), 5)
+        rows.append(
+            {
+                "set": "lme",
+                "conv": conv.id,
+                "id": q.id,
+                "category": q.category,
+                "signals": signals(q.question, fast),
+                **found,
+            }
+        )
     mem.close()
     return rows
 
@@ -166,6 +205,11 @@ def report(rows: Sequence[dict[str, Any]], features: Sequence[str]) -> dict[str,
             "deep_worse": int((gain < 0).sum()),
             "cross_validated": _outcome(rows, p_cv >= threshold),
             "in_sample": _outcome(rows, p_all >= threshold),
+            "cross_validated_by_set": {
+                name: _outcome([r for r, s in zip(rows, sel, strict=True) if s], (p_cv >= threshold)[sel])
+                for name in sorted({r.get("set", "locomo") for r in rows})
+                for sel in [np.array([r.get("set", "locomo") == name for r in rows])]
+            },
         },
     }
 
@@ -176,6 +220,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--store", required=True, help="folder of the dev memories (benchmarks.devset)")
     p.add_argument("--data", help="data folder (default $PLUGMEM_DATA_DIR or ../shared/data)")
+    p.add_argument(
+        "--lme-limit",
+        type=int,
+        default=LME_LIMIT,
+        help=f"LongMemEval-S dev questions measured beside LoCoMo (default {LME_LIMIT}; 0: LoCoMo only)",
+    )
     p.add_argument("--rows", help="JSON of measured rows: read if it exists, else written after measuring")
     p.add_argument("--out", default=str(OUT), help="where to write the model (default: the package's)")
     args = p.parse_args(argv)
@@ -184,14 +234,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = json.loads(rows_path.read_text())
     else:
         rows = measure(Path(args.store), data_dir(args.data))
+        if args.lme_limit:
+            rows += measure_lme(Path(args.store), data_dir(args.data), args.lme_limit)
         if rows_path is not None:
             rows_path.write_text(json.dumps(rows))
     features = list(rows[0]["signals"])
     res = report(rows, features)
     model = res["model"]
     out = {
-        "about": "p(deep tier finds more LoCoMo dev evidence than fast at 1,000 tokens); "
-        "fitted by python -m benchmarks.escalation_fit",
+        "about": "p(deep tier finds more dev evidence than fast: LoCoMo at 1,000 tokens"
+        + (", LongMemEval-S sessions recall_all@5" if any(r.get("set") == "lme" for r in rows) else "")
+        + "); fitted by python -m benchmarks.escalation_fit",
         "fitted": datetime.now(UTC).strftime("%Y-%m-%d"),
         "features": features,
         "coef": [round(float(c), 5) for c in model["coef"]],

@@ -243,13 +243,17 @@ class ServerBackend:
 
 
 @contextmanager
-def open_backend(name: BackendName) -> Iterator[Backend]:
-    """A fresh, empty place for one size's memory, deleted afterwards."""
+def open_backend(name: BackendName, keep: Path | None = None) -> Iterator[Backend]:
+    """A fresh, empty place for one size's memory, deleted afterwards unless it is `keep` (embedded)."""
     if name == "server":
         from benchmarks.servers import servers
 
         with servers() as s:
             yield ServerBackend(s)
+        return
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=False)  # never measure on top of an older memory
+        yield EmbeddedBackend(keep)
         return
     tmp = Path(tempfile.mkdtemp(prefix="plugmem-scaling-"))
     try:
@@ -317,7 +321,7 @@ def _ingest(
     }
 
 
-def _recall(mem: PlugMem, questions: Sequence[Question], label: str) -> dict[str, Any]:
+def measure_recall(mem: PlugMem, questions: Sequence[Question], label: str) -> dict[str, Any]:
     """Both modes over every question at 1000 tokens: evidence recall, engine and wall latency."""
     clock = Stopwatch()
     mem.recall(WARMUP_QUERY, namespace=NAMESPACE, budget_tokens=BUDGET, mode="fast")
@@ -398,6 +402,7 @@ def run_size(
     precision: Precision = "fp32",
     pool: dict[str, np.ndarray] | None = None,
     budget_s: float | None = None,
+    keep: Path | None = None,
 ) -> dict[str, Any]:
     """One fresh memory of `n` messages: filler sessions first (they are older), then conv-26.
 
@@ -417,7 +422,7 @@ def run_size(
     }
     res["rss_before_mb"] = rss_mb()
     res["backend"] = backend
-    with open_backend(backend) as where:
+    with open_backend(backend, keep / str(n) if keep is not None else None) as where:
         policy = MemoryPolicy(
             extract_knowledge=structure, embedding_precision=precision, ingest_niceness=INGEST_NICENESS
         )
@@ -437,7 +442,7 @@ def run_size(
             res["load_avg_after_ingest"] = [round(x, 2) for x in os.getloadavg()]
             stats = mem.stats(NAMESPACE)
             res["stats"] = {k: getattr(stats, k) for k in STAT_FIELDS}
-            res["recall"] = _recall(mem, questions, label)
+            res["recall"] = measure_recall(mem, questions, label)
             res["rss_after_recall_mb"] = rss_mb()
             res["servers_after_recall"] = where.servers()
             res["load_avg_after_recall"] = [round(x, 2) for x in os.getloadavg()]
@@ -463,6 +468,7 @@ def run(
     pool_file: Path | None = None,
     filler_distinct: int | None = None,
     budget_s: float | None = None,
+    keep: Path | None = None,
 ) -> dict[str, Any]:
     """Every size in increasing order (peak RSS is per process, so it only grows).
 
@@ -508,6 +514,7 @@ def run(
             precision=precision,
             pool=pool,
             budget_s=budget_s,
+            keep=keep,
         )
     return out
 
@@ -626,6 +633,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         help="with --repeat-filler: use only the first N distinct texts, reused",
     )
+    p.add_argument(
+        "--keep",
+        help="embedded: keep each size's memory under KEEP/<size> (for python -m benchmarks.scaling_recall)",
+    )
     p.add_argument("--out", default=str(RESULTS / "scaling.json"), help="where to write the JSON result")
     p.add_argument("--estimate", type=int, default=100_000, help="extrapolate the cost of this size")
     args = p.parse_args(argv)
@@ -650,6 +661,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pool_file=Path(args.embedding_pool) if args.embedding_pool else None,
         filler_distinct=args.filler_distinct,
         budget_s=args.ingest_budget,
+        keep=Path(args.keep) if args.keep else None,
     )
     result["wall_seconds"] = round(clock.s, 1)
     result["machine"] = info

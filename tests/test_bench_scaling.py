@@ -143,3 +143,28 @@ def test_an_ingest_budget_measures_the_size_reached_with_all_of_conv_26(
         res["messages"] == res["stats"]["steps"] == len(conv.turns) + 10
     )  # one filler session, then conv-26
     assert res["filler_turns"] == 10
+
+
+@pytest.mark.needs_data
+def test_a_kept_memory_measures_again_to_the_same_recall(tmp_path: Path) -> None:
+    """`--keep` then `benchmarks.scaling_recall`: recall re-measured on the kept memory, no new ingest."""
+    from benchmarks import scaling_recall
+
+    conv = load_locomo(data_dir(), limit=1)[0]
+    filler = [
+        Turn(f"f:{i}", "user", "user", f"my dog {i} naps", datetime(2020, 1, 1, tzinfo=UTC), "fs")
+        for i in range(10)
+    ]
+    n = len(conv.turns) + len(filler)
+    first = scaling.run_size(
+        n, conv, filler, conv.questions, None, baselines=False, structure=False, keep=tmp_path
+    )
+    kept = tmp_path / str(n) / "mem"
+    again = scaling_recall.run(kept, None, data=data_dir())
+    assert again["stats"] == first["stats"]
+    for mode in ("fast", "auto"):
+        assert again["recall"][mode]["evidence_recall"] == first["recall"][mode]["evidence_recall"]
+    with pytest.raises(FileExistsError):  # a kept size is never measured on top of an older memory
+        scaling.run_size(
+            n, conv, filler, conv.questions[:1], None, baselines=False, structure=False, keep=tmp_path
+        )

@@ -89,11 +89,15 @@ CREATE INDEX lexical_tsv ON lexical USING gin (tsv);
     },
     # 4: the keys a fact is found by when a batch consolidates (`Store.knowledge_matching`), so a
     # batch reads the facts it may repeat or supersede, not every fact of the namespace. Facts
-    # stored before are keyed on the next open (`Store.rekey_knowledge`, marked here).
+    # stored before are keyed on the next open (`Store.rekey_knowledge`, marked here). A batch also
+    # reads the last event of each session it continues and the latest events of the namespace:
+    # indexed, not a scan of every event.
     """
 CREATE TABLE knowledge_keys (
     namespace TEXT NOT NULL, key TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (namespace, key, id));
 CREATE INDEX knowledge_keys_id ON knowledge_keys (namespace, id);
+CREATE INDEX IF NOT EXISTS events_session ON events (namespace, session_id, start);
+CREATE INDEX IF NOT EXISTS events_start ON events (namespace, start);
 INSERT INTO meta(key, value) SELECT 'knowledge_keys', 'stale' WHERE EXISTS (SELECT 1 FROM knowledge);
 """,
 )
