@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from plugmem.dates import MONTH_NAMES, WEEKDAYS
@@ -397,8 +397,9 @@ class EntityIndex:
             kind=kind,
         )
 
-    def entities(self) -> list[Entity]:
-        return [self._to_entity(rec) for rec in self._records.values()]
+    def entities(self, only: Collection[str] | None = None) -> list[Entity]:
+        """Every entity, or those whose lowercase name is in `only` (without building the others)."""
+        return [self._to_entity(r) for r in self._records.values() if only is None or r.name.lower() in only]
 
     def entity(self, name: str) -> Entity | None:
         key = self._lookup.get(name.lower())

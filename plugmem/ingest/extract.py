@@ -875,7 +875,7 @@ class RuleExtractor:
                 out.edges.append(Edge(ev.id, entity_id(namespace, canon), "mentions"))
                 used.add(canon.lower())
             used.update(p.lower() for p in ev.participants)
-        out.entities = [e for e in index.entities() if e.name.lower() in used]
+        out.entities = index.entities(only=used)
         return out
 
     def _event_knowledge(self, ev: Event, run: Sequence[Step], index: EntityIndex) -> list[Knowledge]:
