@@ -7,7 +7,7 @@ batch's "processed" mark.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -30,6 +30,7 @@ from plugmem.storage.base import Store, Tx
 from plugmem.tokens import TokenCounter
 
 RECENT_EVENTS = 200  # how far back new events look for shared-entity links
+KEPT_NAMESPACES = 16  # namespaces whose entities ingest keeps between batches
 
 # Ids minted by the ingest functions carry these prefixes; catalog/graph ids use short ones.
 _RAW_PREFIX = {"kn-": "k:", "ev-": "e:", "ent-": "n:", "sum-": "s:"}
@@ -91,8 +92,8 @@ class Structurer:
         self.models = models
         self.tokens = tokens
         self.prompts = Prompts.with_overrides(policy.prompts, prompt_overrides)
-        # each namespace's entities as of a generation: every batch reads them all, so they are kept
-        self._entities: dict[NamespaceKey, tuple[int, dict[str, Entity]]] = {}
+        # the entities of the namespaces ingested last, as of a generation: every batch reads them all
+        self._entities: OrderedDict[NamespaceKey, tuple[int, dict[str, Entity]]] = OrderedDict()
 
     def _known_entities(self, namespace: NamespaceKey) -> list[Entity]:
         gen = self.store.generation(namespace)
@@ -100,6 +101,9 @@ class Structurer:
         if held is None or held[0] != gen:
             held = (gen, {e.id: e for e in self.store.entities(namespace)})
             self._entities[namespace] = held
+            while len(self._entities) > KEPT_NAMESPACES:  # many tenants: keep the busy ones, not all
+                self._entities.popitem(last=False)
+        self._entities.move_to_end(namespace)
         return sorted(held[1].values(), key=lambda e: e.id)  # the store's order
 
     def committed(self, result: StructureResult, generation: int) -> None:
