@@ -38,7 +38,7 @@ from plugmem.errors import (
     VectorServerError,
 )
 from plugmem.index import lexical_fts, lexical_pg, repair
-from plugmem.index.catalog import Catalog, lexical_items
+from plugmem.index.catalog import Catalog
 from plugmem.index.embeddings import CachedEmbeddings, default_embeddings, model_id_of
 from plugmem.index.lexical import LexicalIndex
 from plugmem.index.lexical_search import DropIn, EraseIn, LexicalBackends, LexicalSearch
@@ -503,7 +503,7 @@ class PlugMem:
         if res.whole_namespace:
             drop_in(c, ns)
             return
-        changed = lexical_items(res.changed_docs, dense=self.vectors is not None)
+        changed = [(d.id, d.lexical_text or d.text) for d in res.changed_docs]
         # requeued turns are indexed with the turn before them, which may be forgotten
         erase_in(c, ns, [*res.removed_docs, *res.requeued_docs], changed)
 

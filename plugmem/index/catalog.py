@@ -307,8 +307,9 @@ class Catalog:
             d.lexical_text = None
             d.body = None
 
-    def _lexical_items(self, docs: Iterable[Doc]) -> list[tuple[str, str]]:
-        return lexical_items(docs, dense=self._vectors is not None and self._emb is not None)
+    @staticmethod
+    def _lexical_items(docs: Iterable[Doc]) -> list[tuple[str, str]]:
+        return [(d.id, d.lexical_text or d.text) for d in docs]
 
     def _link(self, d: Doc) -> None:
         """Index a knowledge document by the steps it came from and the slots it fills."""
@@ -434,23 +435,6 @@ class Catalog:
         if qvec is not None and self._vectors is not None:
             dense = [(i, s) for i, s in self._vectors.search(self.namespace, qvec, k) if i in self.docs]
         return Hits(fused=fuse(dense, lex, alpha=alpha), dense=dense, lexical=lex)
-
-
-def is_proposition(d: Doc) -> bool:
-    return d.kind == "knowledge" and d.extra.get("kind") == "proposition"
-
-
-def lexical_items(docs: Iterable[Doc], *, dense: bool) -> list[tuple[str, str]]:
-    """What the word index holds: every document, but no propositions where dense search finds them.
-
-    A proposition repeats words of the turn it came from, which the index already holds, and
-    propositions are over half the documents of a large namespace, where they crowded turns out
-    of word search. Without them in the word index: LoCoMo dev @1,000 fast recall
-    held (.829 → .829; open-domain .554 → .563), and conv-26 among 30k messages of other chat
-    rose .725 → .758 at the same latency (docs/NOTES.md, stop 24). With no embedding model they
-    stay, since words are then the only way to find them.
-    """
-    return [(d.id, d.lexical_text or d.text) for d in docs if not (dense and is_proposition(d))]
 
 
 @dataclass(slots=True)
